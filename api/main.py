@@ -1,0 +1,119 @@
+"""The Footprint API: ``uvicorn api.main:app``.
+
+Produces footprints, answers live and historical stats, reports the stream's status. Every
+client is opened and closed in the one lifespan below. With ``FOOTPRINT_EMBEDDED_WORKER=true``
+(what ``footprint run`` sets) the Faust worker runs in this process too, on the same loop, so the
+embedded ClickHouse (chdb, one process per data path) is shared by the worker and the queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from api.limits import BodyLimitMiddleware
+from api.middleware import FootprintMiddleware
+from api.producer import FootprintProducer
+from api.routes import footprints, health, stats, stream
+from api.stream_status import KafkaOffsets
+from footprint.clickhouse import connect as connect_clickhouse
+from footprint.settings import Settings, SettingsError, get_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open every client, optionally run the Faust worker in-process, close all on exit."""
+    settings: Settings = app.state.settings
+    producer: FootprintProducer = app.state.producer
+    async with AsyncExitStack() as stack:
+        pool = AsyncConnectionPool(
+            settings.require("postgres_url"),
+            min_size=1,
+            max_size=8,
+            open=False,
+            kwargs={"autocommit": True},
+            timeout=10,
+        )
+        await pool.open(wait=False)
+        stack.push_async_callback(pool.close)
+        app.state.postgres = pool
+
+        clickhouse = await asyncio.to_thread(connect_clickhouse, settings.require("clickhouse_url"))
+        stack.push_async_callback(asyncio.to_thread, clickhouse.close)
+        app.state.clickhouse = clickhouse
+
+        redis = aioredis.from_url(
+            settings.require("redis_url"), socket_timeout=5, socket_connect_timeout=5
+        )
+        stack.push_async_callback(redis.aclose)
+        app.state.redis = redis
+
+        offsets = KafkaOffsets(
+            settings.kafka_bootstrap, settings.app_id, [settings.footprints_topic]
+        )
+        stack.push_async_callback(offsets.close)
+        app.state.offsets = offsets
+
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+
+        if settings.embedded_worker:
+            from faust.contrib.asgi import faust_app_running
+
+            from streams.app import app as faust_app
+
+            await stack.enter_async_context(faust_app_running(faust_app))
+        yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for the given settings (the environment's by default)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Footprint",
+        summary="Real-time visit analytics for FastAPI sites.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.producer = FootprintProducer(
+        settings.require("kafka_url").split("://", 1)[1],
+        settings.footprints_topic,
+        partitions=settings.partitions,
+        replication_factor=settings.replication_factor,
+        max_buffer=settings.buffer_max_events,
+        spool_dir=Path(settings.data_dir) / "spool",
+    )
+    for router in (health.router, footprints.router, stats.router, stream.router):
+        app.include_router(router)
+    app.add_middleware(FootprintMiddleware, producer=app.state.producer, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``uvicorn api.main:app`` builds the app from the environment on first access, so importing
+    # this module (tests, tools) needs no configuration; a bad variable stops start-up here.
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        try:
+            _app = create_app()
+        except SettingsError as e:
+            raise SystemExit(f"footprint api: {e}") from None
+    return _app

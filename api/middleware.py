@@ -1,0 +1,174 @@
+"""Footprint capture for any ASGI app: a pure ASGI middleware (no ``BaseHTTPMiddleware``).
+
+Usage in a host FastAPI app::
+
+    from api.middleware import FootprintMiddleware
+    app.add_middleware(FootprintMiddleware, kafka_url="kafka://localhost:9092")
+
+Every HTTP request except the excluded path prefixes becomes a footprint, recorded after the
+response has been sent. Recording is an O(1) append to the producer's buffer: the request never
+waits for Kafka and never fails because of it. The middleware starts and stops its own producer
+with the app's lifespan unless one is passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.enrich import parse_agent, referrer_host, utm_from_query, visitor_id
+from api.producer import FootprintProducer
+from footprint.settings import Settings, get_settings
+from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint
+
+__all__ = ["FootprintMiddleware", "default_user_id"]
+
+log = logging.getLogger(__name__)
+
+UserIdGetter = Callable[[Scope], str | None]
+
+
+def default_user_id(scope: Scope) -> str | None:
+    """The authenticated user: ``request.state.user_id``, else Starlette's ``scope['user']``."""
+    state = scope.get("state") or {}
+    user_id = state.get("user_id")
+    if user_id:
+        return str(user_id)
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        return str(getattr(user, "identity", "") or getattr(user, "display_name", "")) or None
+    return None
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+class FootprintMiddleware:
+    """Record every request as a footprint, off the request's critical path."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        producer: FootprintProducer | None = None,
+        settings: Settings | None = None,
+        kafka_url: str | None = None,
+        exclude: Sequence[str] | None = None,
+        user_id: UserIdGetter = default_user_id,
+    ) -> None:
+        self.app = app
+        self.settings = settings or get_settings()
+        if kafka_url:
+            self.settings = self.settings.model_copy(update={"kafka_url": kafka_url})
+        self._own_producer = producer is None
+        self._producer = producer
+        self.exclude = tuple(exclude if exclude is not None else self.settings.exclude_paths)
+        self.user_id = user_id
+
+    @property
+    def producer(self) -> FootprintProducer:
+        """The producer, created from settings the first time it is needed."""
+        if self._producer is None:
+            s = self.settings
+            self._producer = FootprintProducer(
+                s.kafka_bootstrap,
+                s.footprints_topic,
+                partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                max_buffer=s.buffer_max_events,
+                spool_dir=Path(s.data_dir) / "spool",
+            )
+        return self._producer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._own_producer:
+            await self._lifespan(scope, receive, send)
+            return
+        if scope["type"] != "http" or self._excluded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            try:
+                self.producer.offer(self._footprint(scope, status, started))
+                if self._own_producer:
+                    await self.producer.start()  # no-op once running; covers apps without lifespan
+            except Exception:  # capture must never break the host app
+                log.exception("could not record a footprint")
+
+    def _excluded(self, path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exclude)
+
+    def _footprint(self, scope: Scope, status: int, started: float) -> Footprint:
+        headers = scope.get("headers") or []
+        user_agent = _header(headers, b"user-agent")[:MAX_TEXT]
+        referrer = _header(headers, b"referer")[:MAX_LINK]
+        ip = self._client_ip(scope, headers)
+        now = datetime.now(UTC)
+        agent = parse_agent(user_agent)
+        route = scope.get("route")
+        utm = utm_from_query(scope.get("query_string", b"").decode("latin-1"))
+        return Footprint.model_construct(
+            event_id=uuid.uuid4(),
+            method=scope["method"],
+            link=(scope.get("root_path", "") + scope["path"])[:MAX_LINK] or "/",
+            footprint_time=now,
+            route=(getattr(route, "path", "") or "")[:MAX_TEXT],
+            status_code=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            referrer=referrer,
+            referrer_host=referrer_host(referrer),
+            utm_source=utm.get("utm_source", ""),
+            utm_medium=utm.get("utm_medium", ""),
+            utm_campaign=utm.get("utm_campaign", ""),
+            utm_term=utm.get("utm_term", ""),
+            utm_content=utm.get("utm_content", ""),
+            browser=agent.browser,
+            os=agent.os,
+            device=agent.device,
+            is_bot=agent.is_bot,
+            visitor_id=visitor_id(
+                ip, user_agent, secret=self.settings.visitor_salt_secret, when=now
+            ),
+            user_id=(self.user_id(scope) or "")[:MAX_TEXT],
+        )
+
+    def _client_ip(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
+        if self.settings.trust_forwarded_for:
+            forwarded = _header(headers, b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        client = scope.get("client")
+        return client[0] if client else ""
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.producer.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.producer.stop()
+            return message
+
+        await self.app(scope, receive_wrapper, send)

@@ -1,0 +1,294 @@
+"""Deliver footprints to Kafka without ever making a request wait for the broker.
+
+``offer()`` is synchronous and O(1): it appends to a bounded in-memory buffer that a background
+task drains to Kafka in batches. When the broker is unreachable the buffer fills; past its bound
+footprints are appended to a spool file on local disk, and they are sent once the broker is back.
+Delivery is at-least-once: an event is retried until the broker acknowledges it, and the event id
+lets every store drop the rare duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from footprint.kafka_admin import TopicSpec, ensure_topics
+from schemas.footprint import Footprint
+
+__all__ = ["FootprintProducer", "ProducerStats", "Spool"]
+
+log = logging.getLogger(__name__)
+
+Record = tuple[bytes, bytes, int]  # key, value, timestamp ms
+
+
+def to_record(footprint: Footprint) -> Record:
+    """Key by link (per-link counts need no repartition); Kafka timestamp = event time."""
+    return footprint.link.encode(), footprint.to_bytes(), int(footprint.timestamp * 1000)
+
+
+class Spool:
+    """Footprints waiting on disk, one JSON value per line, in segments delivered oldest first."""
+
+    def __init__(self, directory: Path, segment_events: int = 10_000) -> None:
+        self.directory = directory
+        self.segment_events = segment_events
+        self._current: Path | None = None
+        self._current_count = 0
+        self.count = sum(1 for _ in self._lines()) if directory.exists() else 0
+
+    def _lines(self):  # noqa: ANN202 - internal generator
+        for segment in self.segments():
+            with segment.open("rb") as f:
+                yield from f
+
+    def segments(self) -> list[Path]:
+        """Segment files, oldest first."""
+        if not self.directory.exists():
+            return []
+        return sorted(self.directory.glob("spool-*.jsonl"))
+
+    def append(self, values: list[bytes]) -> None:
+        """Write values to the newest segment, starting a new one when it is full."""
+        if not values:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._current is None or self._current_count >= self.segment_events:
+            self._current = self.directory / f"spool-{time.time_ns():020d}.jsonl"
+            self._current_count = 0
+        with self._current.open("ab") as f:
+            f.write(b"\n".join(values) + b"\n")
+        self._current_count += len(values)
+        self.count += len(values)
+
+    def take_oldest(self) -> tuple[Path, list[bytes]] | None:
+        """The oldest segment and its values; it stays on disk until ``done()``."""
+        for segment in self.segments():
+            if segment == self._current:
+                self._current = None  # stop appending to a segment being delivered
+            values = [line.rstrip(b"\n") for line in segment.read_bytes().splitlines() if line]
+            return segment, values
+        return None
+
+    def done(self, segment: Path, count: int) -> None:
+        """Forget a segment whose values were all delivered."""
+        segment.unlink(missing_ok=True)
+        self.count = max(0, self.count - count)
+
+
+@dataclass
+class ProducerStats:
+    """What the producer has done, for /health and /api/stream/status."""
+
+    offered: int = 0
+    delivered: int = 0
+    failed_sends: int = 0
+    spooled: int = 0
+    connected: bool = False
+    last_error: str | None = None
+
+
+class FootprintProducer:
+    """A bounded buffer of footprints drained to Kafka by one background task."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        partitions: int = 4,
+        replication_factor: int = 1,
+        max_buffer: int = 100_000,
+        spool_dir: Path | None = None,
+        batch_size: int = 1000,
+        linger_ms: int = 20,
+        request_timeout_ms: int = 5000,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.topic_spec = TopicSpec(topic, partitions, replication_factor)
+        self.max_buffer = max_buffer
+        self.batch_size = batch_size
+        self.linger_ms = linger_ms
+        self.request_timeout_ms = request_timeout_ms
+        self.spool = Spool(spool_dir) if spool_dir is not None else None
+        self.stats = ProducerStats()
+        self._buffer: deque[Record] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- the request path: never blocks, never raises ---
+    def offer(self, footprint: Footprint) -> None:
+        """Queue one footprint for delivery."""
+        self.stats.offered += 1
+        self._idle.clear()
+        if len(self._buffer) < self.max_buffer:
+            self._buffer.append(to_record(footprint))
+            self._wakeup.set()
+            return
+        if self.spool is not None:
+            try:
+                self.spool.append([footprint.to_bytes()])
+                self.stats.spooled += 1
+                return
+            except OSError as e:  # a full disk must not fail the request either
+                self.stats.last_error = f"spool: {e}"
+        log.error("footprint buffer full and no spool: dropping event %s", footprint.event_id)
+
+    @property
+    def pending(self) -> int:
+        """Footprints not yet acknowledged by the broker (memory and disk)."""
+        return len(self._buffer) + (self.spool.count if self.spool else 0)
+
+    # --- lifecycle ---
+    async def start(self) -> None:
+        """Start the background delivery task."""
+        if self._task is None:
+            self._stopping = False
+            self._stop_event.clear()
+            self._task = asyncio.create_task(self._run(), name="footprint-producer")
+
+    async def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything offered so far is delivered; False on timeout."""
+        try:
+            await asyncio.wait_for(self._wait_idle(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _wait_idle(self) -> None:
+        while self.pending:
+            self._idle.clear()
+            self._wakeup.set()
+            await self._idle.wait()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Deliver what can be delivered within ``timeout``, spool the rest, stop the task."""
+        if self._task is None:
+            return
+        await self.flush(timeout)
+        self._stopping = True
+        self._stop_event.set()
+        self._wakeup.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._buffer and self.spool is not None:
+            self.spool.append([value for _, value, _ in self._buffer])
+            self.stats.spooled += len(self._buffer)
+            self._buffer.clear()
+
+    # --- the delivery loop ---
+    async def _run(self) -> None:
+        producer: AIOKafkaProducer | None = None
+        backoff = 0.1
+        segment: tuple[Path, int] | None = None
+        try:
+            while not self._stopping:
+                if producer is None:
+                    try:
+                        producer = await self._connect()
+                        backoff = 0.1
+                    except Exception as e:  # broker down: keep buffering, try again
+                        self._note_error(e)
+                        await self._sleep(backoff)
+                        backoff = min(backoff * 2, 5.0)
+                        continue
+                if not self._buffer and segment is not None and self.spool is not None:
+                    self.spool.done(*segment)
+                    segment = None
+                if not self._buffer and self.spool is not None and self.spool.count:
+                    taken = self.spool.take_oldest()
+                    if taken is not None:
+                        path, values = taken
+                        self._buffer.extend(_record_from_value(v) for v in values)
+                        segment = (path, len(values))
+                if not self._buffer:
+                    self._idle.set()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                batch = [
+                    self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))
+                ]
+                failed = await self._send(producer, batch)
+                if failed:
+                    # Put the undelivered back in front, in order, and reconnect after a pause.
+                    self._buffer.extendleft(reversed(failed))
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    producer = None
+                    self.stats.connected = False
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            self.stats.connected = False
+
+    async def _connect(self) -> AIOKafkaProducer:
+        await ensure_topics(self.bootstrap, [self.topic_spec])
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            linger_ms=self.linger_ms,
+            request_timeout_ms=self.request_timeout_ms,
+            acks="all",
+            max_batch_size=256 * 1024,
+        )
+        try:
+            await producer.start()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self.stats.connected = True
+        self.stats.last_error = None
+        return producer
+
+    async def _send(self, producer: AIOKafkaProducer, batch: list[Record]) -> list[Record]:
+        """Send a batch; return the records the broker did not acknowledge."""
+        futures: list[asyncio.Future[object]] = []
+        try:
+            for key, value, ts in batch:
+                futures.append(await producer.send(self.topic, value, key=key, timestamp_ms=ts))
+        except Exception as e:
+            self._note_error(e)
+            unsent = batch[len(futures) :]
+        else:
+            unsent = []
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [
+            rec for rec, res in zip(batch, results, strict=False) if isinstance(res, BaseException)
+        ]
+        for res in results:
+            if isinstance(res, BaseException):
+                self._note_error(res)
+                break
+        self.stats.delivered += len(futures) - len(failed)
+        return failed + unsent
+
+    def _note_error(self, error: BaseException) -> None:
+        self.stats.failed_sends += 1
+        self.stats.last_error = f"{type(error).__name__}: {error}"
+        log.warning("footprint delivery to %s failed: %s", self.bootstrap, self.stats.last_error)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+
+def _record_from_value(value: bytes) -> Record:
+    return to_record(Footprint.from_bytes(value))

@@ -1,0 +1,94 @@
+"""``POST /api/footprints``: page views from a browser tracker or another service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from api.deps import ProducerDep, SettingsDep
+from api.enrich import enrich
+from schemas.footprint import FootprintIn
+
+router = APIRouter(prefix="/api/footprints", tags=["footprints"])
+
+_ONE = TypeAdapter(FootprintIn)
+_MANY = TypeAdapter(list[FootprintIn])
+_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/FootprintIn"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/FootprintIn"}},
+                    ]
+                },
+                "example": {
+                    "method": "GET",
+                    "link": "/posts/42",
+                    "footprint_time": "2026-11-22T09:30:00Z",
+                },
+            }
+        },
+    }
+}
+
+
+def _client_ip(request: Request, trust_forwarded: bool) -> str:
+    if trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else ""
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=_SCHEMA,
+    responses={
+        413: {
+            "description": "Body over FOOTPRINT_MAX_BODY_BYTES (1 MiB by default) "
+            "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints"
+        }
+    },
+)
+async def post_footprints(
+    request: Request, producer: ProducerDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Accept one footprint or a list; they are counted and stored asynchronously."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {e}", "input": None}]
+        ) from None
+    try:
+        if isinstance(data, list):
+            if len(data) > settings.max_batch_footprints:
+                raise HTTPException(
+                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                    f"at most {settings.max_batch_footprints} footprints per request "
+                    "(FOOTPRINT_MAX_BATCH_FOOTPRINTS)",
+                )
+            items = _MANY.validate_python(data)
+        else:
+            items = [_ONE.validate_python(data)]
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+        ) from None
+    ip = _client_ip(request, settings.trust_forwarded_for)
+    agent = request.headers.get("user-agent", "")
+    ids = []
+    for item in items:
+        footprint = enrich(item, ip=ip, user_agent=agent, secret=settings.visitor_salt_secret)
+        producer.offer(footprint)
+        ids.append(str(footprint.event_id))
+    return {"accepted": len(ids), "event_ids": ids}

@@ -1,0 +1,21 @@
+"""Liveness of the API process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import ProducerDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(producer: ProducerDep) -> dict[str, Any]:
+    """The API is up; how many footprints wait for the broker."""
+    return {
+        "status": "ok",
+        "kafka_connected": producer.stats.connected,
+        "pending_footprints": producer.pending,
+    }

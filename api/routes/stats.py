@@ -1,0 +1,79 @@
+"""Visit statistics: live windows from the Faust tables, and the historical dashboard summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
+
+from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
+from api.live import live_stats
+from api.summary import Period, summarize
+
+router = APIRouter(prefix="/api/stats", tags=["stats"])
+
+MAX_PERIOD = timedelta(days=366)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _query_error(field: str, message: str, value: Any) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
+    )
+
+
+@router.get("/live")
+async def live(
+    redis: RedisDep,
+    settings: SettingsDep,
+    window: Annotated[Literal["1m", "5m", "1h"], Query(description="Window size")] = "1m",
+    at: Annotated[
+        datetime | None, Query(description="A time inside the window; now by default")
+    ] = None,
+    top: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> dict[str, Any]:
+    """The current window's total, unique visitors and top pages (from the worker's tables)."""
+    when = _utc(at) if at else datetime.now(UTC)
+    return await live_stats(redis, window, when, top or settings.live_top_n)
+
+
+@router.get("/summary")
+async def summary(
+    settings: SettingsDep,
+    pool: PostgresDep,
+    clickhouse: ClickHouseDep,
+    start: Annotated[
+        datetime | None, Query(description="Start (ISO 8601); end - 24 h by default")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="End, exclusive (ISO 8601); now by default")
+    ] = None,
+    source: Annotated[Literal["postgres", "clickhouse"], Query()] = "postgres",
+    tz: Annotated[
+        str, Query(max_length=64, description="IANA time zone for bucket labels")
+    ] = "UTC",
+) -> dict[str, Any]:
+    """Total vs the previous period, top 10 pages and 15-minute buckets."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _query_error("tz", f"unknown time zone {tz!r}", tz) from None
+    end_utc = _utc(end) if end else datetime.now(UTC)
+    start_utc = _utc(start) if start else end_utc - timedelta(hours=24)
+    if start_utc >= end_utc:
+        raise _query_error("start", "start must be before end", start)
+    if end_utc - start_utc > MAX_PERIOD:
+        raise _query_error("start", "the period may span at most 366 days", start)
+    period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links))
+    try:
+        return await summarize(source, period, zone, pool=pool, clickhouse=clickhouse)
+    except Exception as e:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"{source} unavailable: {e}"
+        ) from e

@@ -1,0 +1,47 @@
+"""Stream processing status: workers, committed offsets and lag, the API's own producer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep
+from api.stream_status import worker_heartbeats
+
+router = APIRouter(prefix="/api/stream", tags=["stream"])
+
+ALIVE_SECONDS = 10.0
+
+
+@router.get("/status")
+async def stream_status(
+    redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep
+) -> dict[str, Any]:
+    """Is a worker alive, how far behind is it, what failed last."""
+    errors: dict[str, str] = {}
+    try:
+        workers = await worker_heartbeats(redis)
+    except Exception as e:
+        workers, errors["redis"] = [], str(e)
+    try:
+        partitions = await offsets.partitions()
+    except Exception as e:
+        partitions, errors["kafka"] = [], f"{type(e).__name__}: {e}"
+    alive = [w for w in workers if w.get("age_seconds", 1e9) < ALIVE_SECONDS]
+    last_errors = [w for w in workers if w.get("last_error")]
+    last = max(last_errors, key=lambda w: w.get("last_error_at") or 0, default=None)
+    return {
+        "worker_alive": bool(alive),
+        "workers": workers,
+        "processed": sum(w.get("processed", 0) for w in workers),
+        "dead_lettered": sum(w.get("dead_lettered", 0) for w in workers),
+        "partitions": partitions,
+        "lag": sum(p["lag"] for p in partitions),
+        "last_error": last.get("last_error") if last else None,
+        "producer": {**asdict(producer.stats), "pending": producer.pending},
+        "errors": errors,
+        "checked_at": time.time(),
+    }

@@ -1,0 +1,107 @@
+"""Consumer status for ``/api/stream/status``: worker heartbeats plus committed offsets and lag.
+
+Heartbeats come from Redis (workers publish them); offsets come from Kafka itself, read with
+the worker's consumer group id without joining the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.status import STATUS_PREFIX
+
+__all__ = ["KafkaOffsets", "worker_heartbeats"]
+
+
+async def worker_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
+    """Every live worker's last heartbeat."""
+    out = []
+    async for key in redis.scan_iter(match=STATUS_PREFIX + "*", count=100):
+        raw = await redis.get(key)
+        if raw:
+            beat = json.loads(raw)
+            beat["age_seconds"] = round(time.time() - beat.get("heartbeat_at", 0), 3)
+            out.append(beat)
+    return sorted(out, key=lambda b: b.get("worker_id", ""))
+
+
+class KafkaOffsets:
+    """Committed offset and lag per partition for one consumer group, on a lazily started client."""
+
+    def __init__(self, bootstrap: str, group_id: str, topics: list[str]) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = topics
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _client(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                request_timeout_ms=5000,
+            )
+            await asyncio.wait_for(consumer.start(), 5)
+            self._consumer = consumer
+        return self._consumer
+
+    async def partitions(self) -> list[dict[str, Any]]:
+        """Per topic/partition: committed offset, end offset and lag."""
+        async with self._lock:
+            try:
+                consumer = await self._client()
+                metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+                tps = [
+                    TopicPartition(topic, p)
+                    for topic in self.topics
+                    for p in sorted(metadata.partitions_for_topic(topic) or [])
+                ]
+                ends = await self._end_offsets(consumer, tps)
+                rows = []
+                for tp in tps:
+                    committed = await consumer.committed(tp)
+                    end = ends.get(tp, 0)
+                    rows.append(
+                        {
+                            "topic": tp.topic,
+                            "partition": tp.partition,
+                            "committed": committed,
+                            "end": end,
+                            "lag": max(0, end - (committed or 0)),
+                        }
+                    )
+                return rows
+            except Exception:
+                await self.close()
+                raise
+
+    @staticmethod
+    async def _end_offsets(
+        consumer: AIOKafkaConsumer, tps: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        # Some brokers (Tansu 0.6) answer ListOffsets with the base offset + 1 of the last
+        # record batch; a fetch's high watermark is right. Take the larger of the two.
+        if not tps:
+            return {}
+        listed = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, listed[tp])
+        await consumer.getmany(*tps, timeout_ms=300, max_records=1)
+        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
+
+    async def close(self) -> None:
+        """Stop the client."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()

@@ -1,0 +1,173 @@
+"""The reference dashboard query, answered by PostgreSQL or by ClickHouse with the same result.
+
+Total for the period and for the period of equal length just before it, the top ten
+``(method, link)``, and visits per 15-minute bucket. Excluded links (health checks) are left out
+of every figure. Every UTC offset in use is a multiple of 15 minutes, so 15-minute buckets are
+cut in UTC and only their labels are shown in the requested time zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from psycopg_pool import AsyncConnectionPool
+
+from footprint.clickhouse import ClickHouse
+
+__all__ = ["Period", "Source", "summarize"]
+
+Source = Literal["postgres", "clickhouse"]
+BUCKET = timedelta(minutes=15)
+TOP_N = 10
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open UTC interval ``[start, end)`` and the excluded links."""
+
+    start: datetime
+    end: datetime
+    exclude: tuple[str, ...]
+
+    @property
+    def previous_start(self) -> datetime:
+        """Start of the period of equal length just before this one."""
+        return self.start - (self.end - self.start)
+
+
+_PG_TOTALS = """
+SELECT count(*) FILTER (WHERE footprint_time >= %(start)s),
+       count(*) FILTER (WHERE footprint_time <  %(start)s)
+FROM user_footprint
+WHERE footprint_time >= %(prev)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
+"""
+_PG_TOP = """
+SELECT method, link, count(*) AS n
+FROM user_footprint
+WHERE footprint_time >= %(start)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
+GROUP BY method, link
+ORDER BY n DESC, link, method
+LIMIT %(top)s
+"""
+_PG_BUCKETS = """
+SELECT date_bin('15 minutes', footprint_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b,
+       count(*)
+FROM user_footprint
+WHERE footprint_time >= %(start)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
+GROUP BY b ORDER BY b
+"""
+
+
+async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[tuple[int, int], list, list]:
+    params = {
+        "start": p.start,
+        "end": p.end,
+        "prev": p.previous_start,
+        "exclude": list(p.exclude),
+        "top": TOP_N,
+    }
+    async with pool.connection() as conn:
+        totals = await (await conn.execute(_PG_TOTALS, params)).fetchone()
+        top = await (await conn.execute(_PG_TOP, params)).fetchall()
+        buckets = await (await conn.execute(_PG_BUCKETS, params)).fetchall()
+    assert totals is not None
+    return (int(totals[0]), int(totals[1])), list(top), list(buckets)
+
+
+def _ch_source(p: Period) -> tuple[str, str, str, str]:
+    """Table, time column, count and conditional count: the minute rollup when aligned."""
+    aligned = all(t.second == 0 and t.microsecond == 0 for t in (p.start, p.end))
+    if aligned:
+        return "user_footprint_minute", "minute", "sum(visits)", "sumIf(visits, {cond})"
+    return "user_footprint FINAL", "footprint_time", "count()", "countIf({cond})"
+
+
+def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[tuple[int, int], list, list]:
+    table, col, agg, agg_if = _ch_source(p)
+    params: dict[str, Any] = {
+        "start": p.start.replace(tzinfo=None),
+        "end": p.end.replace(tzinfo=None),
+        "prev": p.previous_start.replace(tzinfo=None),
+        "exclude": tuple(p.exclude) or ("",),
+    }
+    current = f"{col} >= toDateTime(%(start)s, 'UTC')"
+    where = f"{current} AND {col} < toDateTime(%(end)s, 'UTC') AND link NOT IN %(exclude)s"
+    totals = ch.execute(
+        f"SELECT {agg_if.format(cond=current)}, {agg_if.format(cond='NOT (' + current + ')')} "
+        f"FROM {table} WHERE {col} >= toDateTime(%(prev)s, 'UTC') "
+        f"AND {col} < toDateTime(%(end)s, 'UTC') AND link NOT IN %(exclude)s",
+        params,
+    )
+    top = ch.execute(
+        f"SELECT method, link, {agg} AS n FROM {table} WHERE {where} "
+        f"GROUP BY method, link ORDER BY n DESC, link, method LIMIT {TOP_N}",
+        params,
+    )
+    buckets = ch.execute(
+        f"SELECT toStartOfFifteenMinutes({col}) AS b, {agg} FROM {table} "
+        f"WHERE {where} GROUP BY b ORDER BY b",
+        params,
+    )
+    t = totals[0] if totals else (0, 0)
+    return (int(t[0] or 0), int(t[1] or 0)), list(top), list(buckets)
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _bucket_floor(t: datetime) -> datetime:
+    epoch = int(t.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % int(BUCKET.total_seconds()), UTC)
+
+
+def _fill(rows: Sequence[Sequence[Any]], p: Period, tz: ZoneInfo) -> list[dict[str, Any]]:
+    found = {_as_utc(r[0]): int(r[1]) for r in rows}
+    out = []
+    t = _bucket_floor(p.start)
+    while t < p.end:
+        out.append({"start": t.astimezone(tz).isoformat(), "count": found.get(t, 0)})
+        t += BUCKET
+    return out
+
+
+async def summarize(
+    source: Source,
+    period: Period,
+    tz: ZoneInfo,
+    *,
+    pool: AsyncConnectionPool | None = None,
+    clickhouse: ClickHouse | None = None,
+) -> dict[str, Any]:
+    """The dashboard summary from one source, with the time the query took."""
+    started = time.perf_counter()
+    if source == "postgres":
+        assert pool is not None
+        (total, previous), top, buckets = await _postgres(pool, period)
+    else:
+        assert clickhouse is not None
+        (total, previous), top, buckets = await asyncio.to_thread(
+            _clickhouse_sync, clickhouse, period
+        )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    change = None if previous == 0 else round((total - previous) * 100.0 / previous, 2)
+    return {
+        "source": source,
+        "start": period.start.astimezone(tz).isoformat(),
+        "end": period.end.astimezone(tz).isoformat(),
+        "tz": tz.key,
+        "total": total,
+        "previous_total": previous,
+        "percent_change": change,
+        "top_pages": [{"method": m, "link": link, "count": int(n)} for m, link, n in top],
+        "buckets": _fill(buckets, period, tz),
+        "query_ms": round(elapsed_ms, 3),
+    }

@@ -1,0 +1,119 @@
+"""The ``footprint`` command.
+
+footprint run        the whole product on an embedded real stack: API + worker on :8000
+footprint migrate    apply sql/ to PostgreSQL and ClickHouse and create the topics
+footprint stack      only the embedded servers; prints their FOOTPRINT_* variables
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from footprint.settings import SettingsError, get_settings, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("footprint")
+
+
+def migrate() -> None:
+    """Apply the SQL migrations and create the topics for the current settings."""
+    from footprint.clickhouse import connect
+    from footprint.kafka_admin import TopicSpec, ensure_topics_sync
+    from footprint.migrate import apply_clickhouse, apply_postgres
+
+    s = get_settings()
+    apply_postgres(s.require("postgres_url"))
+    client = connect(s.require("clickhouse_url"))
+    try:
+        apply_clickhouse(client)
+    finally:
+        client.close()
+    ensure_topics_sync(
+        s.kafka_bootstrap,
+        [
+            TopicSpec(s.footprints_topic, s.partitions, s.replication_factor),
+            TopicSpec(s.dead_letter_topic, 1, s.replication_factor),
+        ],
+    )
+
+
+def _start_stack() -> object:
+    from footprint.stack.embedded import EmbeddedStack
+
+    stack = EmbeddedStack(load_settings())
+    os.environ.update(stack.start())
+    get_settings.cache_clear()
+    return stack
+
+
+def run(host: str | None, port: int | None) -> None:
+    """Embedded stack, migrations, then the API with the worker in-process, until Ctrl-C."""
+    import uvicorn
+
+    os.environ.setdefault("FOOTPRINT_EMBEDDED_WORKER", "true")
+    stack = _start_stack()
+    try:
+        migrate()
+        s = get_settings()
+        print(f"Footprint is running: http://{host or s.host}:{port or s.port}  (docs: /docs)")
+        print("Press Ctrl-C to stop; data lives in", os.path.abspath(s.data_dir))
+        uvicorn.run("api.main:app", host=host or s.host, port=port or s.port, log_level="info")
+    finally:
+        stack.stop()  # type: ignore[attr-defined]
+
+
+def stack_only() -> None:
+    """Start the embedded servers, print their variables, wait for Ctrl-C."""
+    stack = _start_stack()
+    try:
+        migrate()
+        for key, value in sorted(os.environ.items()):
+            if key.startswith("FOOTPRINT_") and key.endswith("_URL"):
+                print(f"export {key}={value}")
+        sys.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        stack.stop()  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``footprint`` command."""
+    parser = argparse.ArgumentParser(
+        prog="footprint", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the whole product on an embedded stack")
+    p_run.add_argument("--host")
+    p_run.add_argument("--port", type=int)
+    sub.add_parser("migrate", help="apply SQL migrations and create topics")
+    sub.add_parser("stack", help="start only the embedded servers")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "run":
+            run(args.host, args.port)
+        elif args.command == "migrate":
+            migrate()
+        elif args.command == "stack":
+            stack_only()
+    except SettingsError as e:
+        print(f"footprint: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""One settings object for the API, the worker and the embedded stack.
+
+Every value comes from an environment variable prefixed ``FOOTPRINT_`` (or a ``.env`` file).
+A server URL that is unset means "the embedded stack provides it" under ``footprint run``;
+a malformed value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "get_settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "FOOTPRINT_"
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _check_url(
+    value: str | None, schemes: tuple[str, ...], *, need_host: bool = True
+) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(
+            f"scheme must be one of {', '.join(s + '://' for s in schemes)} (got {value!r})"
+        )
+    if need_host:
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError as e:
+            raise ValueError(f"invalid port in {value!r}") from e
+        if not parts.hostname:
+            raise ValueError(f"no host in {value!r}")
+    return value
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Footprint configuration, read from ``FOOTPRINT_*`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # --- servers (unset: provided by the embedded stack under `footprint run`) ---
+    kafka_url: str | None = Field(None, description="kafka://host:port[,host:port]")
+    postgres_url: str | None = Field(None, description="postgresql://user:pass@host:port/db")
+    clickhouse_url: str | None = Field(
+        None, description="clickhouse://user:pass@host:9000/db (native) or chdb:///path"
+    )
+    redis_url: str | None = Field(None, description="redis://host:port/db")
+
+    data_dir: Path = Path(".footprint")
+
+    # --- topics and the worker ---
+    app_id: str = "footprint"
+    footprints_topic: str = "footprints"
+    dead_letter_topic: str = "footprints-dead-letter"
+    partitions: int = Field(4, ge=1, le=1024)
+    replication_factor: int = Field(1, ge=1, le=16)
+    batch_size: int = Field(2000, ge=1, le=100_000)
+    batch_seconds: float = Field(0.5, gt=0, le=60)
+    rebalance_timeout: float = Field(3.0, gt=0, le=600)
+    session_timeout: float = Field(10.0, gt=0, le=600)
+    embedded_worker: bool = False
+    worker_web_port: int = Field(6066, ge=0, le=65535)
+
+    # --- capture ---
+    exclude_paths: Annotated[list[str], NoDecode] = [
+        "/health",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/static",
+        "/favicon.ico",
+        "/metrics",
+        "/ws",
+        "/api/footprints",
+        "/api/stats",
+        "/api/stream",
+    ]
+    buffer_max_events: int = Field(100_000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_batch_footprints: int = Field(1000, ge=1)
+    visitor_salt_secret: str = "footprint-dev-salt"
+    trust_forwarded_for: bool = False
+
+    # --- queries ---
+    stats_exclude_links: Annotated[list[str], NoDecode] = ["/health", "/healthz"]
+    live_top_n: int = Field(10, ge=1, le=1000)
+
+    # --- the API server under `footprint run` ---
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    @field_validator("kafka_url")
+    @classmethod
+    def _kafka(cls, v: str | None) -> str | None:
+        if v and "://" not in v:
+            v = "kafka://" + v
+        if v:
+            scheme, rest = v.split("://", 1)
+            if scheme != "kafka":
+                raise ValueError(f"scheme must be kafka:// (got {v!r})")
+            for part in rest.split(","):
+                _check_url("kafka://" + part, ("kafka",))
+        return v
+
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres(cls, v: str | None) -> str | None:
+        return _check_url(v, ("postgresql", "postgres"))
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse(cls, v: str | None) -> str | None:
+        if v and v.startswith("chdb:"):
+            return _check_url(v, ("chdb",), need_host=False)
+        return _check_url(v, ("clickhouse",))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        return _check_url(v, ("redis", "rediss"))
+
+    @field_validator("exclude_paths", "stats_exclude_links", mode="before")
+    @classmethod
+    def _csv(cls, v: object) -> object:
+        return _split_csv(v)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The broker list as aiokafka wants it: ``host:port,host:port``."""
+        return self.require("kafka_url").split("://", 1)[1]
+
+    def require(self, name: str) -> str:
+        """The value of a server URL, or a SettingsError naming its variable."""
+        value = getattr(self, name)
+        if not value:
+            raise SettingsError(
+                f"{ENV_PREFIX}{name.upper()} is not set: point it at a server, "
+                "or start everything with `footprint run`"
+            )
+        return str(value)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation failure into a message naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

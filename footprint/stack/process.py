@@ -1,0 +1,353 @@
+"""A server run as a child process: started, probed until ready, paused, stopped, always reaped."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as _dt
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "ServerProcess",
+    "ServerStartError",
+    "free_port",
+    "run_checked",
+    "stop_all",
+    "tcp_open",
+]
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 40
+
+
+class ServerStartError(RuntimeError):
+    """A server exited or never became ready; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether a TCP connection to ``host:port`` succeeds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# Every started server, so the atexit hook can stop what a crashed or forgetful caller left running.
+_registry: dict[int, ServerProcess] = {}
+_registry_lock = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every server this Python process started and has not stopped yet, newest first."""
+    with _registry_lock:
+        servers = list(_registry.values())
+    for server in reversed(servers):
+        try:
+            server.stop()
+        except Exception:  # at exit, one failure must not leave the others running
+            log.exception("could not stop %s", server)
+
+
+atexit.register(stop_all)
+
+
+def _children_map() -> dict[int, list[int]]:
+    # /proc is cheap and present on every Linux; `ps` covers macOS.
+    children: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # Field 2, the command name, may hold spaces and ')': split after the last ')'.
+            fields = stat.rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        return children
+    out = subprocess.run(
+        ["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False
+    ).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            children.setdefault(int(parts[1]), []).append(int(parts[0]))
+    return children
+
+
+def _descendants(pid: int) -> list[int]:
+    children = _children_map()
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+class ServerProcess:
+    """A server run as a child in its own process group, logging under its data dir."""
+
+    name: ClassVar[str] = "server"
+    # The signal that asks the server for a clean, prompt shutdown.
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    host: ClassVar[str] = "127.0.0.1"
+
+    def __init__(
+        self, data_dir: Path | str, port: int | None = None, *, start_timeout: float = 30.0
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.port: int = port if port is not None else free_port(self.host)
+        self.start_timeout = start_timeout
+        self.started_in: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._paused = False
+
+    # --- what a subclass provides ---
+
+    def command(self) -> list[str]:
+        """The argv that runs the server in the foreground."""
+        raise NotImplementedError
+
+    def probe(self) -> bool:
+        """Whether the server answers; called repeatedly until it returns True."""
+        return tcp_open(self.host, self.port)
+
+    def prepare(self) -> None:
+        """Work done before each start (create directories, initialise a data dir)."""
+
+    def after_ready(self) -> None:
+        """Work done once the server answers (create a database)."""
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for ``subprocess.Popen`` (env, user, cwd)."""
+        return {}
+
+    # --- state ---
+
+    @property
+    def url(self) -> str:
+        """The URL clients use to reach the server."""
+        raise NotImplementedError
+
+    @property
+    def log_path(self) -> Path:
+        """The file the server's stdout and stderr go to."""
+        return self.data_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the server process, or None when it is not started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process exists and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def paused(self) -> bool:
+        """Whether the server is stopped with SIGSTOP."""
+        return self._paused
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server's log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} port={self.port} pid={self.pid} dir={self.data_dir}>"
+
+    # --- lifecycle ---
+
+    def start(self) -> Self:
+        """Start the server and block until it answers, or raise ServerStartError."""
+        if self.running:
+            return self
+        began = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        argv = self.command()
+        with self.log_path.open("ab") as logf:
+            stamp = _dt.datetime.now().isoformat(timespec="seconds")
+            logf.write(f"\n--- {stamp} starting: {shlex.join(argv)}\n".encode())
+            logf.flush()
+            # Own session and process group: a Ctrl-C at the parent's terminal reaches only the
+            # parent, which then stops the servers in order through the atexit hook.
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self.popen_kwargs(),
+            )
+        self._paused = False
+        with _registry_lock:
+            _registry[id(self)] = self
+        try:
+            self._wait_ready(began)
+            self.after_ready()
+        except BaseException:
+            self.kill()
+            raise
+        self.started_in = time.monotonic() - began
+        log.info("%s ready on port %d in %.2fs", self.name, self.port, self.started_in)
+        return self
+
+    def _wait_ready(self, began: float) -> None:
+        deadline = began + self.start_timeout
+        delay = 0.01
+        last_error: BaseException | None = None
+        proc = self._proc
+        assert proc is not None
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise ServerStartError(
+                    f"{self.name} exited with code {code} while starting "
+                    f"(log {self.log_path}):\n{self.log_tail()}"
+                )
+            try:
+                if self.probe():
+                    return
+            except Exception as e:  # any probe failure just means "not ready yet"
+                last_error = e
+            if time.monotonic() >= deadline:
+                why = f"; last probe error: {last_error!r}" if last_error else ""
+                raise ServerStartError(
+                    f"{self.name} did not become ready on port {self.port} within "
+                    f"{self.start_timeout:.0f}s{why} (log {self.log_path}):\n{self.log_tail()}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _tree(self) -> list[int]:
+        # A server may put children in sessions of their own (postgres backends call setsid), so
+        # signalling the group alone would miss them.
+        if not self.running:
+            return []
+        assert self._proc is not None
+        return [self._proc.pid, *_descendants(self._proc.pid)]
+
+    def _signal(self, pids: Iterable[int], sig: signal.Signals) -> None:
+        pids = list(pids)
+        if not pids:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pids[0], sig)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to shut down, wait up to ``timeout`` seconds, then SIGKILL it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            tree = self._tree()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, self.stop_signal)
+            # A paused server would sit on the pending stop signal forever.
+            self._signal(tree, signal.SIGCONT)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
+                self._signal(tree + self._tree(), signal.SIGKILL)
+                proc.wait()
+        self._forget()
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything it started, losing in-memory state."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal(self._tree(), signal.SIGKILL)
+            proc.wait()
+        self._forget()
+
+    def _forget(self) -> None:
+        self._proc = None
+        self._paused = False
+        with _registry_lock:
+            _registry.pop(id(self), None)
+        self.after_stop()
+
+    def after_stop(self) -> None:
+        """Clean-up after the process is gone (temporary socket dirs)."""
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections hang as in an outage, in-memory state is kept."""
+        if not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        self._signal(self._tree(), signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self.running:
+            self._signal(self._tree(), signal.SIGCONT)
+        self._paused = False
+
+    def restart(self) -> Self:
+        """Stop, then start again on the same port and data dir."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def run_checked(argv: Sequence[str], what: str, **kwargs: Any) -> str:
+    """Run a one-shot helper command; on failure raise ServerStartError with its output."""
+    result = subprocess.run(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
+        raise ServerStartError(
+            f"{what} failed with code {result.returncode}: {shlex.join(argv)}\n" + "\n".join(output)
+        )
+    return str(result.stdout)

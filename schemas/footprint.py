@@ -1,0 +1,114 @@
+"""The footprint event: what the API accepts and what travels on the footprints topic.
+
+``FootprintIn`` is the public input (``POST /api/footprints``); its minimum is the reference
+design's ``{"method", "link", "footprint_time"}``. ``Footprint`` is the enriched event the
+middleware and the API produce to Kafka and the worker validates before counting and storing.
+The raw IP and the raw user agent never leave the API: only the derived fields do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = ["Footprint", "FootprintIn", "HTTP_METHODS", "MAX_LINK", "MAX_TEXT"]
+
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+MAX_LINK = 2048
+MAX_TEXT = 512
+
+
+def _method(value: str) -> str:
+    upper = value.upper()
+    if upper not in HTTP_METHODS:
+        raise ValueError(f"must be an HTTP method ({', '.join(sorted(HTTP_METHODS))})")
+    return upper
+
+
+def _utc(value: datetime) -> datetime:
+    # A naive time is taken as UTC, the reference design's convention.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
+Link = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/")]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class FootprintIn(BaseModel):
+    """A page view or request reported to ``POST /api/footprints``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    method: Method
+    link: Link = Field(description="The path visited, e.g. /posts/42 (no scheme or host).")
+    footprint_time: UtcTime = Field(default_factory=_now, description="UTC; defaults to now.")
+    event_id: UUID = Field(
+        default_factory=uuid4, description="Unique per event; a retried send reuses it."
+    )
+    route: Text | None = Field(None, description="The route template, e.g. /posts/{post_id}.")
+    status_code: int | None = Field(None, ge=100, le=599)
+    duration_ms: float | None = Field(None, ge=0, le=86_400_000)
+    referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] | None = None
+    utm_source: Text | None = None
+    utm_medium: Text | None = None
+    utm_campaign: Text | None = None
+    utm_term: Text | None = None
+    utm_content: Text | None = None
+    user_agent: Text | None = Field(
+        None, description="The visitor's user agent; defaults to the request's header."
+    )
+    user_id: Text | None = None
+
+
+class Footprint(BaseModel):
+    """The enriched footprint event on the footprints topic (keyed by ``link``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: UUID
+    method: Method
+    link: Link
+    footprint_time: UtcTime
+    route: Text = ""
+    status_code: int = Field(0, ge=0, le=599)
+    duration_ms: float = Field(0.0, ge=0)
+    referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] = ""
+    referrer_host: Text = ""
+    utm_source: Text = ""
+    utm_medium: Text = ""
+    utm_campaign: Text = ""
+    utm_term: Text = ""
+    utm_content: Text = ""
+    browser: Text = ""
+    os: Text = ""
+    device: Text = ""
+    is_bot: bool = False
+    visitor_id: Text = ""
+    user_id: Text = ""
+
+    def to_bytes(self) -> bytes:
+        """The JSON encoding used on the topic."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Footprint:
+        """Decode and validate one message value; raises ``pydantic.ValidationError``."""
+        return cls.model_validate_json(raw)
+
+    @property
+    def timestamp(self) -> float:
+        """Event time in epoch seconds (the windows are in event time)."""
+        return self.footprint_time.timestamp()

@@ -1,0 +1,190 @@
+"""The footprint agent: validate, count in window tables, store in every sink, per batch.
+
+Each pass takes up to ``FOOTPRINT_BATCH_SIZE`` events or waits ``FOOTPRINT_BATCH_SECONDS``,
+whichever comes first. Offsets are acknowledged only after the pass returns, that is after the
+sinks have written the batch: delivery is at-least-once and every step is idempotent
+(tables by source offset, PostgreSQL and ClickHouse by event id, Redis by absolute values).
+Invalid events go to the dead-letter topic with the reason; processing continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from faust.streams import _current_event
+from faust.types import EventT, StreamT
+from pydantic import ValidationError
+
+from footprint.settings import get_settings
+from footprint.windows import WINDOWS
+from schemas.footprint import Footprint
+from streams.app import app
+from streams.counting import Item, apply, plan
+from streams.sinks import Batch, Sink, WindowCount, build_sinks
+from streams.sinks.base import SinkError
+from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
+from streams.tables import SITE_VISITS, VISITS
+from streams.topics import dead_letter_topic, footprints_topic
+
+__all__ = ["count_and_store"]
+
+log = logging.getLogger(__name__)
+_settings = get_settings()
+MAX_BACKOFF = 10.0
+
+
+@contextlib.contextmanager
+def event_context(event: Any) -> Iterator[None]:
+    """Make ``event`` the current one, so a table write goes to its changelog partition."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def dead_letter(event: EventT, reason: str) -> None:
+    """Send the original bytes to the dead-letter topic with the reason and source position."""
+    msg = event.message
+    headers = {
+        "error": reason[:2000].encode(),
+        "source-topic": msg.topic.encode(),
+        "source-partition": str(msg.partition).encode(),
+        "source-offset": str(msg.offset).encode(),
+    }
+    value = event.value if isinstance(event.value, bytes) else str(event.value).encode()
+    key = event.key if isinstance(event.key, bytes | None) else str(event.key).encode()
+    fut = await dead_letter_topic.send(key=key, value=value, headers=headers, force=True)
+    await fut
+    status.dead_lettered += 1
+
+
+def decode(
+    events: Sequence[EventT],
+) -> tuple[list[tuple[EventT, Footprint]], list[tuple[EventT, str]]]:
+    """Split a batch into valid footprints and (event, reason) for the invalid ones."""
+    good: list[tuple[EventT, Footprint]] = []
+    bad: list[tuple[EventT, str]] = []
+    for event in events:
+        raw = event.value
+        try:
+            if not isinstance(raw, bytes):
+                raise TypeError(f"value is {type(raw).__name__}, not bytes")
+            good.append((event, Footprint.from_bytes(raw)))
+        except ValidationError as e:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+                for err in e.errors()
+            )
+            bad.append((event, f"invalid footprint: {fields}"))
+        except Exception as e:
+            bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
+    return good, bad
+
+
+def count(
+    good: list[tuple[EventT, Footprint]],
+) -> tuple[list[WindowCount], dict[tuple[str, int], set[str]]]:
+    """Apply the batch to every window table; return the resulting absolute counts."""
+    items = [
+        Item(ev.message.partition, ev.message.offset, fp.link, fp.timestamp, fp.visitor_id, ev)
+        for ev, fp in good
+    ]
+    p = plan(items)
+    counts: list[WindowCount] = []
+    for window in WINDOWS:
+        for table, group, is_site in (
+            (VISITS[window], p.links[window], False),
+            (SITE_VISITS[window], p.site[window], True),
+        ):
+            for key, kp in group.items():
+                current = table.get(key)
+                new = apply(current, kp.offsets)
+                if new is not None:
+                    with event_context(kp.ref):
+                        table[key] = new
+                    current = new
+                value = current[0] if current else 0
+                name, (start, end) = key
+                counts.append(
+                    WindowCount(
+                        window,
+                        start,
+                        end,
+                        value,
+                        link=None if is_site else name,
+                        partition=kp.partition if is_site else None,
+                    )
+                )
+    return counts, p.visitors
+
+
+async def write_with_retry(sink: Sink, batch: Batch) -> None:
+    """Write until the sink accepts the batch: consumption waits rather than dropping data."""
+    backoff = 0.2
+    while True:
+        try:
+            await sink.write(batch)
+            status.sinks[sink.name] = "ok"
+            return
+        except SinkError as e:
+            status.sinks[sink.name] = "retrying"
+            status.error(f"{sink.name}: {e}")
+            log.warning("sink %s failed, retrying in %.1fs: %s", sink.name, backoff, e)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
+    """One pass: dead-letter the invalid, count the valid, write every sink."""
+    good, bad = decode(events)
+    for event, reason in bad:
+        await dead_letter(event, reason)
+    counts, visitors = count(good)
+    batch = Batch(footprints=[fp for _, fp in good], counts=counts, visitors=visitors)
+    await asyncio.gather(*(write_with_retry(sink, batch) for sink in sinks))
+    status.processed += len(events)
+    status.stored += len(good)
+    status.batches += 1
+    status.last_batch_at = time.time()
+    for event in events:
+        tp = f"{event.message.topic}:{event.message.partition}"
+        status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
+
+
+@app.agent(footprints_topic)
+async def count_and_store(stream: StreamT) -> None:
+    """Consume footprints in batches."""
+    sinks = build_sinks(_settings)
+    try:
+        # take_events is on faust.Stream, not yet on the StreamT protocol.
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            _settings.batch_size, within=_settings.batch_seconds
+        ):
+            await process(events, sinks)
+    finally:
+        for sink in sinks:
+            with contextlib.suppress(Exception):
+                await sink.close()
+
+
+@app.timer(2.0)
+async def heartbeat() -> None:
+    """Publish this worker's status to Redis for the API."""
+    url = _settings.redis_url
+    if not url:
+        return
+    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.set(STATUS_PREFIX + status.worker_id, status.to_json(), ex=HEARTBEAT_TTL)
+    except Exception as e:  # the status must never stop the worker
+        log.debug("heartbeat failed: %s", e)
+    finally:
+        await client.aclose()

@@ -1,0 +1,33 @@
+"""The Faust application. Run the worker with ``faust -A streams.app worker -l info``.
+
+Settings are passed explicitly: Faust's own environment names (``BROKER_URL``…) are not used.
+Topics, tables and agents live in sibling modules, found by autodiscovery.
+"""
+
+import faust
+
+from footprint.settings import SettingsError, get_settings
+
+try:
+    _settings = get_settings()
+    _brokers = [f"kafka://{host}" for host in _settings.kafka_bootstrap.split(",")]
+except SettingsError as e:
+    raise SystemExit(f"footprint worker: {e}") from None
+
+app = faust.App(
+    _settings.app_id,
+    broker=_brokers,
+    store="memory://",
+    autodiscover=["streams.agents"],
+    origin="streams",
+    topic_partitions=_settings.partitions,
+    topic_replication_factor=_settings.replication_factor,
+    broker_rebalance_timeout=_settings.rebalance_timeout,
+    broker_session_timeout=_settings.session_timeout,
+    broker_heartbeat_interval=1.0,
+    consumer_auto_offset_reset="earliest",
+    table_cleanup_interval=60.0,
+    web_enabled=not _settings.embedded_worker,
+    web_port=_settings.worker_web_port,
+    web_bind="127.0.0.1",
+)

@@ -1,0 +1,93 @@
+"""ClickHouse sink: ``user_footprint`` for analytics, by native protocol or embedded chdb.
+
+The driver is synchronous, so a batch is inserted in a worker thread. The table is a
+ReplacingMergeTree keyed by event id: a replayed batch collapses on merge and ``FINAL`` reads
+are exact. The per-minute rollup is fed by a materialized view, not by this sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from footprint.clickhouse import ClickHouse, connect
+from schemas.footprint import Footprint
+from streams.sinks.base import Batch, SinkError
+
+__all__ = ["COLUMNS", "ClickHouseSink", "ClickHouseSinkError"]
+
+COLUMNS: tuple[str, ...] = (*Footprint.model_fields, "ingested_at")
+
+
+class ClickHouseSinkError(SinkError):
+    """ClickHouse refused or lost a batch."""
+
+
+def rows(footprints: Sequence[Footprint], now: datetime) -> list[tuple[object, ...]]:
+    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8)."""
+    out: list[tuple[object, ...]] = []
+    for fp in footprints:
+        out.append(
+            (
+                fp.event_id,
+                fp.method,
+                fp.link,
+                fp.footprint_time,
+                fp.route,
+                fp.status_code,
+                fp.duration_ms,
+                fp.referrer,
+                fp.referrer_host,
+                fp.utm_source,
+                fp.utm_medium,
+                fp.utm_campaign,
+                fp.utm_term,
+                fp.utm_content,
+                fp.browser,
+                fp.os,
+                fp.device,
+                int(fp.is_bot),
+                fp.visitor_id,
+                fp.user_id,
+                now,
+            )
+        )
+    return out
+
+
+class ClickHouseSink:
+    """Batched inserts of footprints into ClickHouse."""
+
+    name = "clickhouse"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: ClickHouse | None = None
+
+    async def open(self) -> None:
+        """Connect (lazily for the native driver, once per process for chdb)."""
+        if self._client is None:
+            try:
+                self._client = await asyncio.to_thread(connect, self.url)
+            except Exception as e:
+                raise ClickHouseSinkError(f"cannot connect to ClickHouse: {e}") from e
+
+    async def write(self, batch: Batch) -> None:
+        """Insert the batch."""
+        if not batch.footprints:
+            return
+        await self.open()
+        assert self._client is not None
+        data = rows(batch.footprints, datetime.now(UTC).replace(microsecond=0))
+        try:
+            await asyncio.to_thread(self._client.insert, "user_footprint", COLUMNS, data)
+        except Exception as e:
+            await self.close()
+            raise ClickHouseSinkError(f"ClickHouse insert failed: {e}") from e
+
+    async def close(self) -> None:
+        """Close the connection."""
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)

@@ -1,0 +1,82 @@
+"""Redis sink: the live window counts the API serves, and a channel announcing each update.
+
+Counts are written as absolute values read from the Faust tables (never incremented here), so
+a replayed batch rewrites the same numbers. Unique visitors per window are a HyperLogLog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from footprint.windows import LIVE_CHANNEL, links_key, retention_seconds, totals_key, visitors_key
+from streams.sinks.base import Batch, SinkError
+
+__all__ = ["RedisSink", "RedisSinkError"]
+
+
+class RedisSinkError(SinkError):
+    """Redis refused or lost a batch."""
+
+
+class RedisSink:
+    """Live window counts in Redis, one pipeline per batch."""
+
+    name = "redis"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._redis: aioredis.Redis | None = None
+
+    async def open(self) -> None:
+        """Create the client (connections are made on first use)."""
+        if self._redis is None:
+            self._redis = aioredis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+
+    async def write(self, batch: Batch) -> None:
+        """Set the counts of every window touched by the batch and announce them."""
+        if not batch.counts and not batch.visitors:
+            return
+        await self.open()
+        assert self._redis is not None
+        pipe = self._redis.pipeline(transaction=False)
+        links: dict[str, dict[str, int]] = defaultdict(dict)
+        totals: dict[str, dict[str, int]] = defaultdict(dict)
+        ttl: dict[str, int] = {}
+        touched: set[tuple[str, int]] = set()
+        for c in batch.counts:
+            start = int(round(c.start))
+            touched.add((c.window, start))
+            if c.link is not None:
+                key = links_key(c.window, start)
+                links[key][c.link] = c.count
+            else:
+                key = totals_key(c.window, start)
+                totals[key][str(c.partition)] = c.count
+            ttl[key] = retention_seconds(c.window)
+        for key, mapping in links.items():
+            pipe.zadd(key, mapping)  # type: ignore[arg-type]
+        for key, mapping in totals.items():
+            pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+        for (window, start), ids in batch.visitors.items():
+            key = visitors_key(window, start)
+            pipe.pfadd(key, *ids)
+            ttl[key] = retention_seconds(window)
+            touched.add((window, start))
+        for key, seconds in ttl.items():
+            pipe.expire(key, seconds)
+        message = json.dumps({"windows": sorted([w, s] for w, s in touched)})
+        pipe.publish(LIVE_CHANNEL, message)
+        try:
+            await pipe.execute()
+        except RedisError as e:
+            raise RedisSinkError(f"Redis write failed: {e}") from e
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        client, self._redis = self._redis, None
+        if client is not None:
+            await client.aclose()

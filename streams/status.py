@@ -1,0 +1,47 @@
+"""What the worker reports about itself: kept in memory, published to Redis every few seconds.
+
+The API's ``/api/stream/status`` reads these heartbeats (the worker may run in another process
+or on another host) and adds committed offsets and lag from Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["STATUS_PREFIX", "WorkerStatus", "status"]
+
+STATUS_PREFIX = "footprint:worker:"
+HEARTBEAT_TTL = 15
+
+
+@dataclass
+class WorkerStatus:
+    """Counters and the last error of this worker process."""
+
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    started_at: float = field(default_factory=time.time)
+    processed: int = 0
+    stored: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    last_batch_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    sinks: dict[str, str] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
+
+    def error(self, message: str) -> None:
+        """Remember the latest error."""
+        self.last_error = message
+        self.last_error_at = time.time()
+
+    def to_json(self) -> str:
+        """The heartbeat payload."""
+        return json.dumps({**asdict(self), "heartbeat_at": time.time()})
+
+
+status = WorkerStatus()

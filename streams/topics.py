@@ -1,0 +1,23 @@
+"""The topics the worker reads and writes (values are raw bytes, validated by the agent)."""
+
+from footprint.settings import get_settings
+from streams.app import app
+
+__all__ = ["dead_letter_topic", "footprints_topic"]
+
+_settings = get_settings()
+
+footprints_topic = app.topic(
+    _settings.footprints_topic,
+    partitions=_settings.partitions,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+# One partition keeps dead letters in arrival order; they are rare by construction.
+dead_letter_topic = app.topic(
+    _settings.dead_letter_topic,
+    partitions=1,
+    key_serializer="raw",
+    value_serializer="raw",
+)

@@ -1,0 +1,180 @@
+"""Real servers for the integration tests, started once per session, isolated per test.
+
+Each test gets its own topics and consumer group, its own PostgreSQL database, its own Redis
+database number and its own ClickHouse database, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+
+from footprint.stack import KafkaServer, PostgresServer, RedisServer, free_port
+from footprint.stack.clickhouse import ClickHouseServer
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+@dataclass
+class Servers:
+    kafka: KafkaServer
+    postgres: PostgresServer
+    redis: RedisServer
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    base = tmp_path_factory.mktemp("stack")
+    kafka = KafkaServer(base / "kafka").start()
+    postgres = PostgresServer(base / "postgres").start()
+    redis = RedisServer(base / "redis").start()
+    try:
+        yield Servers(kafka, postgres, redis)
+    finally:
+        for server in (redis, postgres, kafka):
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_redis_db = itertools.count(1)
+
+
+@pytest.fixture
+def env(servers: Servers, tmp_path: Path) -> dict[str, str]:
+    """``FOOTPRINT_*`` variables for one test: fresh topics, database, Redis db and data dir."""
+    tag = uuid.uuid4().hex[:8]
+    database = f"t_{tag}"
+    with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis_db = next(_redis_db) % 16
+    values = {
+        "FOOTPRINT_KAFKA_URL": servers.kafka.url,
+        "FOOTPRINT_POSTGRES_URL": servers.postgres.url_for(database),
+        "FOOTPRINT_REDIS_URL": servers.redis.url.rsplit("/", 1)[0] + f"/{redis_db}",
+        "FOOTPRINT_APP_ID": f"footprint-{tag}",
+        "FOOTPRINT_FOOTPRINTS_TOPIC": f"footprints-{tag}",
+        "FOOTPRINT_DEAD_LETTER_TOPIC": f"footprints-{tag}-dead-letter",
+        "FOOTPRINT_DATA_DIR": str(tmp_path / "data"),
+        "FOOTPRINT_BATCH_SECONDS": "0.2",
+    }
+    import redis as redis_lib
+
+    redis_lib.Redis.from_url(values["FOOTPRINT_REDIS_URL"]).flushdb()
+    return values
+
+
+def clickhouse_database_url(server: ClickHouseServer, name: str) -> str:
+    """The server's URL with its own database for one test."""
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def wait_until(
+    check: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"
+) -> T:
+    """Poll ``check`` until it returns a truthy value; fail with its last value on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as e:  # a server still starting answers with errors
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class Process:
+    """A product process (``footprint run``, ``faust … worker``) run by a test."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.proc.send_signal(2)  # SIGINT: what Ctrl-C sends
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._file.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def _spawn(argv: list[str], env: dict[str, str], name: str) -> Process:
+        p = Process(argv, env, tmp_path / f"{name}.log")
+        started.append(p)
+        return p
+
+    yield _spawn
+    for p in started:
+        p.stop()
+
+
+def wait_http(url: str, proc: Process, timeout: float = 90.0) -> None:
+    """Wait for a process's HTTP endpoint, failing early with its log if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise AssertionError(f"process exited ({proc.proc.returncode}):\n{proc.tail()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not up after {timeout}s:\n{proc.tail()}")
+
+
+__all__ = [
+    "BIN",
+    "Process",
+    "Servers",
+    "clickhouse_database_url",
+    "free_port",
+    "wait_http",
+    "wait_until",
+]

@@ -1,0 +1,170 @@
+"""Traffic for the end-to-end tests and the checks that what was sent is what was stored."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+
+from api.middleware import FootprintMiddleware
+from footprint.settings import load_settings
+from footprint.windows import WINDOWS, ranges
+from tests.integration.conftest import wait_until
+
+Sent = Counter[tuple[str, str]]
+
+
+def host_app() -> FastAPI:
+    """A site that uses Footprint: the middleware in front of a few routes."""
+    app = FastAPI()
+
+    @app.get("/")
+    async def home() -> dict[str, str]:
+        return {"page": "home"}
+
+    @app.get("/posts/{post_id}")
+    async def post(post_id: int) -> dict[str, int]:
+        if post_id == 404:
+            raise HTTPException(404)
+        return {"post": post_id}
+
+    @app.post("/posts")
+    async def create() -> dict[str, bool]:
+        return {"created": True}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def through_middleware(env: dict[str, str], n: int, seed: int = 1) -> Sent:
+    """Serve ``n`` requests through the middleware of a host app; return what it should record."""
+    settings = load_settings(
+        kafka_url=env["FOOTPRINT_KAFKA_URL"],
+        footprints_topic=env["FOOTPRINT_FOOTPRINTS_TOPIC"],
+        data_dir=env["FOOTPRINT_DATA_DIR"] + "-host",
+    )
+    app = host_app()
+    app.add_middleware(FootprintMiddleware, settings=settings)
+    rng = random.Random(seed)
+    sent: Sent = Counter()
+    with TestClient(app) as client:
+        for _ in range(n):
+            roll = rng.random()
+            if roll < 0.1:
+                r = client.post("/posts")
+                sent[("POST", "/posts")] += 1
+            elif roll < 0.15:
+                r = client.get("/posts/404")
+                sent[("GET", "/posts/404")] += 1
+            elif roll < 0.2:
+                r = client.get("/health")  # excluded: not recorded
+                continue
+            else:
+                post_id = min(int(rng.paretovariate(1.2)), 40)
+                r = client.get(f"/posts/{post_id}?utm_source=test")
+                sent[("GET", f"/posts/{post_id}")] += 1
+            assert r.status_code in (200, 404)
+    return sent
+
+
+def through_api(client: httpx.Client, n: int, seed: int = 2) -> Sent:
+    """Report ``n`` footprints to ``POST /api/footprints``: half one by one, half in lists."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    sent: Sent = Counter()
+
+    def one() -> dict[str, Any]:
+        link = f"/articles/{min(int(rng.paretovariate(1.1)), 30)}"
+        sent[("GET", link)] += 1
+        return {
+            "method": "GET",
+            "link": link,
+            "footprint_time": (now - timedelta(seconds=rng.randint(0, 30))).isoformat(),
+        }
+
+    singles = n // 2
+    for _ in range(singles):
+        r = client.post("/api/footprints", json=one())
+        assert r.status_code == 202, r.text
+    left = n - singles
+    while left:
+        size = min(100, left)
+        r = client.post("/api/footprints", json=[one() for _ in range(size)])
+        assert r.status_code == 202, r.text
+        assert r.json()["accepted"] == size
+        left -= size
+    return sent
+
+
+def postgres_rows(url: str) -> list[tuple[Any, ...]]:
+    """Every stored footprint: event id, method, link, time."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT event_id, method, link, footprint_time FROM user_footprint"
+        ).fetchall()
+
+
+def check_stored(api: httpx.Client, pg_url: str, sent: Sent) -> None:
+    """PostgreSQL, both summaries and every live window agree exactly with what was sent."""
+    total = sum(sent.values())
+    rows = wait_until(
+        lambda: r if len(r := postgres_rows(pg_url)) >= total else None,
+        timeout=90,
+        what=f"{total} rows in PostgreSQL",
+    )
+    assert len(rows) == total
+    assert len({r[0] for r in rows}) == total, "an event id was stored twice"
+    assert Counter((r[1], r[2]) for r in rows) == sent
+
+    times = [r[3] for r in rows]
+    start = min(times).replace(second=0, microsecond=0)
+    end = max(times).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    expected_top = sorted(sent.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))[:10]
+    for bounds in ((start, end), (start - timedelta(seconds=7), end + timedelta(seconds=3))):
+        params = {"start": bounds[0].isoformat(), "end": bounds[1].isoformat(), "tz": "Asia/Seoul"}
+
+        def summary(source: str, params: dict[str, str] = params) -> dict[str, Any] | None:
+            body = api.get("/api/stats/summary", params={**params, "source": source}).json()
+            return body if body.get("total") == total else None
+
+        pg = wait_until(lambda: summary("postgres"), what="postgres summary")
+        ch = wait_until(lambda: summary("clickhouse"), what="clickhouse summary")
+        for key in ("total", "previous_total", "percent_change", "top_pages", "buckets"):
+            assert pg[key] == ch[key], f"{key}: postgres {pg[key]} != clickhouse {ch[key]}"
+        assert pg["previous_total"] == 0
+        assert [(p["method"], p["link"], p["count"]) for p in pg["top_pages"]] == [
+            (m, link, c) for (m, link), c in expected_top
+        ]
+        assert sum(b["count"] for b in pg["buckets"]) == total
+        assert all(b["start"].endswith("+09:00") for b in pg["buckets"])
+        assert isinstance(pg["query_ms"], float) and isinstance(ch["query_ms"], float)
+
+    for window, spec in WINDOWS.items():
+        expected: dict[float, Counter[str]] = {}
+        for _, _, link, t in rows:
+            for lo, _hi in ranges(window, t.timestamp()):
+                expected.setdefault(lo, Counter())[link] += 1
+        size, step = spec.size, spec.step  # type: ignore[attr-defined]
+        for lo, links in expected.items():
+            at = datetime.fromtimestamp(lo + size - step + 1, UTC).isoformat()
+
+            def live(
+                at: str = at, want: int = sum(links.values()), window: str = window
+            ) -> dict[str, Any] | None:
+                body = api.get(
+                    "/api/stats/live", params={"window": window, "at": at, "top": 1000}
+                ).json()
+                return body if body["total"] == want else None
+
+            body = wait_until(live, what=f"live {window} window at {at}")
+            assert {p["link"]: p["count"] for p in body["top_pages"]} == dict(links)
+            assert body["visitors"] >= 1

@@ -1,0 +1,174 @@
+"""api/enrich.py: agent families, the daily cookieless visitor id, UTM and referrer parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from api.enrich import enrich, parse_agent, referrer_host, utm_from_query, visitor_id
+from schemas.footprint import FootprintIn
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+IP = "203.0.113.42"
+SECRET = "unit-test-secret"
+NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def test_desktop_chrome() -> None:
+    agent = parse_agent(CHROME)
+    assert agent.browser == "Chrome"
+    assert agent.os == "Windows"
+    assert agent.is_bot is False
+
+
+def test_iphone_safari() -> None:
+    agent = parse_agent(IPHONE)
+    assert agent.browser == "Mobile Safari"
+    assert agent.os == "iOS"
+    assert agent.device == "iPhone"
+    assert agent.is_bot is False
+
+
+def test_googlebot_is_a_bot() -> None:
+    agent = parse_agent(GOOGLEBOT)
+    assert agent.browser == "Googlebot"
+    assert agent.is_bot is True
+
+
+@pytest.mark.parametrize("ua", ["HeadlessChrome/120.0", "some-crawler/1.0", "Chrome-Lighthouse"])
+def test_bot_markers(ua: str) -> None:
+    assert parse_agent(ua).is_bot is True
+
+
+def test_empty_agent_is_other() -> None:
+    assert tuple(parse_agent("")) == ("Other", "Other", "Other", False)
+
+
+# --- visitor id ------------------------------------------------------------------------------
+
+
+def _vid(ip: str = IP, ua: str = CHROME, when: datetime = NOON, secret: str = SECRET) -> str:
+    return visitor_id(ip, ua, secret=secret, when=when)
+
+
+def test_visitor_id_stable_within_a_utc_day() -> None:
+    start = datetime(2026, 11, 22, 0, 0, 0, tzinfo=UTC)
+    end = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
+    assert _vid(when=start) == _vid(when=NOON) == _vid(when=end)
+
+
+def test_visitor_id_changes_across_utc_days() -> None:
+    assert _vid(when=NOON) != _vid(when=NOON + timedelta(days=1))
+    before_midnight = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
+    assert _vid(when=before_midnight) != _vid(when=before_midnight + timedelta(seconds=2))
+
+
+def test_visitor_id_day_is_the_utc_day_not_the_local_one() -> None:
+    # 01:00 in UTC+5 on the 23rd is 20:00 UTC on the 22nd: same UTC day as NOON.
+    local = datetime(2026, 11, 23, 1, 0, tzinfo=timezone(timedelta(hours=5)))
+    assert _vid(when=local) == _vid(when=NOON)
+
+
+def test_visitor_id_differs_by_agent_ip_and_secret() -> None:
+    base = _vid()
+    assert _vid(ua=IPHONE) != base
+    assert _vid(ip="198.51.100.7") != base
+    assert _vid(secret="another-site") != base
+
+
+def test_visitor_id_never_contains_the_ip() -> None:
+    vid = _vid()
+    assert IP not in vid
+    assert len(vid) == 16
+    assert set(vid) <= set("0123456789abcdef")  # a short keyed hex digest, nothing readable
+
+
+# --- utm and referrer ------------------------------------------------------------------------
+
+
+def test_utm_from_query() -> None:
+    query = "utm_source=newsletter&utm_medium=email&x=1&utm_campaign=black%20friday&utm_term=a+b"
+    assert utm_from_query(query) == {
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        "utm_campaign": "black friday",
+        "utm_term": "a b",
+    }
+
+
+@pytest.mark.parametrize("query", ["", "page=2", "utm_sourcex=1&not_utm=2"])
+def test_utm_from_query_without_utm(query: str) -> None:
+    assert utm_from_query(query) == {}
+
+
+@pytest.mark.parametrize(
+    ("referrer", "host"),
+    [
+        ("https://WWW.Example.com:8443/post?id=1", "www.example.com"),
+        ("http://news.ycombinator.com/", "news.ycombinator.com"),
+        ("", ""),
+        ("/relative/only", ""),
+        ("http://[::1", ""),  # malformed IPv6: no exception, no host
+    ],
+)
+def test_referrer_host(referrer: str, host: str) -> None:
+    assert referrer_host(referrer) == host
+
+
+# --- enrich ----------------------------------------------------------------------------------
+
+
+def test_enrich_prefers_body_user_agent_over_header() -> None:
+    item = FootprintIn(method="GET", link="/a", footprint_time=NOON, user_agent=IPHONE)
+    fp = enrich(item, ip=IP, user_agent=CHROME, secret=SECRET)
+    assert fp.browser == "Mobile Safari"
+    assert fp.device == "iPhone"
+    assert fp.visitor_id == _vid(ua=IPHONE)
+
+
+def test_enrich_falls_back_to_header_user_agent() -> None:
+    item = FootprintIn(method="GET", link="/a", footprint_time=NOON)
+    fp = enrich(item, ip=IP, user_agent=GOOGLEBOT, secret=SECRET)
+    assert fp.browser == "Googlebot"
+    assert fp.is_bot is True
+    assert fp.visitor_id == _vid(ua=GOOGLEBOT)
+
+
+def test_enrich_fills_every_derived_field_and_keeps_no_ip() -> None:
+    item = FootprintIn(
+        method="post",
+        link="/checkout",
+        footprint_time=NOON,
+        route="/checkout",
+        status_code=201,
+        duration_ms=12.5,
+        referrer="https://Search.Example.org/q?x=1",
+        utm_source="ads",
+        utm_campaign="winter",
+        user_id="u-1",
+    )
+    fp = enrich(item, ip=IP, user_agent=CHROME, secret=SECRET)
+    assert fp.event_id == item.event_id
+    assert fp.method == "POST"
+    assert (fp.route, fp.status_code, fp.duration_ms) == ("/checkout", 201, 12.5)
+    assert fp.referrer_host == "search.example.org"
+    assert (fp.utm_source, fp.utm_medium, fp.utm_campaign) == ("ads", "", "winter")
+    assert fp.user_id == "u-1"
+    assert fp.footprint_time == NOON
+    assert IP.encode() not in fp.to_bytes()
+    assert CHROME.encode() not in fp.to_bytes()  # the raw user agent does not travel either
+
+
+def test_enrich_defaults_for_a_minimal_footprint() -> None:
+    fp = enrich(FootprintIn(method="GET", link="/"), ip=IP, user_agent="", secret=SECRET)
+    assert (fp.route, fp.status_code, fp.duration_ms, fp.referrer_host) == ("", 0, 0.0, "")
+    assert fp.browser == "Other"

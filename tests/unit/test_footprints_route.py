@@ -1,0 +1,303 @@
+"""POST /api/footprints and FootprintMiddleware, without servers: the producer only buffers.
+
+The TestClient is used without entering its context, so the lifespan (which opens real clients)
+does not run and nothing is sent anywhere; produced footprints stay in the producer's buffer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.middleware import FootprintMiddleware
+from api.producer import FootprintProducer
+from footprint.settings import Settings, load_settings
+from schemas.footprint import Footprint
+
+CLIENT_IP = "203.0.113.77"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+ONE = {"method": "GET", "link": "/posts/42", "footprint_time": "2026-11-22T09:30:00Z"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("FOOTPRINT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no .env from the repository
+
+
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(
+        kafka_url="kafka://127.0.0.1:1",
+        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
+        clickhouse_url="clickhouse://127.0.0.1:1/x",
+        redis_url="redis://127.0.0.1:1/0",
+        data_dir=tmp_path,
+        **overrides,
+    )
+
+
+def _produced(producer: FootprintProducer) -> list[Footprint]:
+    return [Footprint.from_bytes(value) for _, value, _ in producer._buffer]
+
+
+def _raw(producer: FootprintProducer) -> bytes:
+    return b"\n".join(value for _, value, _ in producer._buffer)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> tuple[FastAPI, TestClient]:
+    app = create_app(_settings(tmp_path, max_batch_footprints=5, max_body_bytes=2048))
+    return app, TestClient(app, client=(CLIENT_IP, 50000))
+
+
+def _error_locs(response: Any) -> list[list[Any]]:
+    return [err["loc"] for err in response.json()["detail"]]
+
+
+# --- POST /api/footprints --------------------------------------------------------------------
+
+
+def test_one_footprint_accepted(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    producer: FootprintProducer = app.state.producer
+    before = producer.pending
+    r = client.post("/api/footprints", json=ONE, headers={"user-agent": CHROME})
+    assert r.status_code == 202
+    body = r.json()
+    assert body["accepted"] == 1
+    assert producer.pending == before + 1
+    (fp,) = _produced(producer)
+    assert str(fp.event_id) == body["event_ids"][0]
+    assert fp.link == "/posts/42"
+    assert fp.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert fp.browser == "Chrome"
+    assert len(fp.visitor_id) == 16
+
+
+def test_minimum_body_without_time_defaults_to_now(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json={"method": "get", "link": "/"})
+    assert r.status_code == 202
+    (fp,) = _produced(app.state.producer)
+    assert fp.method == "GET"
+    assert abs(datetime.now(UTC) - fp.footprint_time) < timedelta(seconds=30)
+
+
+def test_list_accepted(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    items = [{**ONE, "link": f"/p/{i}"} for i in range(3)]
+    r = client.post("/api/footprints", json=items)
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 3
+    assert len(set(r.json()["event_ids"])) == 3
+    assert [fp.link for fp in _produced(app.state.producer)] == ["/p/0", "/p/1", "/p/2"]
+
+
+def test_missing_method_is_422_naming_method(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json={"link": "/x"})
+    assert r.status_code == 422
+    assert any("method" in loc for loc in _error_locs(r))
+    assert app.state.producer.pending == 0
+
+
+def test_wrong_type_is_422_naming_field(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json={**ONE, "status_code": "abc"})
+    assert r.status_code == 422
+    assert ["body", "status_code"] in _error_locs(r)
+    assert app.state.producer.pending == 0
+
+
+def test_one_bad_item_rejects_the_whole_list(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json=[ONE, {**ONE, "link": "no-slash"}, ONE])
+    assert r.status_code == 422
+    assert ["body", 1, "link"] in _error_locs(r)
+    assert app.state.producer.pending == 0
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe"])
+def test_invalid_json_is_422(api: tuple[FastAPI, TestClient], raw: bytes) -> None:
+    app, client = api
+    r = client.post(
+        "/api/footprints", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert ["body"] in _error_locs(r)
+    assert app.state.producer.pending == 0
+
+
+@pytest.mark.parametrize("body", [42, "GET /x", None])
+def test_json_that_is_not_an_object_is_422(api: tuple[FastAPI, TestClient], body: Any) -> None:
+    _, client = api
+    r = client.post("/api/footprints", content=json.dumps(body))
+    assert r.status_code == 422
+
+
+def test_too_many_footprints_is_413(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json=[{"method": "GET", "link": "/"}] * 6)
+    assert r.status_code == 413
+    assert "FOOTPRINT_MAX_BATCH_FOOTPRINTS" in r.json()["detail"]
+    assert app.state.producer.pending == 0
+    # The limit itself is accepted.
+    assert client.post("/api/footprints", json=[ONE] * 5).status_code == 202
+
+
+def test_body_over_limit_is_413_with_content_length(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    big = json.dumps({**ONE, "referrer": "https://x.example/" + "a" * 2000}).encode()
+    assert len(big) > 2048
+    r = client.post("/api/footprints", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "FOOTPRINT_MAX_BODY_BYTES" in r.json()["detail"]
+    assert app.state.producer.pending == 0
+
+
+def test_body_over_limit_is_413_when_chunked(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    chunk = json.dumps([ONE]).encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for i in range(30):
+            yield (b"," if i else b"") + chunk[1:-1]
+        yield b"]"
+
+    r = client.post(
+        "/api/footprints", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    assert r.status_code == 413
+    assert app.state.producer.pending == 0
+
+
+def test_client_ip_never_produced(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    r = client.post("/api/footprints", json=[ONE, ONE], headers={"user-agent": CHROME})
+    assert r.status_code == 202
+    raw = _raw(app.state.producer)
+    assert raw.count(b'"link":"/posts/42"') == 2  # really looking at the produced events
+    assert CLIENT_IP.encode() not in raw
+    assert CHROME.encode() not in raw
+
+
+def test_forwarded_ip_used_for_visitor_only_when_trusted(tmp_path: Path) -> None:
+    def visitor(trust: bool, forwarded: str) -> tuple[str, bytes]:
+        app = create_app(_settings(tmp_path, trust_forwarded_for=trust))
+        client = TestClient(app, client=(CLIENT_IP, 50000))
+        r = client.post("/api/footprints", json=ONE, headers={"x-forwarded-for": forwarded})
+        assert r.status_code == 202
+        return _produced(app.state.producer)[0].visitor_id, _raw(app.state.producer)
+
+    a, raw_a = visitor(True, "198.51.100.1, 10.0.0.1")
+    b, _ = visitor(True, "198.51.100.2")
+    assert a != b
+    assert b"198.51.100.1" not in raw_a
+    # Not trusted: the header is ignored (anyone could set it), the peer address is used.
+    c, _ = visitor(False, "198.51.100.1")
+    d, _ = visitor(False, "198.51.100.2")
+    assert c == d
+
+
+# --- FootprintMiddleware in a host app -------------------------------------------------------
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> tuple[FootprintProducer, TestClient]:
+    producer = FootprintProducer("127.0.0.1:1", "footprints", spool_dir=tmp_path / "spool")
+    app = FastAPI()
+
+    @app.get("/posts/{post_id}")
+    async def get_post(post_id: int) -> dict[str, int]:
+        return {"id": post_id}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("host app bug")
+
+    @app.get("/forbidden")
+    async def forbidden() -> None:
+        raise HTTPException(403, "no")
+
+    app.add_middleware(FootprintMiddleware, producer=producer, settings=_settings(tmp_path))
+    return producer, TestClient(app, raise_server_exceptions=False, client=(CLIENT_IP, 50000))
+
+
+def test_middleware_records_a_page_view(host: tuple[FootprintProducer, TestClient]) -> None:
+    producer, client = host
+    r = client.get(
+        "/posts/7?utm_source=x&utm_campaign=launch",
+        headers={"user-agent": CHROME, "referer": "https://News.Example.com/item?id=1"},
+    )
+    assert r.status_code == 200
+    assert r.json() == {"id": 7}
+    (fp,) = _produced(producer)
+    assert fp.method == "GET"
+    assert fp.link == "/posts/7"
+    assert fp.route == "/posts/{post_id}"
+    assert fp.status_code == 200
+    assert fp.utm_source == "x"
+    assert fp.utm_campaign == "launch"
+    assert fp.referrer_host == "news.example.com"
+    assert fp.browser == "Chrome"
+    assert fp.duration_ms > 0
+    assert abs(datetime.now(UTC) - fp.footprint_time) < timedelta(seconds=30)
+    assert CLIENT_IP.encode() not in _raw(producer)
+
+
+def test_middleware_skips_excluded_paths(host: tuple[FootprintProducer, TestClient]) -> None:
+    producer, client = host
+    assert client.get("/health").status_code == 200
+    assert producer.pending == 0
+    assert client.get("/posts/1").status_code == 200
+    assert producer.pending == 1
+
+
+def test_middleware_records_500_when_route_raises(
+    host: tuple[FootprintProducer, TestClient],
+) -> None:
+    producer, client = host
+    r = client.get("/boom")
+    assert r.status_code == 500
+    (fp,) = _produced(producer)
+    assert fp.link == "/boom"
+    assert fp.status_code == 500
+
+
+def test_middleware_records_404_and_403(host: tuple[FootprintProducer, TestClient]) -> None:
+    producer, client = host
+    assert client.get("/nope").status_code == 404
+    assert client.get("/forbidden").status_code == 403
+    statuses = {fp.link: fp.status_code for fp in _produced(producer)}
+    assert statuses == {"/nope": 404, "/forbidden": 403}
+
+
+def test_middleware_records_each_request(host: tuple[FootprintProducer, TestClient]) -> None:
+    producer, client = host
+    for i in range(5):
+        client.post(f"/posts/{i}")  # 405: a POST on a GET route is a visit too
+    fps = _produced(producer)
+    assert [fp.link for fp in fps] == [f"/posts/{i}" for i in range(5)]
+    assert {fp.method for fp in fps} == {"POST"}
+    assert {fp.status_code for fp in fps} == {405}
+    assert len({fp.event_id for fp in fps}) == 5

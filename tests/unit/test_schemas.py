@@ -1,0 +1,178 @@
+"""schemas/footprint.py: what POST /api/footprints accepts and what travels on the topic."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID, uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.footprint import MAX_LINK, Footprint, FootprintIn
+
+
+def _locs(error: ValidationError) -> list[tuple[object, ...]]:
+    return [tuple(e["loc"]) for e in error.errors()]
+
+
+def test_reference_minimum_body_accepted() -> None:
+    item = FootprintIn.model_validate_json(
+        json.dumps({"method": "GET", "link": "/posts/42", "footprint_time": "2026-11-22T09:30:00Z"})
+    )
+    assert item.method == "GET"
+    assert item.link == "/posts/42"
+    assert item.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert isinstance(item.event_id, UUID)
+
+
+def test_footprint_time_defaults_to_now_utc() -> None:
+    before = datetime.now(UTC)
+    item = FootprintIn.model_validate({"method": "GET", "link": "/"})
+    after = datetime.now(UTC)
+    assert item.footprint_time.utcoffset() == timedelta(0)
+    assert before <= item.footprint_time <= after
+
+
+def test_each_footprint_gets_its_own_event_id() -> None:
+    a = FootprintIn.model_validate({"method": "GET", "link": "/"})
+    b = FootprintIn.model_validate({"method": "GET", "link": "/"})
+    assert a.event_id != b.event_id
+
+
+def test_naive_time_is_taken_as_utc() -> None:
+    item = FootprintIn.model_validate(
+        {"method": "GET", "link": "/", "footprint_time": "2026-11-22T09:30:00"}
+    )
+    assert item.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert item.footprint_time.utcoffset() == timedelta(0)
+
+
+def test_offset_time_is_converted_to_utc() -> None:
+    item = FootprintIn.model_validate(
+        {"method": "GET", "link": "/", "footprint_time": "2026-11-22T11:30:00+02:00"}
+    )
+    assert item.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert item.footprint_time.tzinfo == UTC
+
+
+@pytest.mark.parametrize("method", ["get", "Post", " delete "])
+def test_method_normalised_to_upper_case(method: str) -> None:
+    item = FootprintIn.model_validate({"method": method, "link": "/"})
+    assert item.method == method.strip().upper()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"method": "FETCH", "link": "/"}, "method"),
+        ({"method": "", "link": "/"}, "method"),
+        ({"method": "GET", "link": "posts/1"}, "link"),
+        ({"method": "GET", "link": "https://example.com/posts/1"}, "link"),
+        ({"method": "GET", "link": ""}, "link"),
+        ({"method": "GET", "link": "/" + "a" * MAX_LINK}, "link"),
+        ({"method": "GET", "link": "/", "colour": "blue"}, "colour"),
+        ({"method": "GET", "link": "/", "status_code": 99}, "status_code"),
+        ({"method": "GET", "link": "/", "status_code": "abc"}, "status_code"),
+        ({"method": "GET", "link": "/", "duration_ms": -1}, "duration_ms"),
+        ({"method": "GET", "link": "/", "footprint_time": "yesterday"}, "footprint_time"),
+        ({"method": "GET", "link": "/", "event_id": "not-a-uuid"}, "event_id"),
+        ({"method": "GET", "link": "/", "utm_source": "x" * 513}, "utm_source"),
+        ({"link": "/"}, "method"),
+        ({"method": "GET"}, "link"),
+    ],
+)
+def test_invalid_input_names_the_field(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        FootprintIn.model_validate(body)
+    assert (field,) in _locs(info.value)
+
+
+def test_longest_link_accepted() -> None:
+    link = "/" + "a" * (MAX_LINK - 1)
+    assert FootprintIn.model_validate({"method": "GET", "link": link}).link == link
+
+
+def test_retried_send_keeps_its_event_id() -> None:
+    event_id = uuid4()
+    item = FootprintIn.model_validate({"method": "GET", "link": "/", "event_id": str(event_id)})
+    assert item.event_id == event_id
+
+
+# --- the event on the topic ------------------------------------------------------------------
+
+
+def _footprint(**changes: object) -> Footprint:
+    fields: dict[str, object] = {
+        "event_id": uuid4(),
+        "method": "GET",
+        "link": "/posts/7",
+        "footprint_time": datetime(2026, 11, 22, 9, 30, 15, 250_000, tzinfo=UTC),
+        "route": "/posts/{post_id}",
+        "status_code": 200,
+        "duration_ms": 3.25,
+        "referrer": "https://news.example.com/a",
+        "referrer_host": "news.example.com",
+        "utm_source": "x",
+        "browser": "Chrome",
+        "os": "Windows",
+        "device": "Other",
+        "is_bot": False,
+        "visitor_id": "0123456789abcdef",
+        "user_id": "42",
+    }
+    fields.update(changes)
+    return Footprint.model_validate(fields)
+
+
+def test_to_bytes_from_bytes_round_trip() -> None:
+    fp = _footprint()
+    raw = fp.to_bytes()
+    assert isinstance(raw, bytes)
+    back = Footprint.from_bytes(raw)
+    assert back == fp
+    assert back.footprint_time == fp.footprint_time
+    assert back.timestamp == fp.timestamp
+
+
+def test_timestamp_is_epoch_seconds_of_event_time() -> None:
+    fp = _footprint(footprint_time=datetime(1970, 1, 1, 0, 1, 1, 500_000, tzinfo=UTC))
+    assert fp.timestamp == 61.5
+
+
+def test_from_bytes_ignores_unknown_fields_from_newer_producers() -> None:
+    payload = json.loads(_footprint().to_bytes())
+    payload["added_in_v2"] = True
+    assert Footprint.from_bytes(json.dumps(payload).encode()).link == "/posts/7"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"link": "no-slash"}, "link"), ({"method": "FETCH"}, "method")],
+)
+def test_from_bytes_validates(change: dict[str, object], field: str) -> None:
+    payload = json.loads(_footprint().to_bytes())
+    payload.update(change)
+    with pytest.raises(ValidationError) as info:
+        Footprint.from_bytes(json.dumps(payload).encode())
+    assert (field,) in _locs(info.value)
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b"{}"])
+def test_from_bytes_rejects_garbage(raw: bytes) -> None:
+    with pytest.raises(ValidationError):
+        Footprint.from_bytes(raw)
+
+
+def test_footprint_is_immutable() -> None:
+    fp = _footprint()
+    with pytest.raises(ValidationError):
+        fp.link = "/other"  # type: ignore[misc]
+
+
+def test_naive_time_on_topic_is_utc() -> None:
+    payload = json.loads(_footprint().to_bytes())
+    payload["footprint_time"] = "2026-11-22T09:30:00"
+    fp = Footprint.from_bytes(json.dumps(payload).encode())
+    assert fp.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert fp.timestamp == datetime(2026, 11, 22, 9, 30, tzinfo=UTC).timestamp()
