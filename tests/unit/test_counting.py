@@ -54,7 +54,7 @@ def test_live_range_tumbling_is_the_current_window() -> None:
     assert live_range("1h", t) == (T0, T0 + 3599.9)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(t=st.floats(min_value=1e9, max_value=4e9, allow_nan=False), window=st.sampled_from(list(SIZES)))
 def test_live_range_is_one_of_the_ranges(t: float, window: str) -> None:
     rs = ranges(window, t)
@@ -237,7 +237,7 @@ CRASHES = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(
     events=EVENTS,
     batch_sizes=st.lists(st.integers(1, 12), min_size=1, max_size=8),
