@@ -21,7 +21,7 @@ __all__ = ["main"]
 log = logging.getLogger("footprint")
 
 
-def migrate() -> None:
+def migrate(*, clickhouse: bool = True) -> None:
     """Apply the SQL migrations and create the topics for the current settings."""
     from footprint.clickhouse import connect
     from footprint.kafka_admin import TopicSpec, ensure_topics_sync
@@ -29,11 +29,12 @@ def migrate() -> None:
 
     s = get_settings()
     apply_postgres(s.require("postgres_url"))
-    client = connect(s.require("clickhouse_url"))
-    try:
-        apply_clickhouse(client)
-    finally:
-        client.close()
+    if clickhouse:
+        client = connect(s.require("clickhouse_url"))
+        try:
+            apply_clickhouse(client)
+        finally:
+            client.close()
     ensure_topics_sync(
         s.kafka_bootstrap,
         [
@@ -72,10 +73,13 @@ def stack_only() -> None:
     """Start the embedded servers, print their variables, wait for Ctrl-C."""
     stack = _start_stack()
     try:
-        migrate()
+        # chdb belongs to the one process that opens it: leave it to `footprint run`.
+        embedded_clickhouse = get_settings().require("clickhouse_url").startswith("chdb:")
+        migrate(clickhouse=not embedded_clickhouse)
         for key, value in sorted(os.environ.items()):
             if key.startswith("FOOTPRINT_") and key.endswith("_URL"):
-                print(f"export {key}={value}")
+                if not (embedded_clickhouse and key == "FOOTPRINT_CLICKHOUSE_URL"):
+                    print(f"export {key}={value}")
         sys.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())

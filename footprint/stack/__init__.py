@@ -1,11 +1,13 @@
-"""The embedded stack: real servers (Kafka-protocol broker, PostgreSQL, Redis) run as children."""
+"""The embedded stack: real servers (Kafka-protocol broker, PostgreSQL, Redis, ClickHouse)."""
 
+from footprint.stack.clickhouse import ClickHouseServer
 from footprint.stack.kafka import KafkaServer
 from footprint.stack.postgres import PostgresServer
 from footprint.stack.process import ServerProcess, ServerStartError, free_port, stop_all
 from footprint.stack.redis import RedisServer
 
 __all__ = [
+    "ClickHouseServer",
     "KafkaServer",
     "PostgresServer",
     "RedisServer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
@@ -168,3 +170,51 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent) -> None:
             body = wait_until(live, what=f"live {window} window at {at}")
             assert {p["link"]: p["count"] for p in body["top_pages"]} == dict(links)
             assert body["visitors"] >= 1
+
+
+BAD_MESSAGES: list[bytes] = [
+    b"not json at all",
+    b'{"method": "GET"}',
+    b"\xff\xfe\xfd",
+    b'{"event_id": "x", "method": "GET", "link": "/a", "footprint_time": "2026-01-01T00:00:00Z"}',
+    b'{"event_id": "5c1d8a56-7a7b-4e63-9d63-2f0c2f7a0d11", "method": "FETCH", "link": "nope",'
+    b' "footprint_time": "yesterday"}',
+]
+
+
+def produce_raw(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    """Put raw bytes on a topic, as a misbehaving producer would."""
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for value in values:
+                await producer.send_and_wait(topic, value, key=b"/bad")
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def consume_all(bootstrap: str, topic: str, want: int, timeout: float = 60) -> list[Any]:
+    """Read ``want`` records from the start of a topic (fewer if the timeout passes)."""
+
+    async def go() -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        await consumer.start()
+        out: list[Any] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while len(out) < want:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        out.extend(records)
+        except TimeoutError:
+            pass
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(go())

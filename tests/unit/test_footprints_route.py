@@ -134,9 +134,7 @@ def test_one_bad_item_rejects_the_whole_list(api: tuple[FastAPI, TestClient]) ->
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe"])
 def test_invalid_json_is_422(api: tuple[FastAPI, TestClient], raw: bytes) -> None:
     app, client = api
-    r = client.post(
-        "/api/footprints", content=raw, headers={"content-type": "application/json"}
-    )
+    r = client.post("/api/footprints", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert ["body"] in _error_locs(r)
     assert app.state.producer.pending == 0
@@ -301,3 +299,28 @@ def test_middleware_records_each_request(host: tuple[FootprintProducer, TestClie
     assert {fp.method for fp in fps} == {"POST"}
     assert {fp.status_code for fp in fps} == {405}
     assert len({fp.event_id for fp in fps}) == 5
+
+
+def test_middleware_with_only_a_producer_uses_environment_settings(tmp_path: Path) -> None:
+    from footprint.settings import get_settings
+
+    get_settings.cache_clear()  # read the (clean) environment of this test
+    try:
+        producer = FootprintProducer("127.0.0.1:1", "footprints")
+        app = FastAPI()
+
+        @app.get("/health")
+        async def health() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/docs-like/{x}")
+        async def page(x: str) -> dict[str, str]:
+            return {"x": x}
+
+        app.add_middleware(FootprintMiddleware, producer=producer)
+        client = TestClient(app)
+        assert client.get("/health").status_code == 200
+        assert client.get("/docs-like/a").status_code == 200
+        assert [fp.route for fp in _produced(producer)] == ["/docs-like/{x}"]
+    finally:
+        get_settings.cache_clear()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -208,8 +210,12 @@ ENTRY_POINTS: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
+_ENTRY_POINT_CWD = Path(tempfile.mkdtemp(prefix="footprint-entry-points-"))  # empty: no .env
+atexit.register(shutil.rmtree, _ENTRY_POINT_CWD, ignore_errors=True)
+
+
 def _start_entry_points() -> dict[str, subprocess.Popen[str]]:
-    cwd = Path(tempfile.mkdtemp(prefix="footprint-entry-points-"))  # empty: no .env
+    cwd = _ENTRY_POINT_CWD
     base = {k: v for k, v in os.environ.items() if not k.startswith("FOOTPRINT_")}
     procs = {}
     for name, (args, bad) in ENTRY_POINTS.items():
