@@ -26,12 +26,18 @@ __all__ = ["FootprintProducer", "ProducerStats", "Spool"]
 
 log = logging.getLogger(__name__)
 
-Record = tuple[bytes, bytes, int]  # key, value, timestamp ms
+# key, value, timestamp ms, and whether it came from the spool segment being delivered
+Record = tuple[bytes, bytes, int, bool]
 
 
-def to_record(footprint: Footprint) -> Record:
+def to_record(footprint: Footprint, from_spool: bool = False) -> Record:
     """Key by link (per-link counts need no repartition); Kafka timestamp = event time."""
-    return footprint.link.encode(), footprint.to_bytes(), int(footprint.timestamp * 1000)
+    return (
+        footprint.link.encode(),
+        footprint.to_bytes(),
+        int(footprint.timestamp * 1000),
+        from_spool,
+    )
 
 
 class Spool:
@@ -82,6 +88,16 @@ class Spool:
         segment.unlink(missing_ok=True)
         self.count = max(0, self.count - count)
 
+    def rewrite(self, segment: Path, count: int, remaining: list[bytes]) -> None:
+        """Keep only the undelivered values of a segment (atomically), or drop it if none."""
+        if not remaining:
+            self.done(segment, count)
+            return
+        tmp = segment.with_suffix(".tmp")
+        tmp.write_bytes(b"\n".join(remaining) + b"\n")
+        tmp.replace(segment)
+        self.count = max(0, self.count - count + len(remaining))
+
 
 @dataclass
 class ProducerStats:
@@ -123,6 +139,8 @@ class FootprintProducer:
         self._buffer: deque[Record] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._segment: tuple[Path, int] | None = None  # spool segment loaded into the buffer
+        self._in_flight: list[Record] = []
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._idle = asyncio.Event()
@@ -175,26 +193,32 @@ class FootprintProducer:
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Deliver what can be delivered within ``timeout``, spool the rest, stop the task."""
-        if self._task is None:
+        if self._task is not None:
+            await self.flush(timeout)
+            self._stopping = True
+            self._stop_event.set()
+            self._wakeup.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.spool is None:
             return
-        await self.flush(timeout)
-        self._stopping = True
-        self._stop_event.set()
-        self._wakeup.set()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self._buffer and self.spool is not None:
-            self.spool.append([value for _, value, _ in self._buffer])
-            self.stats.spooled += len(self._buffer)
-            self._buffer.clear()
+        if self._segment is not None:
+            # Its file still holds what it held: keep only what was not delivered.
+            remaining = [value for _, value, _, from_spool in self._buffer if from_spool]
+            self.spool.rewrite(*self._segment, remaining)
+            self._segment = None
+        fresh = [value for _, value, _, from_spool in self._buffer if not from_spool]
+        if fresh:
+            self.spool.append(fresh)
+            self.stats.spooled += len(fresh)
+        self._buffer.clear()
 
     # --- the delivery loop ---
     async def _run(self) -> None:
         producer: AIOKafkaProducer | None = None
         backoff = 0.1
-        segment: tuple[Path, int] | None = None
         try:
             while not self._stopping:
                 if producer is None:
@@ -206,15 +230,15 @@ class FootprintProducer:
                         await self._sleep(backoff)
                         backoff = min(backoff * 2, 5.0)
                         continue
-                if not self._buffer and segment is not None and self.spool is not None:
-                    self.spool.done(*segment)
-                    segment = None
+                if not self._buffer and self._segment is not None and self.spool is not None:
+                    self.spool.done(*self._segment)
+                    self._segment = None
                 if not self._buffer and self.spool is not None and self.spool.count:
                     taken = self.spool.take_oldest()
                     if taken is not None:
                         path, values = taken
                         self._buffer.extend(_record_from_value(v) for v in values)
-                        segment = (path, len(values))
+                        self._segment = (path, len(values))
                 if not self._buffer:
                     self._idle.set()
                     self._wakeup.clear()
@@ -223,7 +247,15 @@ class FootprintProducer:
                 batch = [
                     self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))
                 ]
-                failed = await self._send(producer, batch)
+                self._in_flight = batch
+                try:
+                    failed = await self._send(producer, batch)
+                except asyncio.CancelledError:
+                    # Stopped mid-send: the unacknowledged go back, for stop() to spool.
+                    self._buffer.extendleft(reversed(self._in_flight))
+                    raise
+                finally:
+                    self._in_flight = []
                 if failed:
                     # Put the undelivered back in front, in order, and reconnect after a pause.
                     self._buffer.extendleft(reversed(failed))
@@ -261,15 +293,29 @@ class FootprintProducer:
     async def _send(self, producer: AIOKafkaProducer, batch: list[Record]) -> list[Record]:
         """Send a batch; return the records the broker did not acknowledge."""
         futures: list[asyncio.Future[object]] = []
+        unsent: list[Record] = []
         try:
-            for key, value, ts in batch:
-                futures.append(await producer.send(self.topic, value, key=key, timestamp_ms=ts))
-        except Exception as e:
-            self._note_error(e)
-            unsent = batch[len(futures) :]
-        else:
-            unsent = []
-        results = await asyncio.gather(*futures, return_exceptions=True)
+            try:
+                for key, value, ts, _ in batch:
+                    futures.append(await producer.send(self.topic, value, key=key, timestamp_ms=ts))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self._note_error(e)
+                unsent = batch[len(futures) :]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        except asyncio.CancelledError:
+            # Stopped mid-send: only what is not acknowledged goes back (see _run).
+            undelivered = [
+                rec
+                for i, rec in enumerate(batch)
+                if i >= len(futures)
+                or not futures[i].done()
+                or futures[i].cancelled()
+                or futures[i].exception() is not None
+            ]
+            self._in_flight = undelivered
+            raise
         failed = [
             rec for rec, res in zip(batch, results, strict=False) if isinstance(res, BaseException)
         ]
@@ -291,4 +337,4 @@ class FootprintProducer:
 
 
 def _record_from_value(value: bytes) -> Record:
-    return to_record(Footprint.from_bytes(value))
+    return to_record(Footprint.from_bytes(value), from_spool=True)

@@ -77,9 +77,9 @@ def stack_only() -> None:
         embedded_clickhouse = get_settings().require("clickhouse_url").startswith("chdb:")
         migrate(clickhouse=not embedded_clickhouse)
         for key, value in sorted(os.environ.items()):
-            if key.startswith("FOOTPRINT_") and key.endswith("_URL"):
-                if not (embedded_clickhouse and key == "FOOTPRINT_CLICKHOUSE_URL"):
-                    print(f"export {key}={value}")
+            hidden = embedded_clickhouse and key == "FOOTPRINT_CLICKHOUSE_URL"
+            if key.startswith("FOOTPRINT_") and key.endswith("_URL") and not hidden:
+                print(f"export {key}={value}")
         sys.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())

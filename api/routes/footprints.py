@@ -73,7 +73,7 @@ async def post_footprints(
         if isinstance(data, list):
             if len(data) > settings.max_batch_footprints:
                 raise HTTPException(
-                    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                    status.HTTP_413_CONTENT_TOO_LARGE,
                     f"at most {settings.max_batch_footprints} footprints per request "
                     "(FOOTPRINT_MAX_BATCH_FOOTPRINTS)",
                 )

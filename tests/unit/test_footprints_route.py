@@ -51,11 +51,11 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def _produced(producer: FootprintProducer) -> list[Footprint]:
-    return [Footprint.from_bytes(value) for _, value, _ in producer._buffer]
+    return [Footprint.from_bytes(value) for _, value, *_ in producer._buffer]
 
 
 def _raw(producer: FootprintProducer) -> bytes:
-    return b"\n".join(value for _, value, _ in producer._buffer)
+    return b"\n".join(value for _, value, *_ in producer._buffer)
 
 
 @pytest.fixture

@@ -109,7 +109,8 @@ def test_spool_on_a_missing_directory_is_empty(tmp_path: Path) -> None:
 
 def test_to_record_keys_by_link_with_event_time() -> None:
     fp = _fp(5)
-    key, value, ts = to_record(fp)
+    key, value, ts, from_spool = to_record(fp)
+    assert not from_spool
     assert key == b"/posts/5"
     assert Footprint.from_bytes(value) == fp
     assert ts == int(fp.footprint_time.timestamp() * 1000)
@@ -126,7 +127,7 @@ def test_offer_beyond_max_buffer_spills_to_spool(tmp_path: Path) -> None:
     assert producer.stats.spooled == 5
     assert producer.pending == 8
     # The first 3 wait in memory, the other 5 on disk, in order.
-    in_memory = [Footprint.from_bytes(v).event_id for _, v, _ in producer._buffer]
+    in_memory = [Footprint.from_bytes(v).event_id for _, v, *_ in producer._buffer]
     assert in_memory == [fp.event_id for fp in footprints[:3]]
     on_disk = []
     for seg in producer.spool.segments():  # type: ignore[union-attr]
@@ -299,7 +300,7 @@ def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     sent: list[bytes] = []
 
     async def accept(_producer: object, batch: list) -> list:
-        sent.extend(value for _, value, _ in batch)
+        sent.extend(value for _, value, *_ in batch)
         return []
 
     async def scenario() -> FootprintProducer:
