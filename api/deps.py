@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
+from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import ClickHouse
@@ -16,6 +17,7 @@ from footprint.settings import Settings
 __all__ = [
     "ClickHouseDep",
     "KafkaOffsetsDep",
+    "NotifierDep",
     "PostgresDep",
     "ProducerDep",
     "RedisDep",
@@ -47,9 +49,14 @@ def _offsets(request: Request) -> KafkaOffsets:
     return request.app.state.offsets
 
 
+def _notifier(request: Request) -> NotificationPublisher:
+    return request.app.state.notifier
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ProducerDep = Annotated[FootprintProducer, Depends(_producer)]
 PostgresDep = Annotated[AsyncConnectionPool, Depends(_postgres)]
 ClickHouseDep = Annotated[ClickHouse, Depends(_clickhouse)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 KafkaOffsetsDep = Annotated[KafkaOffsets, Depends(_offsets)]
+NotifierDep = Annotated[NotificationPublisher, Depends(_notifier)]

@@ -18,10 +18,13 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
+from api import ws
+from api.hub import Hub
 from api.limits import BodyLimitMiddleware
 from api.middleware import FootprintMiddleware
+from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
-from api.routes import footprints, health, stats, stream
+from api.routes import community, footprints, health, notifications, stats, stream
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
 from footprint.settings import Settings, SettingsError, get_settings
@@ -60,13 +63,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = redis
 
         offsets = KafkaOffsets(
-            settings.kafka_bootstrap, settings.app_id, [settings.footprints_topic]
+            settings.kafka_bootstrap,
+            settings.app_id,
+            [settings.footprints_topic, settings.notifications_topic],
         )
         stack.push_async_callback(offsets.close)
         app.state.offsets = offsets
 
         await producer.start()
         stack.push_async_callback(producer.stop)
+
+        notifier = NotificationPublisher(
+            settings.kafka_bootstrap,
+            settings.notifications_topic,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+        )
+        await notifier.start()
+        stack.push_async_callback(notifier.stop)
+        app.state.notifier = notifier
+
+        hub = Hub(settings.require("redis_url"))
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        app.state.hub = hub
 
         if settings.embedded_worker:
             from faust.contrib.asgi import faust_app_running
@@ -80,6 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for the given settings (the environment's by default)."""
     settings = settings or get_settings()
+    settings.require("jwt_secret")
     app = FastAPI(
         title="Footprint",
         summary="Real-time visit analytics for FastAPI sites.",
@@ -95,7 +116,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_buffer=settings.buffer_max_events,
         spool_dir=Path(settings.data_dir) / "spool",
     )
-    for router in (health.router, footprints.router, stats.router, stream.router):
+    for router in (
+        health.router,
+        footprints.router,
+        stats.router,
+        stream.router,
+        community.router,
+        notifications.router,
+        ws.router,
+    ):
         app.include_router(router)
     app.add_middleware(FootprintMiddleware, producer=app.state.producer, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -20,6 +20,9 @@ __all__ = ["main"]
 
 log = logging.getLogger("footprint")
 
+# `footprint run` and `footprint token` use it when FOOTPRINT_JWT_SECRET is unset: dev only.
+DEV_JWT_SECRET = "footprint-development-secret-not-for-production"
+
 
 def migrate(*, clickhouse: bool = True) -> None:
     """Apply the SQL migrations and create the topics for the current settings."""
@@ -40,6 +43,8 @@ def migrate(*, clickhouse: bool = True) -> None:
         [
             TopicSpec(s.footprints_topic, s.partitions, s.replication_factor),
             TopicSpec(s.dead_letter_topic, 1, s.replication_factor),
+            TopicSpec(s.notifications_topic, s.partitions, s.replication_factor),
+            TopicSpec(s.notifications_dead_letter_topic, 1, s.replication_factor),
         ],
     )
 
@@ -58,6 +63,9 @@ def run(host: str | None, port: int | None) -> None:
     import uvicorn
 
     os.environ.setdefault("FOOTPRINT_EMBEDDED_WORKER", "true")
+    if not os.environ.get("FOOTPRINT_JWT_SECRET"):
+        os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
+        log.warning("FOOTPRINT_JWT_SECRET is not set: using the development secret")
     stack = _start_stack()
     try:
         migrate()
@@ -89,6 +97,16 @@ def stack_only() -> None:
         stack.stop()  # type: ignore[attr-defined]
 
 
+def token(user: str, admin: bool, ttl: float) -> None:
+    """Print a signed token for ``user`` (the development secret unless one is set)."""
+    from api.auth import mint_token
+
+    if not os.environ.get("FOOTPRINT_JWT_SECRET"):
+        os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
+        get_settings.cache_clear()
+    print(mint_token(get_settings(), user, admin=admin, ttl=ttl))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``footprint`` command."""
     parser = argparse.ArgumentParser(
@@ -100,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--port", type=int)
     sub.add_parser("migrate", help="apply SQL migrations and create topics")
     sub.add_parser("stack", help="start only the embedded servers")
+    p_token = sub.add_parser("token", help="mint a user token (JWT) for the API and /ws")
+    p_token.add_argument("user")
+    p_token.add_argument("--admin", action="store_true", help="a moderator (admin claim)")
+    p_token.add_argument("--ttl", type=float, default=86_400, help="seconds (default a day)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -111,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             migrate()
         elif args.command == "stack":
             stack_only()
+        elif args.command == "token":
+            token(args.user, args.admin, args.ttl)
     except SettingsError as e:
         print(f"footprint: {e}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)
 
+    # --- notifications ---
+    notifications_topic: str = "notifications"
+    notifications_dead_letter_topic: str = "notifications-dead-letter"
+    notification_retention_days: float = Field(7.0, gt=0, le=3650)
+    inbox_size: int = Field(100, ge=1, le=10_000)
+    jwt_secret: str | None = Field(
+        None, description="HS256 key for user tokens (≥ 32 characters); dev value under `run`"
+    )
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+
     # --- capture ---
     exclude_paths: Annotated[list[str], NoDecode] = [
         "/health",
@@ -138,6 +148,13 @@ class Settings(BaseSettings):
     def _redis(cls, v: str | None) -> str | None:
         return _check_url(v, ("redis", "rediss"))
 
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, v: str | None) -> str | None:
+        if v is not None and len(v) < 32:
+            raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
+        return v or None
+
     @field_validator("exclude_paths", "stats_exclude_links", mode="before")
     @classmethod
     def _csv(cls, v: object) -> object:
@@ -149,13 +166,15 @@ class Settings(BaseSettings):
         return self.require("kafka_url").split("://", 1)[1]
 
     def require(self, name: str) -> str:
-        """The value of a server URL, or a SettingsError naming its variable."""
+        """The value of a server URL (or secret), or a SettingsError naming its variable."""
         value = getattr(self, name)
         if not value:
-            raise SettingsError(
-                f"{ENV_PREFIX}{name.upper()} is not set: point it at a server, "
-                "or start everything with `footprint run`"
+            hint = (
+                "set a secret of at least 32 characters"
+                if name == "jwt_secret"
+                else "point it at a server, or start everything with `footprint run`"
             )
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not set: {hint}")
         return str(value)
 
 

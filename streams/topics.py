@@ -3,7 +3,12 @@
 from footprint.settings import get_settings
 from streams.app import app
 
-__all__ = ["dead_letter_topic", "footprints_topic"]
+__all__ = [
+    "dead_letter_topic",
+    "footprints_topic",
+    "notifications_dead_letter_topic",
+    "notifications_topic",
+]
 
 _settings = get_settings()
 
@@ -17,6 +22,20 @@ footprints_topic = app.topic(
 # One partition keeps dead letters in arrival order; they are rare by construction.
 dead_letter_topic = app.topic(
     _settings.dead_letter_topic,
+    partitions=1,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+notifications_topic = app.topic(
+    _settings.notifications_topic,
+    partitions=_settings.partitions,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+
+notifications_dead_letter_topic = app.topic(
+    _settings.notifications_dead_letter_topic,
     partitions=1,
     key_serializer="raw",
     value_serializer="raw",

@@ -38,6 +38,8 @@ async def stream_status(
         "workers": workers,
         "processed": sum(w.get("processed", 0) for w in workers),
         "dead_lettered": sum(w.get("dead_lettered", 0) for w in workers),
+        "notification_events": sum(w.get("notification_events", 0) for w in workers),
+        "notifications": sum(w.get("notifications", 0) for w in workers),
         "partitions": partitions,
         "lag": sum(p["lag"] for p in partitions),
         "last_error": last.get("last_error") if last else None,

@@ -20,15 +20,15 @@ from typing import Any
 import redis.asyncio as aioredis
 from faust.streams import _current_event
 from faust.types import EventT, StreamT
-from pydantic import ValidationError
 
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS
 from schemas.footprint import Footprint
 from streams.app import app
 from streams.counting import Item, apply, plan
+from streams.deadletter import dead_letter, decode
+from streams.retry import retry_forever
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
-from streams.sinks.base import SinkError
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
 from streams.tables import SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -37,7 +37,6 @@ __all__ = ["count_and_store"]
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
-MAX_BACKOFF = 10.0
 
 
 @contextlib.contextmanager
@@ -48,45 +47,6 @@ def event_context(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
-
-
-async def dead_letter(event: EventT, reason: str) -> None:
-    """Send the original bytes to the dead-letter topic with the reason and source position."""
-    msg = event.message
-    headers = {
-        "error": reason[:2000].encode(),
-        "source-topic": msg.topic.encode(),
-        "source-partition": str(msg.partition).encode(),
-        "source-offset": str(msg.offset).encode(),
-    }
-    value = event.value if isinstance(event.value, bytes) else str(event.value).encode()
-    key = event.key if isinstance(event.key, bytes | None) else str(event.key).encode()
-    fut = await dead_letter_topic.send(key=key, value=value, headers=headers, force=True)
-    await fut
-    status.dead_lettered += 1
-
-
-def decode(
-    events: Sequence[EventT],
-) -> tuple[list[tuple[EventT, Footprint]], list[tuple[EventT, str]]]:
-    """Split a batch into valid footprints and (event, reason) for the invalid ones."""
-    good: list[tuple[EventT, Footprint]] = []
-    bad: list[tuple[EventT, str]] = []
-    for event in events:
-        raw = event.value
-        try:
-            if not isinstance(raw, bytes):
-                raise TypeError(f"value is {type(raw).__name__}, not bytes")
-            good.append((event, Footprint.from_bytes(raw)))
-        except ValidationError as e:
-            fields = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
-                for err in e.errors()
-            )
-            bad.append((event, f"invalid footprint: {fields}"))
-        except Exception as e:
-            bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
-    return good, bad
 
 
 def count(
@@ -128,25 +88,14 @@ def count(
 
 async def write_with_retry(sink: Sink, batch: Batch) -> None:
     """Write until the sink accepts the batch: consumption waits rather than dropping data."""
-    backoff = 0.2
-    while True:
-        try:
-            await sink.write(batch)
-            status.sinks[sink.name] = "ok"
-            return
-        except SinkError as e:
-            status.sinks[sink.name] = "retrying"
-            status.error(f"{sink.name}: {e}")
-            log.warning("sink %s failed, retrying in %.1fs: %s", sink.name, backoff, e)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+    await retry_forever(sink.name, lambda: sink.write(batch))
 
 
 async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     """One pass: dead-letter the invalid, count the valid, write every sink."""
-    good, bad = decode(events)
+    good, bad = decode(events, Footprint.from_bytes, "footprint")
     for event, reason in bad:
-        await dead_letter(event, reason)
+        await dead_letter(dead_letter_topic, event, reason)
     counts, visitors = count(good)
     batch = Batch(footprints=[fp for _, fp in good], counts=counts, visitors=visitors)
     await asyncio.gather(*(write_with_retry(sink, batch) for sink in sinks))

@@ -27,6 +27,7 @@ from footprint.stack.clickhouse import ClickHouseServer
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
+JWT_SECRET = "integration-tests-secret-0123456789abcdef"
 
 
 @dataclass
@@ -64,6 +65,11 @@ _redis_db = itertools.count(1)
 @pytest.fixture
 def env(servers: Servers, tmp_path: Path) -> dict[str, str]:
     """``FOOTPRINT_*`` variables for one test: fresh topics, database, Redis db and data dir."""
+    return make_env(servers, tmp_path)
+
+
+def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
+    """Fresh topics, PostgreSQL database, Redis db and data dir, as ``FOOTPRINT_*`` variables."""
     tag = uuid.uuid4().hex[:8]
     database = f"t_{tag}"
     with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
@@ -76,6 +82,9 @@ def env(servers: Servers, tmp_path: Path) -> dict[str, str]:
         "FOOTPRINT_APP_ID": f"footprint-{tag}",
         "FOOTPRINT_FOOTPRINTS_TOPIC": f"footprints-{tag}",
         "FOOTPRINT_DEAD_LETTER_TOPIC": f"footprints-{tag}-dead-letter",
+        "FOOTPRINT_NOTIFICATIONS_TOPIC": f"notifications-{tag}",
+        "FOOTPRINT_NOTIFICATIONS_DEAD_LETTER_TOPIC": f"notifications-{tag}-dead-letter",
+        "FOOTPRINT_JWT_SECRET": JWT_SECRET,
         "FOOTPRINT_DATA_DIR": str(tmp_path / "data"),
         "FOOTPRINT_BATCH_SECONDS": "0.2",
     }

@@ -45,6 +45,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
         postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
         clickhouse_url="clickhouse://127.0.0.1:1/x",
         redis_url="redis://127.0.0.1:1/0",
+        jwt_secret="unit-tests-secret-0123456789abcdef",
         data_dir=tmp_path,
         **overrides,
     )

@@ -1,0 +1,195 @@
+"""A minimal community API standing in for the host site: its actions produce notifications.
+
+Each action writes the social graph to PostgreSQL and publishes its event in the same
+transaction: if the broker does not take the event, the action is rolled back (503).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+from psycopg import AsyncConnection
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from api.auth import AdminUser, CurrentUser
+from api.deps import NotifierDep, PostgresDep
+from api.notify import PublishError
+from schemas.community import (
+    CommunityEvent,
+    CreateChildComment,
+    CreateParentComment,
+    CreatePost,
+    FollowUser,
+    PenaltyUser,
+    UserId,
+)
+
+router = APIRouter(prefix="/api", tags=["community"])
+
+
+class PostIn(BaseModel):
+    """A new post."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    body: Annotated[str, StringConstraints(max_length=20_000)] = ""
+
+
+class CommentIn(BaseModel):
+    """A comment on a post, or a reply to one of its comments."""
+
+    model_config = ConfigDict(extra="forbid")
+    body: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    parent_comment_id: int | None = Field(None, ge=1)
+
+
+class PenaltyIn(BaseModel):
+    """A moderator's penalty."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: UserId
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+async def _ensure_users(conn: AsyncConnection, *ids: str) -> None:
+    for user_id in ids:
+        await conn.execute("INSERT INTO users (id) VALUES (%s) ON CONFLICT DO NOTHING", (user_id,))
+
+
+async def _publish(notifier: Any, event: CommunityEvent) -> None:
+    try:
+        await notifier.publish(event)
+    except PublishError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from e
+
+
+@router.post("/posts", status_code=status.HTTP_201_CREATED)
+async def create_post(
+    body: PostIn, user: CurrentUser, pool: PostgresDep, notifier: NotifierDep
+) -> dict[str, Any]:
+    """Publish a post; the author's followers are notified."""
+    async with pool.connection() as conn, conn.transaction():
+        await _ensure_users(conn, user.id)
+        row = await (
+            await conn.execute(
+                "INSERT INTO posts (author_id, title, body) VALUES (%s, %s, %s) RETURNING id",
+                (user.id, body.title, body.body),
+            )
+        ).fetchone()
+        assert row is not None
+        event = CreatePost(actor_id=user.id, post_id=row[0], title=body.title)
+        await _publish(notifier, event)
+    return {
+        "id": row[0],
+        "author_id": user.id,
+        "title": body.title,
+        "event_id": str(event.event_id),
+    }
+
+
+@router.post("/posts/{post_id}/comments", status_code=status.HTTP_201_CREATED)
+async def create_comment(
+    post_id: Annotated[int, Path(ge=1)],
+    body: CommentIn,
+    user: CurrentUser,
+    pool: PostgresDep,
+    notifier: NotifierDep,
+) -> dict[str, Any]:
+    """Comment on a post (its author is notified) or reply to a comment (its author is)."""
+    async with pool.connection() as conn, conn.transaction():
+        post = await (
+            await conn.execute("SELECT id FROM posts WHERE id = %s", (post_id,))
+        ).fetchone()
+        if post is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"post {post_id} not found")
+        if body.parent_comment_id is not None:
+            parent = await (
+                await conn.execute(
+                    "SELECT id FROM comments WHERE id = %s AND post_id = %s",
+                    (body.parent_comment_id, post_id),
+                )
+            ).fetchone()
+            if parent is None:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    f"comment {body.parent_comment_id} not found on post {post_id}",
+                )
+        await _ensure_users(conn, user.id)
+        row = await (
+            await conn.execute(
+                "INSERT INTO comments (post_id, author_id, parent_comment_id, body) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (post_id, user.id, body.parent_comment_id, body.body),
+            )
+        ).fetchone()
+        assert row is not None
+        event: CommunityEvent
+        if body.parent_comment_id is None:
+            event = CreateParentComment(actor_id=user.id, post_id=post_id, comment_id=row[0])
+        else:
+            event = CreateChildComment(
+                actor_id=user.id,
+                post_id=post_id,
+                comment_id=row[0],
+                parent_comment_id=body.parent_comment_id,
+            )
+        await _publish(notifier, event)
+    return {
+        "id": row[0],
+        "post_id": post_id,
+        "parent_comment_id": body.parent_comment_id,
+        "event_id": str(event.event_id),
+    }
+
+
+@router.post("/users/{user_id}/follow", status_code=status.HTTP_201_CREATED)
+async def follow(
+    user_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")],
+    user: CurrentUser,
+    pool: PostgresDep,
+    notifier: NotifierDep,
+) -> dict[str, Any]:
+    """Follow a user; they are notified (once: following again changes nothing)."""
+    if user_id == user.id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "you cannot follow yourself")
+    async with pool.connection() as conn, conn.transaction():
+        await _ensure_users(conn, user.id, user_id)
+        created = await (
+            await conn.execute(
+                "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1",
+                (user.id, user_id),
+            )
+        ).fetchone()
+        event_id = None
+        if created:
+            event = FollowUser(actor_id=user.id, followed_id=user_id)
+            await _publish(notifier, event)
+            event_id = str(event.event_id)
+    return {
+        "follower_id": user.id,
+        "followed_id": user_id,
+        "new": bool(created),
+        "event_id": event_id,
+    }
+
+
+@router.post("/admin/penalties", status_code=status.HTTP_201_CREATED)
+async def penalise(
+    body: PenaltyIn, moderator: AdminUser, pool: PostgresDep, notifier: NotifierDep
+) -> dict[str, Any]:
+    """Penalise a user (moderators only); the user is notified."""
+    async with pool.connection() as conn, conn.transaction():
+        await _ensure_users(conn, moderator.id, body.user_id)
+        row = await (
+            await conn.execute(
+                "INSERT INTO penalties (user_id, moderator_id, reason) "
+                "VALUES (%s, %s, %s) RETURNING id",
+                (body.user_id, moderator.id, body.reason),
+            )
+        ).fetchone()
+        assert row is not None
+        event = PenaltyUser(actor_id=moderator.id, user_id=body.user_id, reason=body.reason)
+        await _publish(notifier, event)
+    return {"id": row[0], "user_id": body.user_id, "event_id": str(event.event_id)}

@@ -1,0 +1,81 @@
+"""The notifications agent: community events in, one inbox row per recipient, live fan-out.
+
+Batches, not one commit per message: a pass stores every event of the batch in one transaction,
+then publishes the deliveries; offsets are acknowledged after both. Invalid or unknown events
+go to the notifications dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from faust.types import StreamT
+
+from footprint.settings import get_settings
+from schemas.community import CommunityEvent, parse_event
+from streams.app import app
+from streams.deadletter import dead_letter, decode
+from streams.notifications import NotificationStore
+from streams.retry import retry_forever
+from streams.status import status
+from streams.topics import notifications_dead_letter_topic, notifications_topic
+
+__all__ = ["notify", "purge_old_notifications"]
+
+log = logging.getLogger(__name__)
+_settings = get_settings()
+
+
+def _store() -> NotificationStore:
+    return NotificationStore(
+        _settings.require("postgres_url"),
+        _settings.require("redis_url"),
+        inbox_size=_settings.inbox_size,
+        retention_days=_settings.notification_retention_days,
+    )
+
+
+async def deliver(store: NotificationStore, batch: list[CommunityEvent]) -> None:
+    """Store a batch (retrying), then fan it out (retrying)."""
+    rows, unread = await retry_forever("notifications-postgres", lambda: store.store(batch))
+    await retry_forever("notifications-redis", lambda: store.fan_out(rows, unread))
+    status.notifications += len(rows)
+
+
+@app.agent(notifications_topic)
+async def notify(stream: StreamT) -> None:
+    """Consume community events in batches."""
+    store = _store()
+    try:
+        # take_events is on faust.Stream, not yet on the StreamT protocol.
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            _settings.batch_size, within=min(_settings.batch_seconds, 0.05)
+        ):
+            good, bad = decode(events, parse_event, "community event")
+            for event, reason in bad:
+                await dead_letter(notifications_dead_letter_topic, event, reason)
+            if good:
+                await deliver(store, [e for _, e in good])
+            status.notification_events += len(events)
+    finally:
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+@app.timer(3600.0, on_leader=True)
+async def purge_old_notifications() -> None:
+    """Delete notifications past the retention (``FOOTPRINT_NOTIFICATION_RETENTION_DAYS``)."""
+    store = _store()
+    try:
+        removed = await store.purge()
+        if removed:
+            log.info(
+                "purged %d notifications older than %s days",
+                removed,
+                _settings.notification_retention_days,
+            )
+    except Exception as e:  # the next run retries
+        status.error(f"purge: {e}")
+    finally:
+        await store.close()

@@ -1,0 +1,55 @@
+"""Dead letters: original bytes, reason and source position, on a ``…-dead-letter`` topic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from faust.types import EventT, TopicT
+from pydantic import ValidationError
+
+from streams.status import status
+
+__all__ = ["dead_letter", "decode"]
+
+T = TypeVar("T")
+
+
+def decode(
+    events: Sequence[EventT], parse: Callable[[bytes], T], what: str
+) -> tuple[list[tuple[EventT, T]], list[tuple[EventT, str]]]:
+    """Split a batch into parsed values and (event, reason) for those that do not parse."""
+    good: list[tuple[EventT, T]] = []
+    bad: list[tuple[EventT, str]] = []
+    for event in events:
+        raw = event.value
+        try:
+            if not isinstance(raw, bytes):
+                raise TypeError(f"value is {type(raw).__name__}, not bytes")
+            good.append((event, parse(raw)))
+        except ValidationError as e:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+                for err in e.errors()
+            )
+            bad.append((event, f"invalid {what}: {fields}"))
+        except Exception as e:
+            bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
+    return good, bad
+
+
+async def dead_letter(topic: TopicT, event: EventT, reason: str) -> None:
+    """Send ``event`` to ``topic`` and wait until the broker has it."""
+    msg = event.message
+    headers = {
+        "error": reason[:2000].encode(),
+        "source-topic": msg.topic.encode(),
+        "source-partition": str(msg.partition).encode(),
+        "source-offset": str(msg.offset).encode(),
+    }
+    value = event.value if isinstance(event.value, bytes) else str(event.value).encode()
+    key = event.key if isinstance(event.key, bytes | None) else str(event.key).encode()
+    # force=True: send now, not attached to the (batched) current event's acknowledgement.
+    fut = await topic.send(key=key, value=value, headers=headers, force=True)
+    await fut
+    status.dead_lettered += 1

@@ -1,0 +1,158 @@
+"""Notifications: resolve recipients on the social graph, store once, fan out live.
+
+Recipients are resolved by SQL (``INSERT … SELECT … ON CONFLICT DO NOTHING``) so a post by an
+author with many followers is one statement. A replayed event creates no second row; its rows
+are re-published anyway, and clients drop what they have already seen by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import redis.asyncio as aioredis
+from psycopg.types.json import Jsonb
+from redis.exceptions import RedisError
+
+from footprint.inbox import (
+    NOTIFICATION_COLUMNS,
+    NOTIFICATIONS_CHANNEL,
+    as_dict,
+    delivery,
+    inbox_key,
+)
+from schemas.community import CommunityEvent
+from streams.sinks.base import SinkError
+
+__all__ = ["NotificationStore", "NotificationStoreError", "RECIPIENTS"]
+
+# Who is notified of each event type: never the actor.
+RECIPIENTS: dict[str, str] = {
+    "create_post": (
+        "SELECT follower_id FROM follows "
+        "WHERE followee_id = %(actor_id)s AND follower_id <> %(actor_id)s"
+    ),
+    "create_parent_comment": (
+        "SELECT author_id FROM posts WHERE id = %(post_id)s AND author_id <> %(actor_id)s"
+    ),
+    "create_child_comment": (
+        "SELECT author_id FROM comments "
+        "WHERE id = %(parent_comment_id)s AND author_id <> %(actor_id)s"
+    ),
+    "follow_user": "SELECT %(followed_id)s::text WHERE %(followed_id)s <> %(actor_id)s",
+    "penalty_user": "SELECT %(user_id)s::text WHERE %(user_id)s <> %(actor_id)s",
+}
+
+_INSERT = (
+    'INSERT INTO user_notifications (event_id, "user", noti_type, payload) '
+    "SELECT %(event_id)s, r.uid, %(type)s, %(payload)s FROM ({recipients}) AS r(uid) "
+    'ON CONFLICT (event_id, "user") DO NOTHING'
+)
+_ROWS = (
+    f"SELECT {NOTIFICATION_COLUMNS} FROM user_notifications WHERE event_id = ANY(%s) ORDER BY id"
+)
+_UNREAD = (
+    'SELECT "user", count(*) FROM user_notifications '
+    'WHERE NOT is_read AND "user" = ANY(%s) GROUP BY "user"'
+)
+_PURGE = "DELETE FROM user_notifications WHERE created_time < now() - make_interval(secs => %s)"
+
+
+class NotificationStoreError(SinkError):
+    """PostgreSQL or Redis refused a batch of notifications."""
+
+
+class NotificationStore:
+    """PostgreSQL rows (the truth), Redis recent lists and live deliveries."""
+
+    def __init__(
+        self,
+        postgres_url: str,
+        redis_url: str,
+        *,
+        inbox_size: int = 100,
+        retention_days: float = 7.0,
+    ) -> None:
+        self.postgres_url = postgres_url
+        self.redis_url = redis_url
+        self.inbox_size = inbox_size
+        self.retention_seconds = retention_days * 86_400
+        self._conn: psycopg.AsyncConnection | None = None
+        self._redis: aioredis.Redis | None = None
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.postgres_url, connect_timeout=5
+                )
+            except psycopg.Error as e:
+                raise NotificationStoreError(f"cannot connect to PostgreSQL: {e}") from e
+        return self._conn
+
+    async def store(
+        self, events: Sequence[CommunityEvent]
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """Insert one row per (event, recipient); return the batch's rows and unread counts."""
+        conn = await self._connection()
+        try:
+            async with conn.transaction(), conn.cursor() as cur:
+                for event in events:
+                    payload = event.model_dump(mode="json")
+                    params = {**payload, "payload": Jsonb(payload)}
+                    await cur.execute(_INSERT.format(recipients=RECIPIENTS[event.type]), params)
+                await cur.execute(_ROWS, ([e.event_id for e in events],))
+                rows = [as_dict(r) for r in await cur.fetchall()]
+                users = sorted({r["user"] for r in rows})
+                await cur.execute(_UNREAD, (users,))
+                unread = {u: int(n) for u, n in await cur.fetchall()}
+        except psycopg.Error as e:
+            await self.close()
+            raise NotificationStoreError(f"PostgreSQL write failed: {e}") from e
+        return rows, unread
+
+    async def fan_out(self, rows: Sequence[dict[str, Any]], unread: dict[str, int]) -> None:
+        """Recent list per user (bounded, expiring) and one live delivery per notification."""
+        if not rows:
+            return
+        if self._redis is None:
+            self._redis = aioredis.from_url(
+                self.redis_url, socket_timeout=5, socket_connect_timeout=5
+            )
+        pipe = self._redis.pipeline(transaction=False)
+        ttl = int(self.retention_seconds)
+        for row in rows:
+            key = inbox_key(row["user"])
+            pipe.zadd(key, {delivery(row, row["user"], 0): row["id"]})
+            pipe.zremrangebyrank(key, 0, -self.inbox_size - 1)
+            pipe.expire(key, ttl)
+        for row in rows:
+            pipe.publish(
+                NOTIFICATIONS_CHANNEL, delivery(row, row["user"], unread.get(row["user"], 0))
+            )
+        try:
+            await pipe.execute()
+        except RedisError as e:
+            raise NotificationStoreError(f"Redis fan-out failed: {e}") from e
+
+    async def purge(self) -> int:
+        """Delete notifications older than the retention; return how many."""
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                cur = await conn.execute(_PURGE, (self.retention_seconds,))
+                return cur.rowcount
+        except psycopg.Error as e:
+            await self.close()
+            raise NotificationStoreError(f"PostgreSQL purge failed: {e}") from e
+
+    async def close(self) -> None:
+        """Close both connections."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.shield(conn.close())
+        client, self._redis = self._redis, None
+        if client is not None:
+            await client.aclose()
