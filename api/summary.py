@@ -3,7 +3,8 @@
 Total for the period and for the period of equal length just before it, the top ten
 ``(method, link)``, and visits per 15-minute bucket. Excluded links (health checks) are left out
 of every figure. Every UTC offset in use is a multiple of 15 minutes, so 15-minute buckets are
-cut in UTC and only their labels are shown in the requested time zone.
+cut in UTC and only their labels are shown in the requested time zone. Known bots are counted
+apart (``bots``) and left out of the figures unless ``include_bots``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ TOP_N = 10
 
 @dataclass(frozen=True)
 class Period:
-    """A half-open UTC interval ``[start, end)`` and the excluded links."""
+    """A half-open UTC interval ``[start, end)``, the excluded links, and whether bots count."""
 
     start: datetime
     end: datetime
     exclude: tuple[str, ...]
+    include_bots: bool = False
 
     @property
     def previous_start(self) -> datetime:
@@ -41,30 +43,30 @@ class Period:
         return self.start - (self.end - self.start)
 
 
-_PG_TOTALS = """
-SELECT count(*) FILTER (WHERE footprint_time >= %(start)s),
-       count(*) FILTER (WHERE footprint_time <  %(start)s)
-FROM user_footprint
-WHERE footprint_time >= %(prev)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
+Totals = tuple[int, int, int]  # this period, previous period, bots in this period
+
+_PG_RANGE = (
+    "footprint_time >= %(lo)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))"
+)
+_PG_TOTALS = f"""
+SELECT count(*) FILTER (WHERE footprint_time >= %(start)s {{visits}}),
+       count(*) FILTER (WHERE footprint_time <  %(start)s {{visits}}),
+       count(*) FILTER (WHERE footprint_time >= %(start)s AND is_bot)
+FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(prev)s")}
 """
-_PG_TOP = """
-SELECT method, link, count(*) AS n
-FROM user_footprint
-WHERE footprint_time >= %(start)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
-GROUP BY method, link
-ORDER BY n DESC, link, method
-LIMIT %(top)s
+_PG_TOP = f"""
+SELECT method, link, count(*) AS n FROM user_footprint
+WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{visits}}
+GROUP BY method, link ORDER BY n DESC, link, method LIMIT %(top)s
 """
-_PG_BUCKETS = """
-SELECT date_bin('15 minutes', footprint_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b,
-       count(*)
-FROM user_footprint
-WHERE footprint_time >= %(start)s AND footprint_time < %(end)s AND NOT (link = ANY(%(exclude)s))
+_PG_BUCKETS = f"""
+SELECT date_bin('15 minutes', footprint_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, count(*)
+FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{visits}}
 GROUP BY b ORDER BY b
 """
 
 
-async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[tuple[int, int], list, list]:
+async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[Totals, list, list]:
     params = {
         "start": p.start,
         "end": p.end,
@@ -72,12 +74,13 @@ async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[tuple[int, in
         "exclude": list(p.exclude),
         "top": TOP_N,
     }
+    visits = "" if p.include_bots else "AND NOT is_bot"
     async with pool.connection() as conn:
-        totals = await (await conn.execute(_PG_TOTALS, params)).fetchone()
-        top = await (await conn.execute(_PG_TOP, params)).fetchall()
-        buckets = await (await conn.execute(_PG_BUCKETS, params)).fetchall()
+        totals = await (await conn.execute(_PG_TOTALS.format(visits=visits), params)).fetchone()
+        top = await (await conn.execute(_PG_TOP.format(visits=visits), params)).fetchall()
+        buckets = await (await conn.execute(_PG_BUCKETS.format(visits=visits), params)).fetchall()
     assert totals is not None
-    return (int(totals[0]), int(totals[1])), list(top), list(buckets)
+    return (int(totals[0]), int(totals[1]), int(totals[2])), list(top), list(buckets)
 
 
 def _ch_source(p: Period) -> tuple[str, str, str, str]:
@@ -88,7 +91,7 @@ def _ch_source(p: Period) -> tuple[str, str, str, str]:
     return "user_footprint FINAL", "footprint_time", "count()", "countIf({cond})"
 
 
-def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[tuple[int, int], list, list]:
+def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[Totals, list, list]:
     table, col, agg, agg_if = _ch_source(p)
     params: dict[str, Any] = {
         "start": p.start.replace(tzinfo=None),
@@ -97,11 +100,15 @@ def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[tuple[int, int], list, 
         "exclude": tuple(p.exclude) or ("",),
     }
     current = f"{col} >= toDateTime(%(start)s, 'UTC')"
-    where = f"{current} AND {col} < toDateTime(%(end)s, 'UTC') AND link NOT IN %(exclude)s"
+    visit = "1" if p.include_bots else "is_bot = 0"
+    excluded = "link NOT IN %(exclude)s"
+    where = f"{current} AND {col} < toDateTime(%(end)s, 'UTC') AND {excluded} AND {visit}"
     totals = ch.execute(
-        f"SELECT {agg_if.format(cond=current)}, {agg_if.format(cond='NOT (' + current + ')')} "
+        f"SELECT {agg_if.format(cond=f'{current} AND {visit}')}, "
+        f"{agg_if.format(cond=f'NOT ({current}) AND {visit}')}, "
+        f"{agg_if.format(cond=f'{current} AND is_bot = 1')} "
         f"FROM {table} WHERE {col} >= toDateTime(%(prev)s, 'UTC') "
-        f"AND {col} < toDateTime(%(end)s, 'UTC') AND link NOT IN %(exclude)s",
+        f"AND {col} < toDateTime(%(end)s, 'UTC') AND {excluded}",
         params,
     )
     top = ch.execute(
@@ -114,8 +121,8 @@ def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[tuple[int, int], list, 
         f"WHERE {where} GROUP BY b ORDER BY b",
         params,
     )
-    t = totals[0] if totals else (0, 0)
-    return (int(t[0] or 0), int(t[1] or 0)), list(top), list(buckets)
+    t = totals[0] if totals else (0, 0, 0)
+    return (int(t[0] or 0), int(t[1] or 0), int(t[2] or 0)), list(top), list(buckets)
 
 
 def _as_utc(value: Any) -> datetime:
@@ -151,10 +158,10 @@ async def summarize(
     started = time.perf_counter()
     if source == "postgres":
         assert pool is not None
-        (total, previous), top, buckets = await _postgres(pool, period)
+        (total, previous, bots), top, buckets = await _postgres(pool, period)
     else:
         assert clickhouse is not None
-        (total, previous), top, buckets = await asyncio.to_thread(
+        (total, previous, bots), top, buckets = await asyncio.to_thread(
             _clickhouse_sync, clickhouse, period
         )
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -167,6 +174,8 @@ async def summarize(
         "total": total,
         "previous_total": previous,
         "percent_change": change,
+        "bots": bots,
+        "include_bots": period.include_bots,
         "top_pages": [{"method": m, "link": link, "count": int(n)} for m, link, n in top],
         "buckets": _fill(buckets, period, tz),
         "query_ms": round(elapsed_ms, 3),

@@ -3,7 +3,8 @@
 Windows are in event time (``footprint_time``). ``5m`` is a hopping window of 5 minutes moving
 by 1 minute; its *live* range is the one covering the last four full minutes and the current one.
 Redis holds, per window range, a sorted set ``link -> count`` and a hash ``partition -> total``
-(each partition's total is written by the one worker that owns it, so scale-out needs no locks).
+(and ``"<partition>:bots" -> bot total``); each partition's totals are written by the one
+worker that owns it, so scale-out needs no locks.
 """
 
 from __future__ import annotations

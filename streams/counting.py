@@ -1,5 +1,7 @@
 """Pure batch logic for the window tables: group a batch, then apply it idempotently.
 
+Bot footprints are not visits: they only count in a per-partition ``"<partition>:bots"`` key.
+
 A batch is grouped by table key so each key is written once per batch, not once per event
 (every table write is also a changelog record). ``apply`` skips offsets already counted.
 """
@@ -28,6 +30,7 @@ class Item:
     timestamp: float
     visitor_id: str = ""
     ref: Any = None  # the Faust event, used to route table writes to its changelog partition
+    is_bot: bool = False
 
 
 @dataclass(slots=True)
@@ -61,6 +64,10 @@ def plan(items: Iterable[Item]) -> Plan:
             if cached is None:
                 cached = range_cache[(window, second)] = ranges(window, item.timestamp)
             for r in cached:
+                if item.is_bot:
+                    # Bots are counted apart, site-wide only, and are not visitors.
+                    _add(site[window], (f"{item.partition}:bots", r), item)
+                    continue
                 _add(links[window], (item.link, r), item)
                 _add(site[window], (str(item.partition), r), item)
                 if item.visitor_id:

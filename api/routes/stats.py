@@ -58,6 +58,7 @@ async def summary(
     tz: Annotated[
         str, Query(max_length=64, description="IANA time zone for bucket labels")
     ] = "UTC",
+    include_bots: Annotated[bool, Query(description="Count known bots as visits")] = False,
 ) -> dict[str, Any]:
     """Total vs the previous period, top 10 pages and 15-minute buckets."""
     try:
@@ -70,7 +71,7 @@ async def summary(
         raise _query_error("start", "start must be before end", start)
     if end_utc - start_utc > MAX_PERIOD:
         raise _query_error("start", "the period may span at most 366 days", start)
-    period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links))
+    period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links), include_bots)
     try:
         return await summarize(source, period, zone, pool=pool, clickhouse=clickhouse)
     except Exception as e:

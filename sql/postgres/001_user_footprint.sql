@@ -29,6 +29,6 @@ CREATE TABLE IF NOT EXISTS user_footprint (
 CREATE UNIQUE INDEX IF NOT EXISTS user_footprint_event_id_key ON user_footprint (event_id);
 
 -- The dashboard reads time ranges: totals, top (method, link) and 15-minute buckets.
--- INCLUDE lets all three run as index-only scans.
+-- INCLUDE lets all three run as index-only scans (is_bot: bots are counted apart).
 CREATE INDEX IF NOT EXISTS user_footprint_time_idx
-    ON user_footprint (footprint_time) INCLUDE (method, link);
+    ON user_footprint (footprint_time) INCLUDE (method, link, is_bot);

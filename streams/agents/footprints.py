@@ -54,7 +54,15 @@ def count(
 ) -> tuple[list[WindowCount], dict[tuple[str, int], set[str]]]:
     """Apply the batch to every window table; return the resulting absolute counts."""
     items = [
-        Item(ev.message.partition, ev.message.offset, fp.link, fp.timestamp, fp.visitor_id, ev)
+        Item(
+            ev.message.partition,
+            ev.message.offset,
+            fp.link,
+            fp.timestamp,
+            fp.visitor_id,
+            ev,
+            fp.is_bot,
+        )
         for ev, fp in good
     ]
     p = plan(items)
@@ -81,6 +89,7 @@ def count(
                         value,
                         link=None if is_site else name,
                         partition=kp.partition if is_site else None,
+                        bots=is_site and name.endswith(":bots"),
                     )
                 )
     return counts, p.visitors

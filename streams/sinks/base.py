@@ -25,7 +25,7 @@ class WindowCount:
     """An absolute count from a Faust window table.
 
     ``link`` is set for a per-link count; for a site-wide count it is ``None`` and ``partition``
-    names the source partition whose total it is.
+    names the source partition whose total it is (of bots when ``bots``).
     """
 
     window: str
@@ -34,6 +34,7 @@ class WindowCount:
     count: int
     link: str | None = None
     partition: int | None = None
+    bots: bool = False
 
 
 @dataclass(slots=True)

@@ -55,7 +55,8 @@ class RedisSink:
                 links[key][c.link] = c.count
             else:
                 key = totals_key(c.window, start)
-                totals[key][str(c.partition)] = c.count
+                field = f"{c.partition}:bots" if c.bots else str(c.partition)
+                totals[key][field] = c.count
             ttl[key] = retention_seconds(c.window)
         for key, mapping in links.items():
             pipe.zadd(key, mapping)  # type: ignore[arg-type]

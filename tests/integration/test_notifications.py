@@ -165,9 +165,7 @@ def test_a_post_reaches_each_of_1000_followers_live_and_not_the_author(app: Runn
     author = uid("author")
     followers = [f"{author}-f{i}" for i in range(1000)]
     with psycopg.connect(app.pg, autocommit=True) as conn, conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO users (id) VALUES (%s)", [(u,) for u in [author, *followers]]
-        )
+        cur.executemany("INSERT INTO users (id) VALUES (%s)", [(u,) for u in [author, *followers]])
         cur.executemany(
             "INSERT INTO follows (follower_id, followee_id) VALUES (%s, %s)",
             [(f, author) for f in followers],

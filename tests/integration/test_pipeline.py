@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
@@ -50,12 +51,14 @@ def test_footprint_run_end_to_end_on_embedded_clickhouse(env, spawn) -> None:
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
     sent = through_middleware(env, 1000)
     with httpx.Client(base_url=base, timeout=30) as api:
-        sent += through_api(api, 500)
+        bots: Counter[tuple[str, str]] = Counter()
+        sent += through_api(api, 500, bots=bots)
         produce_raw(bootstrap, env["FOOTPRINT_FOOTPRINTS_TOPIC"], BAD_MESSAGES)
-        sent += through_api(api, 500, seed=3)
-        check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
+        sent += through_api(api, 500, seed=3, bots=bots)
+        assert bots, "some crawler traffic"
+        check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent, bots)
 
-        total = sum(sent.values()) + len(BAD_MESSAGES)
+        total = sum(sent.values()) + sum(bots.values()) + len(BAD_MESSAGES)
         status = wait_until(lambda: caught_up(api, total), what="lag 0")
         assert status["worker_alive"]
         assert status["dead_lettered"] == len(BAD_MESSAGES)

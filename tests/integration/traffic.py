@@ -78,20 +78,31 @@ def through_middleware(env: dict[str, str], n: int, seed: int = 1) -> Sent:
     return sent
 
 
-def through_api(client: httpx.Client, n: int, seed: int = 2) -> Sent:
-    """Report ``n`` footprints to ``POST /api/footprints``: half one by one, half in lists."""
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def through_api(client: httpx.Client, n: int, seed: int = 2, bots: Sent | None = None) -> Sent:
+    """Report ``n`` footprints to ``POST /api/footprints``: half one by one, half in lists.
+
+    With a ``bots`` counter, one in ten comes from a crawler and is counted there instead.
+    """
     rng = random.Random(seed)
     now = datetime.now(UTC)
     sent: Sent = Counter()
 
     def one() -> dict[str, Any]:
         link = f"/articles/{min(int(rng.paretovariate(1.1)), 30)}"
-        sent[("GET", link)] += 1
-        return {
+        body = {
             "method": "GET",
             "link": link,
             "footprint_time": (now - timedelta(seconds=rng.randint(0, 30))).isoformat(),
         }
+        if bots is not None and rng.random() < 0.1:
+            bots[("GET", link)] += 1
+            body["user_agent"] = GOOGLEBOT
+        else:
+            sent[("GET", link)] += 1
+        return body
 
     singles = n // 2
     for _ in range(singles):
@@ -108,26 +119,32 @@ def through_api(client: httpx.Client, n: int, seed: int = 2) -> Sent:
 
 
 def postgres_rows(url: str) -> list[tuple[Any, ...]]:
-    """Every stored footprint: event id, method, link, time."""
+    """Every stored footprint: event id, method, link, time, is_bot."""
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT event_id, method, link, footprint_time FROM user_footprint"
+            "SELECT event_id, method, link, footprint_time, is_bot FROM user_footprint"
         ).fetchall()
 
 
-def check_stored(api: httpx.Client, pg_url: str, sent: Sent) -> None:
-    """PostgreSQL, both summaries and every live window agree exactly with what was sent."""
-    total = sum(sent.values())
-    rows = wait_until(
-        lambda: r if len(r := postgres_rows(pg_url)) >= total else None,
-        timeout=90,
-        what=f"{total} rows in PostgreSQL",
-    )
-    assert len(rows) == total
-    assert len({r[0] for r in rows}) == total, "an event id was stored twice"
-    assert Counter((r[1], r[2]) for r in rows) == sent
+def check_stored(api: httpx.Client, pg_url: str, sent: Sent, bots: Sent | None = None) -> None:
+    """PostgreSQL, both summaries and every live window agree exactly with what was sent.
 
-    times = [r[3] for r in rows]
+    Bots are stored like any footprint but counted apart: not in totals, top pages or windows.
+    """
+    bots = bots or Counter()
+    total, bot_total = sum(sent.values()), sum(bots.values())
+    everything = wait_until(
+        lambda: r if len(r := postgres_rows(pg_url)) >= total + bot_total else None,
+        timeout=90,
+        what=f"{total + bot_total} rows in PostgreSQL",
+    )
+    assert len(everything) == total + bot_total
+    assert len({r[0] for r in everything}) == len(everything), "an event id was stored twice"
+    rows = [r for r in everything if not r[4]]
+    assert Counter((r[1], r[2]) for r in rows) == sent
+    assert Counter((r[1], r[2]) for r in everything if r[4]) == bots
+
+    times = [r[3] for r in everything]
     start = min(times).replace(second=0, microsecond=0)
     end = max(times).replace(second=0, microsecond=0) + timedelta(minutes=1)
     expected_top = sorted(sent.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))[:10]
@@ -143,6 +160,11 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent) -> None:
         for key in ("total", "previous_total", "percent_change", "top_pages", "buckets"):
             assert pg[key] == ch[key], f"{key}: postgres {pg[key]} != clickhouse {ch[key]}"
         assert pg["previous_total"] == 0
+        assert pg["bots"] == ch["bots"] == bot_total
+        with_bots = api.get(
+            "/api/stats/summary", params={**params, "source": "postgres", "include_bots": "true"}
+        ).json()
+        assert with_bots["total"] == total + bot_total
         assert [(p["method"], p["link"], p["count"]) for p in pg["top_pages"]] == [
             (m, link, c) for (m, link), c in expected_top
         ]
@@ -152,24 +174,31 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent) -> None:
 
     for window, spec in WINDOWS.items():
         expected: dict[float, Counter[str]] = {}
-        for _, _, link, t in rows:
+        expected_bots: Counter[float] = Counter()
+        for _, _, link, t, is_bot in everything:
             for lo, _hi in ranges(window, t.timestamp()):
-                expected.setdefault(lo, Counter())[link] += 1
+                expected.setdefault(lo, Counter())
+                if is_bot:
+                    expected_bots[lo] += 1
+                else:
+                    expected[lo][link] += 1
         size, step = spec.size, spec.step  # type: ignore[attr-defined]
         for lo, links in expected.items():
             at = datetime.fromtimestamp(lo + size - step + 1, UTC).isoformat()
 
             def live(
-                at: str = at, want: int = sum(links.values()), window: str = window
+                at: str = at,
+                want: tuple[int, int] = (sum(links.values()), expected_bots[lo]),
+                window: str = window,
             ) -> dict[str, Any] | None:
                 body = api.get(
                     "/api/stats/live", params={"window": window, "at": at, "top": 1000}
                 ).json()
-                return body if body["total"] == want else None
+                return body if (body["total"], body["bots"]) == want else None
 
             body = wait_until(live, what=f"live {window} window at {at}")
             assert {p["link"]: p["count"] for p in body["top_pages"]} == dict(links)
-            assert body["visitors"] >= 1
+            assert body["visitors"] >= (1 if links else 0)
 
 
 BAD_MESSAGES: list[bytes] = [

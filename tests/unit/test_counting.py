@@ -289,3 +289,17 @@ def test_property_crashes_and_replays_never_change_counts(
 
     everything = [item for log in logs for item in log]
     assert _counts(table) == _true_counts(everything)
+
+
+def test_bots_are_counted_apart_and_are_not_visitors() -> None:
+    items = [
+        Item(0, 0, "/a", 1_000_000.0, "v1"),
+        Item(0, 1, "/a", 1_000_001.0, "crawler", is_bot=True),
+        Item(0, 2, "/b", 1_000_002.0, "crawler", is_bot=True),
+    ]
+    p = plan(items)
+    for window in ("1m", "5m", "1h"):
+        assert {link for link, _ in p.links[window]} == {"/a"}
+        site = {key: kp.offsets for (key, _), kp in p.site[window].items()}
+        assert site == {"0": [0], "0:bots": [1, 2]}
+    assert all(ids == {"v1"} for ids in p.visitors.values())
