@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from footprint.kafka_admin import true_end_offsets
 from streams.status import STATUS_PREFIX
 
 __all__ = ["KafkaOffsets", "worker_heartbeats"]
@@ -65,7 +66,7 @@ class KafkaOffsets:
                     for topic in self.topics
                     for p in sorted(metadata.partitions_for_topic(topic) or [])
                 ]
-                ends = await self._end_offsets(consumer, tps)
+                ends = await true_end_offsets(self.bootstrap, tps)
                 rows = []
                 for tp in tps:
                     committed = await consumer.committed(tp)
@@ -83,21 +84,6 @@ class KafkaOffsets:
             except Exception:
                 await self.close()
                 raise
-
-    @staticmethod
-    async def _end_offsets(
-        consumer: AIOKafkaConsumer, tps: list[TopicPartition]
-    ) -> dict[TopicPartition, int]:
-        # Some brokers (Tansu 0.6) answer ListOffsets with the base offset + 1 of the last
-        # record batch; a fetch's high watermark is right. Take the larger of the two.
-        if not tps:
-            return {}
-        listed = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, listed[tp])
-        await consumer.getmany(*tps, timeout_ms=300, max_records=1)
-        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
 
     async def close(self) -> None:
         """Stop the client."""

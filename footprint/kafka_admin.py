@@ -8,7 +8,9 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
@@ -18,6 +20,7 @@ __all__ = [
     "TopicSpec",
     "ensure_topics",
     "ensure_topics_sync",
+    "true_end_offsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,3 +147,29 @@ def ensure_topics_sync(
     # asyncio.run refuses to nest: give the coroutine a loop of its own on another thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, coro).result()
+
+
+async def true_end_offsets(bootstrap: str, tps: Sequence[TopicPartition]) -> dict[Any, int]:
+    """End offsets that are right on every broker.
+
+    Tansu 0.6 answers ListOffsets(latest) with the base offset + 1 of the partition's last record
+    batch, which is short by the batch's other records; a fetch's high watermark is right. This
+    reads both, with a throwaway consumer, and returns the larger. On Apache Kafka they agree.
+    """
+    if not tps:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000
+    )
+    await consumer.start()
+    try:
+        wanted = [TopicPartition(tp[0], tp[1]) for tp in tps]
+        listed = await consumer.end_offsets(wanted)
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, listed[tp])
+        await consumer.getmany(*wanted, timeout_ms=500, max_records=1)
+        fixed = {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in wanted}
+        return {orig: fixed[TopicPartition(orig[0], orig[1])] for orig in tps}
+    finally:
+        await consumer.stop()

@@ -27,6 +27,7 @@ class WorkerStatus:
     processed: int = 0
     stored: int = 0
     dead_lettered: int = 0
+    duplicates: int = 0
     notification_events: int = 0
     notifications: int = 0
     batches: int = 0

@@ -13,10 +13,12 @@ from faust.types import TableT
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS, retention_seconds
 from streams.app import app
+from streams.compat import use_true_highwaters
 
-__all__ = ["SITE_VISITS", "VISITS"]
+__all__ = ["PROGRESS", "SITE_VISITS", "VISITS"]
 
 _settings = get_settings()
+use_true_highwaters(_settings.kafka_bootstrap)
 
 
 def _windowed(name: str, window: str) -> TableT:
@@ -40,4 +42,13 @@ def _windowed(name: str, window: str) -> TableT:
 
 
 VISITS: dict[str, TableT] = {w: _windowed(f"visits-{w}", w) for w in WINDOWS}
+
+# Per source partition: {"applied": offset, "inflight": offset}; see streams/progress.py.
+PROGRESS: TableT = app.Table(
+    "progress",
+    default=None,
+    partitions=_settings.partitions,
+    schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    help="how far each footprints partition has been written to the stores",
+)
 SITE_VISITS: dict[str, TableT] = {w: _windowed(f"site-visits-{w}", w) for w in WINDOWS}

@@ -38,6 +38,7 @@ async def stream_status(
         "workers": workers,
         "processed": sum(w.get("processed", 0) for w in workers),
         "dead_lettered": sum(w.get("dead_lettered", 0) for w in workers),
+        "duplicates_dropped": sum(w.get("duplicates", 0) for w in workers),
         "notification_events": sum(w.get("notification_events", 0) for w in workers),
         "notifications": sum(w.get("notifications", 0) for w in workers),
         "partitions": partitions,

@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS user_footprint (
     is_bot         boolean     NOT NULL DEFAULT false,
     visitor_id     text        NOT NULL DEFAULT '',
     user_id        text        NOT NULL DEFAULT '',
+    -- Where the stored copy was read: a duplicate copy of the event (a producer retry) found
+    -- at another offset is recognised and not counted anywhere.
+    source_partition integer   NOT NULL DEFAULT -1,
+    source_offset  bigint      NOT NULL DEFAULT -1,
     ingested_at    timestamptz NOT NULL DEFAULT now()
 );
 

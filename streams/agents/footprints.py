@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,10 +27,12 @@ from schemas.footprint import Footprint
 from streams.app import app
 from streams.counting import Item, apply, plan
 from streams.deadletter import dead_letter, decode
+from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
+from streams.sinks.postgres import PostgresSink
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
-from streams.tables import SITE_VISITS, VISITS
+from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
 
 __all__ = ["count_and_store"]
@@ -100,21 +102,72 @@ async def write_with_retry(sink: Sink, batch: Batch) -> None:
     await retry_forever(sink.name, lambda: sink.write(batch))
 
 
+def _last_events(events: Sequence[EventT]) -> dict[int, EventT]:
+    """The last event of each source partition in the batch."""
+    last: dict[int, EventT] = {}
+    for event in events:
+        last[event.message.partition] = event
+    return last
+
+
+def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
+    for partition, event in _last_events(events).items():
+        key = str(partition)
+        with event_context(event):
+            PROGRESS[key] = update(PROGRESS.get(key), event.message.offset)
+
+
 async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
-    """One pass: dead-letter the invalid, count the valid, write every sink."""
+    """One pass: dead-letter the invalid, claim in PostgreSQL, count, write the other sinks."""
     good, bad = decode(events, Footprint.from_bytes, "footprint")
+    states = {
+        id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
+        for ev in events
+    }
     for event, reason in bad:
-        await dead_letter(dead_letter_topic, event, reason)
-    counts, visitors = count(good)
-    batch = Batch(footprints=[fp for _, fp in good], counts=counts, visitors=visitors)
-    await asyncio.gather(*(write_with_retry(sink, batch) for sink in sinks))
+        if states[id(event)] != "done":
+            await dead_letter(dead_letter_topic, event, reason)
+    todo = [(ev, fp) for ev, fp in good if states[id(ev)] != "done"]
+    in_doubt = {fp.event_id for ev, fp in todo if states[id(ev)] == "in_doubt"}
+
+    # The in-flight mark must be durable before any store sees the batch.
+    _mark(events, before_write)
+    await app.producer.flush()
+
+    # PostgreSQL decides which copy of each event is the one: a producer's retry can put a
+    # second copy at another offset, and that copy must count nowhere.
+    postgres = next(s for s in sinks if isinstance(s, PostgresSink))
+    claims = await retry_forever(
+        postgres.name, lambda: postgres.claim(_batch(todo), recheck=in_doubt)
+    )
+    canonical = [
+        (ev, fp)
+        for ev, fp in todo
+        if (fp.event_id, ev.message.partition, ev.message.offset) in claims
+    ]
+    counts, visitors = count(canonical)
+    batch = _batch(canonical)
+    batch.counts, batch.visitors = counts, visitors
+    batch.in_doubt = frozenset(in_doubt & {fp.event_id for _, fp in canonical})
+    others = [s for s in sinks if s is not postgres]
+    await asyncio.gather(*(write_with_retry(sink, batch) for sink in others))
+    _mark(events, after_write)
+
     status.processed += len(events)
-    status.stored += len(good)
+    status.stored += len(canonical)
+    status.duplicates += len(todo) - len(canonical)
     status.batches += 1
     status.last_batch_at = time.time()
     for event in events:
         tp = f"{event.message.topic}:{event.message.partition}"
         status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
+
+
+def _batch(pairs: Sequence[tuple[EventT, Footprint]]) -> Batch:
+    return Batch(
+        footprints=[fp for _, fp in pairs],
+        sources=[(ev.message.partition, ev.message.offset) for ev, _ in pairs],
+    )
 
 
 @app.agent(footprints_topic)

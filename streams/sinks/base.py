@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from uuid import UUID
 
 from schemas.footprint import Footprint
 
@@ -37,13 +38,17 @@ class WindowCount:
     bots: bool = False
 
 
-@dataclass(slots=True)
+@dataclass
 class Batch:
     """What one pass of the agent hands to the sinks."""
 
     footprints: Sequence[Footprint] = ()
+    # (partition, offset) each footprint was read from, aligned with ``footprints``.
+    sources: Sequence[tuple[int, int]] = ()
     counts: Sequence[WindowCount] = ()
     visitors: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    # Footprints a crashed pass may already have written (see streams/progress.py).
+    in_doubt: frozenset[UUID] = frozenset()
 
 
 @runtime_checkable

@@ -2,14 +2,15 @@
 
 The driver is synchronous, so a batch is inserted in a worker thread. The table is a
 ReplacingMergeTree keyed by event id: a replayed batch collapses on merge and ``FINAL`` reads
-are exact. The per-minute rollup is fed by a materialized view, not by this sink.
+are exact. The per-minute rollup is fed by a materialized view, so each footprint must be
+inserted once: after a crash, in-doubt footprints are checked against the table first.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from footprint.clickhouse import ClickHouse, connect
 from schemas.footprint import Footprint
@@ -74,17 +75,40 @@ class ClickHouseSink:
                 raise ClickHouseSinkError(f"cannot connect to ClickHouse: {e}") from e
 
     async def write(self, batch: Batch) -> None:
-        """Insert the batch."""
+        """Insert the batch, less the in-doubt footprints ClickHouse already holds."""
         if not batch.footprints:
             return
         await self.open()
         assert self._client is not None
-        data = rows(batch.footprints, datetime.now(UTC).replace(microsecond=0))
         try:
-            await asyncio.to_thread(self._client.insert, "user_footprint", COLUMNS, data)
+            await asyncio.to_thread(self._write, self._client, batch)
         except Exception as e:
             await self.close()
             raise ClickHouseSinkError(f"ClickHouse insert failed: {e}") from e
+
+    @staticmethod
+    def _write(client: ClickHouse, batch: Batch) -> None:
+        footprints = list(batch.footprints)
+        if batch.in_doubt:
+            # Only after a crash: the rollup view counts every insert, so a footprint written
+            # before the crash must not be inserted again.
+            doubtful = [fp for fp in footprints if fp.event_id in batch.in_doubt]
+            held = {
+                row[0]
+                for row in client.execute(
+                    "SELECT event_id FROM user_footprint WHERE event_id IN %(ids)s "
+                    "AND footprint_time >= %(lo)s AND footprint_time <= %(hi)s",
+                    {
+                        "ids": tuple(fp.event_id for fp in doubtful),
+                        "lo": min(fp.footprint_time for fp in doubtful).replace(microsecond=0),
+                        "hi": max(fp.footprint_time for fp in doubtful) + timedelta(seconds=1),
+                    },
+                )
+            }
+            footprints = [fp for fp in footprints if fp.event_id not in held]
+        if footprints:
+            data = rows(footprints, datetime.now(UTC).replace(microsecond=0))
+            client.insert("user_footprint", COLUMNS, data)
 
     async def close(self) -> None:
         """Close the connection."""

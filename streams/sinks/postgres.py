@@ -1,22 +1,27 @@
-"""PostgreSQL sink: ``user_footprint``, the system of record.
+"""PostgreSQL sink: ``user_footprint``, the system of record, and the arbiter of duplicates.
 
 Each batch is COPYed into a temporary staging table and moved with
-``INSERT … ON CONFLICT (event_id) DO NOTHING``: one round trip per batch, and a replayed event
-creates no second row.
+``INSERT … ON CONFLICT (event_id) DO NOTHING``: one round trip per batch, and an event creates
+one row however often it is delivered. The row remembers the (partition, offset) it was read
+from; ``claim`` tells the worker which copies in a batch are the stored ones, so a duplicate
+message (a producer's retry lands at a new offset) is counted nowhere else either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from uuid import UUID
 
 import psycopg
 
 from schemas.footprint import Footprint
 from streams.sinks.base import Batch, SinkError
 
-__all__ = ["COLUMNS", "PostgresSink", "PostgresSinkError"]
+__all__ = ["COLUMNS", "Claim", "PostgresSink", "PostgresSinkError"]
 
-COLUMNS: tuple[str, ...] = tuple(Footprint.model_fields)
+FIELDS: tuple[str, ...] = tuple(Footprint.model_fields)
+COLUMNS: tuple[str, ...] = (*FIELDS, "source_partition", "source_offset")
+Claim = tuple[UUID, int, int]  # event id, partition, offset of its stored copy
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS footprint_stage ON COMMIT DELETE ROWS AS "
@@ -25,7 +30,10 @@ _STAGE = (
 _MOVE = (
     f"INSERT INTO user_footprint ({', '.join(COLUMNS)}) "
     f"SELECT {', '.join(COLUMNS)} FROM footprint_stage "
-    "ON CONFLICT (event_id) DO NOTHING"
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, source_partition, source_offset"
+)
+_STORED = (
+    "SELECT event_id, source_partition, source_offset FROM user_footprint WHERE event_id = ANY(%s)"
 )
 _COPY = f"COPY footprint_stage ({', '.join(COLUMNS)}) FROM STDIN"
 
@@ -34,9 +42,14 @@ class PostgresSinkError(SinkError):
     """PostgreSQL refused or lost a batch."""
 
 
-def rows(footprints: Sequence[Footprint]) -> list[tuple[object, ...]]:
+def rows(footprints: Sequence[Footprint], sources: Sequence[tuple[int, int]]) -> list[tuple]:
     """Footprints as tuples in ``COLUMNS`` order."""
-    return [tuple(getattr(fp, c) for c in COLUMNS) for fp in footprints]
+    if not sources:
+        sources = [(-1, -1)] * len(footprints)
+    return [
+        (*(getattr(fp, c) for c in FIELDS), partition, offset)
+        for fp, (partition, offset) in zip(footprints, sources, strict=True)
+    ]
 
 
 class PostgresSink:
@@ -62,19 +75,32 @@ class PostgresSink:
 
     async def write(self, batch: Batch) -> None:
         """COPY the batch and move it into user_footprint in one transaction."""
+        await self.claim(batch)
+
+    async def claim(self, batch: Batch, recheck: Collection[UUID] = ()) -> set[Claim]:
+        """Store the batch; return the stored copy of each event it created, and of ``recheck``.
+
+        ``recheck`` names events a crashed pass may have stored already: their stored copy is
+        looked up, so a replayed batch keeps its claims.
+        """
         if not batch.footprints:
-            return
+            return set()
         await self.open()
         assert self._conn is not None
         try:
             async with self._conn.transaction(), self._conn.cursor() as cur:
                 async with cur.copy(_COPY) as copy:
-                    for row in rows(batch.footprints):
+                    for row in rows(batch.footprints, batch.sources):
                         await copy.write_row(row)
                 await cur.execute(_MOVE)
+                claims = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+                if recheck:
+                    await cur.execute(_STORED, (list(recheck),))
+                    claims.update((r[0], r[1], r[2]) for r in await cur.fetchall())
         except psycopg.Error as e:
             await self.close()
             raise PostgresSinkError(f"PostgreSQL write failed: {e}") from e
+        return claims
 
     async def close(self) -> None:
         """Close the connection."""

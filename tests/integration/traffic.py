@@ -151,12 +151,20 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent, bots: Sent | None =
     for bounds in ((start, end), (start - timedelta(seconds=7), end + timedelta(seconds=3))):
         params = {"start": bounds[0].isoformat(), "end": bounds[1].isoformat(), "tz": "Asia/Seoul"}
 
-        def summary(source: str, params: dict[str, str] = params) -> dict[str, Any] | None:
+        seen: dict[str, Any] = {}
+
+        def summary(
+            source: str, params: dict[str, str] = params, seen: dict[str, Any] = seen
+        ) -> dict[str, Any] | None:
             body = api.get("/api/stats/summary", params={**params, "source": source}).json()
+            seen[source] = body.get("total", body)
             return body if body.get("total") == total else None
 
-        pg = wait_until(lambda: summary("postgres"), what="postgres summary")
-        ch = wait_until(lambda: summary("clickhouse"), what="clickhouse summary")
+        try:
+            pg = wait_until(lambda: summary("postgres"), what="postgres summary")
+            ch = wait_until(lambda: summary("clickhouse"), what="clickhouse summary")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; wanted {total}, last totals {seen}") from None
         for key in ("total", "previous_total", "percent_change", "top_pages", "buckets"):
             assert pg[key] == ch[key], f"{key}: postgres {pg[key]} != clickhouse {ch[key]}"
         assert pg["previous_total"] == 0
@@ -197,7 +205,12 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent, bots: Sent | None =
                 return body if (body["total"], body["bots"]) == want else None
 
             body = wait_until(live, what=f"live {window} window at {at}")
-            assert {p["link"]: p["count"] for p in body["top_pages"]} == dict(links)
+            got = {p["link"]: p["count"] for p in body["top_pages"]}
+            assert got == dict(links), {
+                k: (got.get(k), links.get(k))
+                for k in set(got) | set(links)
+                if got.get(k) != links.get(k)
+            }
             assert body["visitors"] >= (1 if links else 0)
 
 
