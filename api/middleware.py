@@ -6,9 +6,10 @@ Usage in a host FastAPI app::
     app.add_middleware(FootprintMiddleware, kafka_url="kafka://localhost:9092")
 
 Every HTTP request except the excluded path prefixes becomes a footprint, recorded after the
-response has been sent. Recording is an O(1) append to the producer's buffer: the request never
-waits for Kafka and never fails because of it. The middleware starts and stops its own producer
-with the app's lifespan unless one is passed in.
+response has been sent; a route opts out with the ``no_footprint`` dependency. Recording is an
+O(1) append to the producer's buffer: the request never waits for Kafka and never fails because
+of it. The middleware starts and stops its own producer with the app's lifespan unless one is
+passed in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.enrich import parse_agent, referrer_host, utm_from_query, visitor_id
@@ -27,11 +29,19 @@ from api.producer import FootprintProducer
 from footprint.settings import Settings, get_settings
 from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint
 
-__all__ = ["FootprintMiddleware", "default_user_id"]
+__all__ = ["FootprintMiddleware", "default_user_id", "no_footprint"]
 
 log = logging.getLogger(__name__)
 
 UserIdGetter = Callable[[Scope], str | None]
+
+SKIP_KEY = "footprint_skip"
+
+
+def no_footprint(request: Request) -> None:
+    """A route dependency: this request is not recorded (e.g. a dashboard looking at itself)."""
+    # Request.state writes into scope["state"], the dict the middleware reads after the response.
+    setattr(request.state, SKIP_KEY, True)
 
 
 def default_user_id(scope: Scope) -> str | None:
@@ -110,12 +120,16 @@ class FootprintMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            try:
-                self.producer.offer(self._footprint(scope, status, started))
-                if self._own_producer:
-                    await self.producer.start()  # no-op once running; covers apps without lifespan
-            except Exception:  # capture must never break the host app
-                log.exception("could not record a footprint")
+            if not (scope.get("state") or {}).get(SKIP_KEY):
+                await self._record(scope, status, started)
+
+    async def _record(self, scope: Scope, status: int, started: float) -> None:
+        try:
+            self.producer.offer(self._footprint(scope, status, started))
+            if self._own_producer:
+                await self.producer.start()  # no-op once running; covers apps without lifespan
+        except Exception:  # capture must never break the host app
+            log.exception("could not record a footprint")
 
     def _excluded(self, path: str) -> bool:
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exclude)

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from footprint.kafka_admin import true_end_offsets
 from streams.status import STATUS_PREFIX
 
-__all__ = ["KafkaOffsets", "worker_heartbeats"]
+__all__ = ["KafkaOffsets", "recent_dead_letters", "worker_heartbeats"]
 
 
 async def worker_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
@@ -91,3 +91,52 @@ class KafkaOffsets:
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+
+async def recent_dead_letters(bootstrap: str, topic: str, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` records of a dead-letter topic, newest last."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=5000
+    )
+    await asyncio.wait_for(consumer.start(), 10)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+            parts = metadata.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        ends = await true_end_offsets(bootstrap, tps)
+        starts = await consumer.beginning_offsets(tps)
+        consumer.assign(tps)
+        want = 0
+        for tp in tps:
+            first = max(starts[tp], ends[tp] - limit)
+            consumer.seek(tp, first)
+            want += ends[tp] - first
+        records: list[Any] = []
+        deadline = time.monotonic() + 5
+        while len(records) < want and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(*tps, timeout_ms=300)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    records.sort(key=lambda r: r.timestamp)
+    out = []
+    for r in records[-limit:]:
+        headers = {k: v.decode("utf-8", "replace") for k, v in (r.headers or ())}
+        out.append(
+            {
+                "offset": r.offset,
+                "timestamp": r.timestamp,
+                "error": headers.get("error"),
+                "source": {
+                    "topic": headers.get("source-topic"),
+                    "partition": headers.get("source-partition"),
+                    "offset": headers.get("source-offset"),
+                },
+                "value": (r.value or b"").decode("utf-8", "replace")[:4096],
+            }
+        )
+    return out

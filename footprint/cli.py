@@ -3,6 +3,7 @@
 footprint run        the whole product on an embedded real stack: API + worker on :8000
 footprint migrate    apply sql/ to PostgreSQL and ClickHouse and create the topics
 footprint stack      only the embedded servers; prints their FOOTPRINT_* variables
+footprint generate   realistic traffic and community actions sent to a running API
 """
 
 from __future__ import annotations
@@ -122,6 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     p_token.add_argument("user")
     p_token.add_argument("--admin", action="store_true", help="a moderator (admin claim)")
     p_token.add_argument("--ttl", type=float, default=86_400, help="seconds (default a day)")
+    p_gen = sub.add_parser("generate", help="send realistic traffic to a running API")
+    p_gen.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
+    p_gen.add_argument("--rate", type=float, default=200.0, help="page views per second")
+    p_gen.add_argument("--duration", type=float, help="seconds (default: until --count or Ctrl-C)")
+    p_gen.add_argument("--count", type=int, help="page views to send")
+    p_gen.add_argument("--seed", type=int, help="same seed, same sequence of pages and actions")
+    p_gen.add_argument("--users", type=int, default=50, help="community users (default 50)")
+    p_gen.add_argument(
+        "--actions-ratio", type=float, default=0.05, help="community actions per page view"
+    )
+    p_gen.add_argument("--bots", type=float, default=0.1, help="share of page views by bots")
+    p_gen.add_argument("--utm", type=float, default=0.15, help="share of visits with UTM tags")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -135,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             stack_only()
         elif args.command == "token":
             token(args.user, args.admin, args.ttl)
+        elif args.command == "generate":
+            from footprint.generate import main as generate
+
+            return generate(args)
     except SettingsError as e:
         print(f"footprint: {e}", file=sys.stderr)
         return 2

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     session_timeout: float = Field(10.0, gt=0, le=600)
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus /metrics of the worker; 0: not served"
+    )
 
     # --- notifications ---
     notifications_topic: str = "notifications"
@@ -109,6 +112,9 @@ class Settings(BaseSettings):
     max_batch_footprints: int = Field(1000, ge=1)
     visitor_salt_secret: str = "footprint-dev-salt"
     trust_forwarded_for: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        ["*"], description="origins allowed to POST /api/footprints (the tracker); empty: none"
+    )
 
     # --- queries ---
     stats_exclude_links: Annotated[list[str], NoDecode] = ["/health", "/healthz"]
@@ -155,10 +161,19 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
         return v or None
 
-    @field_validator("exclude_paths", "stats_exclude_links", mode="before")
+    @field_validator("exclude_paths", "stats_exclude_links", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, v: object) -> object:
         return _split_csv(v)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise ValueError(f"an origin is * or scheme://host[:port] (got {origin!r})")
+        return [o.rstrip("/") for o in v]
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -11,6 +11,9 @@ from footprint.settings import SettingsError, get_settings
 try:
     _settings = get_settings()
     _brokers = [f"kafka://{host}" for host in _settings.kafka_bootstrap.split(",")]
+    # Faust's own files (its default is ./<app id>-data) go under the data dir.
+    _datadir = _settings.data_dir / "faust"
+    _datadir.mkdir(parents=True, exist_ok=True)
 except SettingsError as e:
     raise SystemExit(f"footprint worker: {e}") from None
 
@@ -18,6 +21,7 @@ app = faust.App(
     _settings.app_id,
     broker=_brokers,
     store="memory://",
+    datadir=str(_datadir),
     autodiscover=["streams.agents"],
     origin="streams",
     topic_partitions=_settings.partitions,

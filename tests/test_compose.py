@@ -434,6 +434,42 @@ def test_api_port_published(services: dict[str, Any]) -> None:
     )
 
 
+def published(service: dict[str, Any]) -> list[str]:
+    """Container ports a service publishes."""
+    return [
+        str(p.get("target")) if isinstance(p, dict) else str(p).rsplit(":", 1)[-1]
+        for p in service.get("ports") or []
+    ]
+
+
+def test_kafka_ui_watches_the_broker(services: dict[str, Any]) -> None:
+    ui = services.get("kafka-ui")
+    assert ui is not None, "docker-compose.yml needs a `kafka-ui` service (topics, lag, messages)"
+    image = str(ui.get("image", ""))
+    assert re.fullmatch(r"(kafbat|provectuslabs)/kafka-ui:[\w.-]+", image), (
+        f"kafka-ui must use kafbat/kafka-ui or provectuslabs/kafka-ui with a tag, got {image!r}"
+    )
+    assert image.split(":")[1] != "latest", "pin the kafka-ui image to a version"
+    env = env_of(ui)
+    assert env.get("KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS") == "kafka:9092", (
+        "kafka-ui must reach the broker as kafka:9092 (the listener advertised to containers)"
+    )
+    deps = ui.get("depends_on") or {}
+    assert (deps.get("kafka") or {}).get("condition") == "service_healthy", (
+        "kafka-ui must wait for kafka (condition: service_healthy)"
+    )
+    assert "8080" in published(ui), f"kafka-ui must publish port 8080, has {published(ui)}"
+
+
+def test_worker_serves_metrics(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    port = env_of(worker).get(f"{ENV_PREFIX}WORKER_METRICS_PORT", "0")
+    assert port.isdigit() and int(port) > 0, "the worker must serve /metrics (a port, not 0)"
+    assert port in published(worker) or port in map(str, worker.get("expose") or []), (
+        f"the worker's metrics port {port} must be published or exposed"
+    )
+
+
 # --- the image ---------------------------------------------------------------------------------
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep
-from api.stream_status import worker_heartbeats
+from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep, SettingsDep
+from api.stream_status import recent_dead_letters, worker_heartbeats
 
 router = APIRouter(prefix="/api/stream", tags=["stream"])
 
@@ -48,3 +48,22 @@ async def stream_status(
         "errors": errors,
         "checked_at": time.time(),
     }
+
+
+@router.get("/dead-letters")
+async def dead_letters(
+    settings: SettingsDep,
+    topic: Annotated[Literal["footprints", "notifications"], Query()] = "footprints",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The most recent dead letters: original value, the error and where it came from."""
+    name = (
+        settings.dead_letter_topic
+        if topic == "footprints"
+        else settings.notifications_dead_letter_topic
+    )
+    try:
+        entries = await recent_dead_letters(settings.kafka_bootstrap, name, limit)
+    except Exception as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"kafka unavailable: {e}") from e
+    return {"topic": name, "entries": entries}

@@ -27,10 +27,11 @@ from schemas.footprint import Footprint
 from streams.app import app
 from streams.counting import Item, apply, plan
 from streams.deadletter import dead_letter, decode
+from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
-from streams.sinks.postgres import PostgresSink
+from streams.sinks.postgres import Claim, PostgresSink
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -99,7 +100,7 @@ def count(
 
 async def write_with_retry(sink: Sink, batch: Batch) -> None:
     """Write until the sink accepts the batch: consumption waits rather than dropping data."""
-    await retry_forever(sink.name, lambda: sink.write(batch))
+    await retry_forever(sink.name, lambda: timed_write(sink, batch))
 
 
 def _last_events(events: Sequence[EventT]) -> dict[int, EventT]:
@@ -137,9 +138,16 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     # PostgreSQL decides which copy of each event is the one: a producer's retry can put a
     # second copy at another offset, and that copy must count nowhere.
     postgres = next(s for s in sinks if isinstance(s, PostgresSink))
-    claims = await retry_forever(
-        postgres.name, lambda: postgres.claim(_batch(todo), recheck=in_doubt)
-    )
+    attempts = 0
+
+    async def claim() -> set[Claim]:
+        # After a failed attempt the server may have committed it: look every event up.
+        nonlocal attempts
+        attempts += 1
+        recheck = in_doubt if attempts == 1 else {fp.event_id for _, fp in todo}
+        return await timed(postgres.name, postgres.claim(_batch(todo), recheck=recheck))
+
+    claims = await retry_forever(postgres.name, claim)
     canonical = [
         (ev, fp)
         for ev, fp in todo

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from footprint.clickhouse import ClickHouse, connect
@@ -65,6 +66,7 @@ class ClickHouseSink:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client: ClickHouse | None = None
+        self._suspect = False
 
     async def open(self) -> None:
         """Connect (lazily for the native driver, once per process for chdb)."""
@@ -80,11 +82,16 @@ class ClickHouseSink:
             return
         await self.open()
         assert self._client is not None
+        if self._suspect:
+            # The last insert failed, maybe after the server took it: check before inserting.
+            batch = replace(batch, in_doubt=frozenset(fp.event_id for fp in batch.footprints))
         try:
             await asyncio.to_thread(self._write, self._client, batch)
         except Exception as e:
+            self._suspect = True
             await self.close()
             raise ClickHouseSinkError(f"ClickHouse insert failed: {e}") from e
+        self._suspect = False
 
     @staticmethod
     def _write(client: ClickHouse, batch: Batch) -> None:

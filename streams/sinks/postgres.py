@@ -9,6 +9,7 @@ message (a producer's retry lands at a new offset) is counted nowhere else eithe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from uuid import UUID
 
@@ -57,8 +58,9 @@ class PostgresSink:
 
     name = "postgres"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._conn: psycopg.AsyncConnection | None = None
 
     async def open(self) -> None:
@@ -88,18 +90,25 @@ class PostgresSink:
         await self.open()
         assert self._conn is not None
         try:
-            async with self._conn.transaction(), self._conn.cursor() as cur:
-                async with cur.copy(_COPY) as copy:
-                    for row in rows(batch.footprints, batch.sources):
-                        await copy.write_row(row)
-                await cur.execute(_MOVE)
-                claims = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-                if recheck:
-                    await cur.execute(_STORED, (list(recheck),))
-                    claims.update((r[0], r[1], r[2]) for r in await cur.fetchall())
-        except psycopg.Error as e:
+            async with asyncio.timeout(self.timeout):
+                claims = await self._claim(batch, recheck)
+        except (psycopg.Error, TimeoutError) as e:
+            # A server that stops answering (paused, partitioned) is an outage like a refusal.
             await self.close()
-            raise PostgresSinkError(f"PostgreSQL write failed: {e}") from e
+            raise PostgresSinkError(f"PostgreSQL write failed: {type(e).__name__}: {e}") from e
+        return claims
+
+    async def _claim(self, batch: Batch, recheck: Collection[UUID]) -> set[Claim]:
+        assert self._conn is not None
+        async with self._conn.transaction(), self._conn.cursor() as cur:
+            async with cur.copy(_COPY) as copy:
+                for row in rows(batch.footprints, batch.sources):
+                    await copy.write_row(row)
+            await cur.execute(_MOVE)
+            claims = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+            if recheck:
+                await cur.execute(_STORED, (list(recheck),))
+                claims.update((r[0], r[1], r[2]) for r in await cur.fetchall())
         return claims
 
     async def close(self) -> None:

@@ -116,6 +116,17 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
+def wait_for_minute_room(seconds: float = 20.0) -> None:
+    """Sleep into the next minute if fewer than ``seconds`` are left of this one.
+
+    Tests that watch the live 1-minute window use it so that the window does not roll over
+    between posting footprints and seeing them counted.
+    """
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.2)
+
+
 class Process:
     """A product process (``footprint run``, ``faust … worker``) run by a test."""
 
@@ -184,6 +195,7 @@ __all__ = [
     "Servers",
     "clickhouse_database_url",
     "free_port",
+    "wait_for_minute_room",
     "wait_http",
     "wait_until",
 ]

@@ -255,3 +255,38 @@ def test_a_store_down_for_10s_loses_nothing(
     )
     assert (raw, distinct, rollup) == (6000, 6000, 6000)
     assert worker.alive(), worker.tail()
+
+
+def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exact(
+    ch_env, spawn
+) -> None:
+    env = ch_env
+    migrate(env)
+    items, sent = footprints(10_000, seed=21)
+    bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
+    first = start_worker(spawn, env, "worker-a")
+    second = start_worker(spawn, env, "worker-b")
+    producer = threading.Thread(
+        target=produce, args=(bootstrap, env["FOOTPRINT_FOOTPRINTS_TOPIC"], items, 15.0)
+    )
+    producer.start()
+    wait_until(
+        lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 2000,
+        timeout=120,
+        what="both workers under way",
+    )
+    os.killpg(second.proc.pid, signal.SIGKILL)
+    second.proc.wait()
+    killed_at = len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
+    producer.join()
+
+    with TestClient(create_app(settings_from(env))) as api:
+        check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
+    raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
+    print(
+        f"two workers, one killed at {killed_at} stored: sent=10000 "
+        f"postgres={len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
+        f"duplicates={raw - distinct} rollup={rollup}"
+    )
+    assert (raw, distinct, rollup) == (10_000, 10_000, 10_000)
+    assert first.alive(), first.tail()

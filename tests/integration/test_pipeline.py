@@ -62,6 +62,9 @@ def test_footprint_run_end_to_end_on_embedded_clickhouse(env, spawn) -> None:
         status = wait_until(lambda: caught_up(api, total), what="lag 0")
         assert status["worker_alive"]
         assert status["dead_lettered"] == len(BAD_MESSAGES)
+        shown = api.get("/api/stream/dead-letters", params={"limit": 3}).json()["entries"]
+        assert len(shown) == 3
+        assert all(e["error"] and e["source"]["offset"] is not None for e in shown)
 
     dead = consume_all(bootstrap, env["FOOTPRINT_DEAD_LETTER_TOPIC"], len(BAD_MESSAGES))
     assert sorted(r.value for r in dead) == sorted(BAD_MESSAGES), "original bytes kept"

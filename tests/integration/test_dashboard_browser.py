@@ -1,0 +1,295 @@
+"""The dashboard and the tracker in a real browser: Debian's headless Chromium on ``footprint run``.
+
+One ``footprint run`` (API and worker) and one browser serve the module. The browser is driven
+by Selenium through Debian's ``chromedriver`` (no browser download). The screenshot of the
+dashboard is kept in ``tests/artifacts/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from PIL import Image, ImageStat
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from api.auth import mint_token
+from footprint.settings import load_settings
+from tests.integration.conftest import (
+    BIN,
+    JWT_SECRET,
+    ROOT,
+    Process,
+    Servers,
+    free_port,
+    make_env,
+    wait_for_minute_room,
+    wait_http,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+# Debian's packages (make system-deps); elsewhere whatever Chromium and driver are on PATH.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SETTINGS = load_settings(jwt_secret=JWT_SECRET)
+# A desktop Chrome, not "HeadlessChrome": headless agents are counted as bots, apart.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+DO_NOT_TRACK = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'});"
+
+
+@dataclass
+class Running:
+    base: str
+    postgres_url: str
+
+    def api(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base, headers=headers, timeout=30)
+
+    def live(self, window: str = "1h") -> dict[str, Any]:
+        with self.api() as api:
+            return api.get("/api/stats/live", params={"window": window, "top": 100}).json()
+
+
+@pytest.fixture(scope="module")
+def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    env = make_env(servers, tmp)
+    port = free_port()
+    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/health", proc)
+        yield Running(base, env["FOOTPRINT_POSTGRES_URL"])
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium not installed (make system-deps installs it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1360,1080",
+        f"--user-agent={USER_AGENT}",
+    ):
+        options.add_argument(flag)
+    # Both paths given: Selenium Manager never tries to download a driver (there is no internet).
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_dom(driver: WebDriver, check: Callable[[WebDriver], Any], what: str, timeout: float = 60):
+    """Wait on the page, failing with what was awaited and the page's visible text."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check)
+    except TimeoutException:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what}; page:\n{body}"
+        ) from None
+
+
+def text(driver: WebDriver, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text.strip()
+
+
+def assert_not_blank(png: Path) -> None:
+    """A real rendering: large enough, many colours, and not one flat colour."""
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+        assert rgb.width >= 1000 and rgb.height >= 700, rgb.size
+        colours = rgb.getcolors(maxcolors=1_000_000) or []
+        assert len(colours) > 200, f"only {len(colours)} colours: a blank page?"
+        assert max(ImageStat.Stat(rgb.convert("L")).stddev) > 10, "almost a single colour"
+        # Dark pixels are text, numbers and the chart line: a painted dashboard has plenty.
+        dark = sum(n for n, (r, g, b) in colours if r + g + b < 300)
+        assert dark > 0.002 * rgb.width * rgb.height, f"{dark} dark pixels"
+
+
+def test_dashboard_shows_live_counts_and_notifications(stack: Running, browser: WebDriver) -> None:
+    wait_for_minute_room(25)  # the 1m window must not roll over while the page is watched
+    browser.get(stack.base + "/")
+    wait_dom(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "live-pill").get_attribute("data-state") == "live"
+            and text(d, "live-1m-total") == "0"
+        ),
+        "the live socket's first snapshot",
+    )
+
+    links = ["/pricing"] * 4 + ["/blog/kafka-in-practice"] * 2 + ["/about"]
+    with stack.api() as api:
+        body = [{"method": "GET", "link": link, "user_agent": USER_AGENT} for link in links]
+        assert api.post("/api/footprints", json=body).status_code == 202
+    # No reload: the counter moves because /ws/live pushed the worker's update.
+    wait_dom(browser, lambda d: text(d, "live-1m-total") == "7", "the 1m counter to reach 7")
+    assert text(browser, "live-1m-visitors") == "1"
+    assert text(browser, "live-1h-total") == "7"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#live-top li")
+    assert [r.text.split("\n") for r in rows][:1] == [["/pricing", "4"]]
+
+    # The page, its assets and its sockets are not footprints: the figure stays exact.
+    browser.refresh()
+    wait_dom(browser, lambda d: text(d, "live-1m-total") == "7", "the counter after a reload")
+    time.sleep(2)  # a counted page view would reach the worker within a batch or two
+    assert stack.live("1m")["total"] == 7
+
+    # Both stores answered the summary; both query times are shown side by side.
+    wait_dom(
+        browser,
+        lambda d: text(d, "ms-postgres").endswith("ms") and text(d, "ms-clickhouse").endswith("ms"),
+        "both query times",
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas"), "the buckets chart"
+    wait_dom(
+        browser,
+        lambda d: d.find_element(By.ID, "stream").get_attribute("data-alive") == "true",
+        "the stream status to show a live worker",
+    )
+
+    # Sign in with a dev token; a moderator's penalty arrives live with the unread badge.
+    browser.find_element(By.ID, "token").send_keys(mint_token(SETTINGS, "alice"))
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    wait_dom(browser, lambda d: text(d, "user-name") == "alice", "the hello of /ws")
+    assert browser.find_element(By.ID, "badge").get_attribute("data-count") == "0"
+
+    with stack.api(mint_token(SETTINGS, "mod", admin=True)) as moderator:
+        r = moderator.post(
+            "/api/admin/penalties", json={"user_id": "alice", "reason": "spam in comments"}
+        )
+        assert r.status_code == 201, r.text
+    wait_dom(
+        browser,
+        lambda d: d.find_element(By.ID, "badge").get_attribute("data-count") == "1",
+        "the unread badge to show 1",
+    )
+    assert text(browser, "badge") == "1"
+    item = browser.find_element(By.CSS_SELECTOR, "#notifications .notification.unread")
+    assert "spam in comments" in item.text and "mod" in item.text
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    # The whole page in one picture: grow the window by what the viewport does not show.
+    hidden = browser.execute_script(
+        "return document.documentElement.scrollHeight - window.innerHeight"
+    )
+    if hidden > 0:
+        size = browser.get_window_size()
+        browser.set_window_size(size["width"], size["height"] + hidden)
+    assert browser.save_screenshot(str(shot))
+    assert_not_blank(shot)
+
+    # Reading it (REST, with the token) clears the badge.
+    item.click()
+    wait_dom(
+        browser,
+        lambda d: d.find_element(By.ID, "badge").get_attribute("data-count") == "0",
+        "the badge to clear after reading",
+    )
+
+
+class _HostSite(BaseHTTPRequestHandler):
+    """Another site (another origin) that includes the tracker; every path is its page."""
+
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def host_site(stack: Running) -> Iterator[str]:
+    page = f"""<!doctype html><html><head><title>Shop</title>
+<script src="{stack.base}/tracker.js" data-api="{stack.base}" defer></script></head>
+<body><h1>Shop</h1><a id="cart" href="/shop/cart"
+onclick="history.pushState({{}}, '', '/shop/cart'); return false">cart</a></body></html>"""
+    handler = type("Handler", (_HostSite,), {"page": page.encode()})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _counts(stack: Running, prefix: str) -> dict[str, int]:
+    return {
+        p["link"]: p["count"] for p in stack.live()["top_pages"] if p["link"].startswith(prefix)
+    }
+
+
+def test_tracker_on_another_site_counts_page_views(
+    stack: Running, browser: WebDriver, host_site: str
+) -> None:
+    # Landing from a campaign, then an SPA navigation and the back button.
+    browser.get(f"{host_site}/shop/landing?utm_source=newsletter&utm_campaign=winter")
+    browser.find_element(By.ID, "cart").click()
+    wait_dom(browser, lambda d: d.current_url.endswith("/shop/cart"), "the pushState navigation")
+    browser.back()
+    expected = {"/shop/landing": 2, "/shop/cart": 1}
+    wait_until(lambda: _counts(stack, "/shop/") == expected, what=f"tracked views {expected}")
+
+    # Do-Not-Track: the tracker sends nothing at all.
+    script = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": DO_NOT_TRACK}
+    )
+    browser.get(f"{host_site}/shop/private")
+    assert browser.execute_script("return navigator.doNotTrack") == "1"
+    browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+    browser.get(f"{host_site}/shop/after")
+    wait_until(lambda: "/shop/after" in _counts(stack, "/shop/"), what="the view after DNT")
+    assert "/shop/private" not in _counts(stack, "/shop/")
+
+    # The beacon crossed origins as text/plain JSON and kept the campaign and the agent.
+    with psycopg.connect(stack.postgres_url) as conn:
+        rows = wait_until(
+            lambda: conn.execute(
+                "SELECT utm_source, utm_campaign, browser, is_bot FROM user_footprint "
+                "WHERE link = '/shop/landing' ORDER BY footprint_time"
+            ).fetchall(),
+            what="the landing rows in PostgreSQL",
+        )
+    assert rows[0] == ("newsletter", "winter", "Chrome", False)

@@ -1,0 +1,131 @@
+"""The dashboard and tracker routes, their opt-out from capture, and CORS for the tracker.
+
+No servers: the TestClient is used without its context, so the lifespan does not run and
+captured footprints stay in the producer's buffer, where the tests count them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.producer import FootprintProducer
+from footprint.settings import Settings, SettingsError, load_settings
+from schemas.footprint import Footprint
+
+SITE = "https://blog.example"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("FOOTPRINT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no .env from the repository
+
+
+def _settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(
+        kafka_url="kafka://127.0.0.1:1",
+        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
+        clickhouse_url="clickhouse://127.0.0.1:1/x",
+        redis_url="redis://127.0.0.1:1/0",
+        jwt_secret="unit-tests-secret-0123456789abcdef",
+        data_dir=tmp_path,
+        **overrides,
+    )
+
+
+def _client(tmp_path: Path, **overrides: Any) -> tuple[FastAPI, TestClient]:
+    app = create_app(_settings(tmp_path, **overrides))
+    return app, TestClient(app)
+
+
+def _links(app: FastAPI) -> list[str]:
+    producer: FootprintProducer = app.state.producer
+    return [Footprint.from_bytes(value).link for _, value, *_ in producer._buffer]
+
+
+def test_dashboard_page_and_assets_are_served_and_not_counted(tmp_path: Path) -> None:
+    app, client = _client(tmp_path)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/static/app.js" in page.text
+    for asset in ("/static/app.js", "/static/style.css", "/static/vendor/uPlot.iife.min.js"):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/tracker.js").status_code == 200
+    assert _links(app) == [], "the dashboard must not count its own page views"
+
+    # Only those routes opt out: any other page of the app is still recorded.
+    client.get("/pricing")
+    assert _links(app) == ["/pricing"]
+
+
+def test_tracker_script_is_javascript_that_honours_do_not_track(tmp_path: Path) -> None:
+    _, client = _client(tmp_path)
+    r = client.get("/tracker.js")
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert "max-age" in r.headers["cache-control"]
+    assert 'navigator.doNotTrack === "1"' in r.text
+    assert "sendBeacon" in r.text and "/api/footprints" in r.text
+
+
+def test_text_plain_beacon_is_accepted(tmp_path: Path) -> None:
+    app, client = _client(tmp_path)
+    body = {"method": "GET", "link": "/landing", "utm_source": "newsletter"}
+    r = client.post(
+        "/api/footprints",
+        content=json.dumps(body),
+        headers={"content-type": "text/plain;charset=UTF-8", "origin": SITE},
+    )
+    assert r.status_code == 202, r.text
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert _links(app) == ["/landing"]
+
+
+def test_cors_preflight_for_footprints_only(tmp_path: Path) -> None:
+    _, client = _client(tmp_path)
+    preflight = {
+        "origin": SITE,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    r = client.options("/api/footprints", headers=preflight)
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "POST" in r.headers["access-control-allow-methods"]
+    # The rest of the API (the inbox, the stats) is not opened to other sites.
+    other = client.get("/api/notifications", headers={"origin": SITE})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_origins_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, client = _client(tmp_path, cors_origins=[SITE])
+    ok = client.post(
+        "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": SITE}
+    )
+    assert ok.headers["access-control-allow-origin"] == SITE
+    elsewhere = client.post(
+        "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": "https://x.test"}
+    )
+    assert "access-control-allow-origin" not in elsewhere.headers
+
+    _, client = _client(tmp_path, cors_origins=[])
+    off = client.post(
+        "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": SITE}
+    )
+    assert "access-control-allow-origin" not in off.headers
+
+    monkeypatch.setenv("FOOTPRINT_CORS_ORIGINS", f"{SITE}/, http://localhost:3000")
+    assert Settings().cors_origins == [SITE, "http://localhost:3000"]
+    monkeypatch.setenv("FOOTPRINT_CORS_ORIGINS", "blog.example")
+    with pytest.raises(SettingsError, match="FOOTPRINT_CORS_ORIGINS"):
+        load_settings()

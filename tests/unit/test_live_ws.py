@@ -1,0 +1,96 @@
+"""``/ws/live`` without servers: a real uvicorn and hub, Redis replaced by a counting stub.
+
+Announcements are injected into the hub as its Redis subscription would deliver them, on the
+server's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from websockets.asyncio.client import connect
+
+from api import live_ws
+from api.hub import Hub
+from footprint.settings import load_settings
+from footprint.stack import free_port
+from footprint.windows import LIVE_CHANNEL
+
+
+class FakeStats:
+    """Stands in for ``api.live.live_stats``: every call sees one more footprint."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    async def __call__(self, redis: Any, window: str, at: datetime, top: int) -> dict[str, Any]:
+        return {"window": window, "total": self.total, "visitors": 1, "top_pages": []}
+
+
+def _announce(hub: Hub) -> None:
+    data = json.dumps({"windows": [["1m", 0]]})
+    hub._dispatch({"type": "message", "channel": LIVE_CHANNEL.encode(), "data": data})
+
+
+async def _serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    return server, task, f"ws://127.0.0.1:{port}/ws/live"
+
+
+def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stats = FakeStats()
+    monkeypatch.setattr(live_ws, "live_stats", stats)
+
+    async def scenario() -> None:
+        app = FastAPI()
+        app.include_router(live_ws.router)
+        hub = Hub("redis://127.0.0.1:1/0")  # never started: announcements are injected
+        app.state.hub, app.state.redis = hub, object()
+        app.state.settings = load_settings()
+        server, task, url = await _serve(app)
+        try:
+            async with connect(url) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert first["type"] == "live"
+                assert set(first["windows"]) == {"1m", "5m", "1h"}
+                assert len(hub._live) == 1
+
+                # 100 announcements over a second: about 4 pushes a second, the last up to date.
+                received: list[dict[str, Any]] = []
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                for _ in range(100):
+                    stats.total += 1
+                    _announce(hub)
+                    await asyncio.sleep(0.01)
+                while not received or received[-1]["windows"]["1m"]["total"] < 100:
+                    received.append(json.loads(await asyncio.wait_for(ws.recv(), 3)))
+                elapsed = loop.time() - started
+                assert 2 <= len(received) <= live_ws.MAX_PUSHES_PER_SECOND * elapsed + 2, (
+                    len(received),
+                    elapsed,
+                )
+            for _ in range(100):
+                if not hub._live:
+                    break
+                await asyncio.sleep(0.02)
+            assert not hub._live, "a closed socket must unregister its queue"
+        finally:
+            server.should_exit = True
+            await task
+
+    asyncio.run(scenario())
