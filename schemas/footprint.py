@@ -41,6 +41,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _millis(value: float | None) -> float | None:
+    # Microsecond precision is plenty, and keeps values storable as float32 (5e-146 is not).
+    return None if value is None else round(value, 3)
+
+
 Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
 Link = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/")]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
@@ -60,7 +65,9 @@ class FootprintIn(BaseModel):
     )
     route: Text | None = Field(None, description="The route template, e.g. /posts/{post_id}.")
     status_code: int | None = Field(None, ge=100, le=599)
-    duration_ms: float | None = Field(None, ge=0, le=86_400_000)
+    duration_ms: Annotated[float | None, AfterValidator(_millis)] = Field(
+        None, ge=0, le=86_400_000, allow_inf_nan=False
+    )
     referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] | None = None
     utm_source: Text | None = None
     utm_medium: Text | None = None
@@ -84,7 +91,9 @@ class Footprint(BaseModel):
     footprint_time: UtcTime
     route: Text = ""
     status_code: int = Field(0, ge=0, le=599)
-    duration_ms: float = Field(0.0, ge=0)
+    duration_ms: Annotated[float, AfterValidator(_millis)] = Field(
+        0.0, ge=0, le=86_400_000, allow_inf_nan=False
+    )
     referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] = ""
     referrer_host: Text = ""
     utm_source: Text = ""

@@ -135,7 +135,7 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent, bots: Sent | None =
     total, bot_total = sum(sent.values()), sum(bots.values())
     everything = wait_until(
         lambda: r if len(r := postgres_rows(pg_url)) >= total + bot_total else None,
-        timeout=90,
+        timeout=120 + (total + bot_total) / 50,
         what=f"{total + bot_total} rows in PostgreSQL",
     )
     assert len(everything) == total + bot_total

@@ -176,3 +176,10 @@ def test_naive_time_on_topic_is_utc() -> None:
     fp = Footprint.from_bytes(json.dumps(payload).encode())
     assert fp.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     assert fp.timestamp == datetime(2026, 11, 22, 9, 30, tzinfo=UTC).timestamp()
+
+
+def test_durations_are_kept_to_the_microsecond_so_every_store_can_hold_them() -> None:
+    from schemas.footprint import FootprintIn as In
+
+    assert In(method="GET", link="/", duration_ms=5.1941223822890765e-146).duration_ms == 0.0
+    assert In(method="GET", link="/", duration_ms=12.3456789).duration_ms == 12.346
