@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from api import live_ws, logs, metrics, ws
+from api import errors, live_ws, logs, metrics, ws
 from api.cors import TrackerCORS
 from api.hub import Hub
 from api.limits import BodyLimitMiddleware
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static", dashboard.static_files(), name="static")
+    errors.install(app)
     app.add_middleware(FootprintMiddleware, producer=app.state.producer, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrackerCORS, origins=settings.cors_origins)

@@ -8,7 +8,7 @@ The raw IP and the raw user agent never leave the API: only the derived fields d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -30,11 +30,34 @@ def _method(value: str) -> str:
     return upper
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(minutes=5)
+
+
 def _utc(value: datetime) -> datetime:
     # A naive time is taken as UTC, the reference design's convention.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    # Far-off times would corrupt event-time windows (one footprint dated 9999 makes every current
+    # window look expired) and do not fit ClickHouse's DateTime.
+    if value < EARLIEST:
+        raise ValueError(f"must be after {EARLIEST.isoformat()}")
+    if value > datetime.now(UTC) + MAX_AHEAD:
+        raise ValueError("must not be more than 5 minutes in the future")
+    return value
+
+
+def _text(value: str) -> str:
+    # Neither NUL nor lone surrogates can be stored (PostgreSQL text, UTF-8 everywhere).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
 
 
 def _now() -> datetime:
@@ -47,8 +70,11 @@ def _millis(value: float | None) -> float | None:
 
 
 Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
-Link = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/")]
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+Link = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/"), AfterValidator(_text)
+]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_text)]
+LongText = Annotated[str, StringConstraints(max_length=MAX_LINK), AfterValidator(_text)]
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
 
 
@@ -68,7 +94,7 @@ class FootprintIn(BaseModel):
     duration_ms: Annotated[float | None, AfterValidator(_millis)] = Field(
         None, ge=0, le=86_400_000, allow_inf_nan=False
     )
-    referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] | None = None
+    referrer: LongText | None = None
     utm_source: Text | None = None
     utm_medium: Text | None = None
     utm_campaign: Text | None = None
@@ -94,7 +120,7 @@ class Footprint(BaseModel):
     duration_ms: Annotated[float, AfterValidator(_millis)] = Field(
         0.0, ge=0, le=86_400_000, allow_inf_nan=False
     )
-    referrer: Annotated[str, StringConstraints(max_length=MAX_LINK)] = ""
+    referrer: LongText = ""
     referrer_host: Text = ""
     utm_source: Text = ""
     utm_medium: Text = ""

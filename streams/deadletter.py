@@ -47,7 +47,8 @@ async def dead_letter(topic: TopicT, event: EventT, reason: str) -> None:
         "source-partition": str(msg.partition).encode(),
         "source-offset": str(msg.offset).encode(),
     }
-    value = event.value if isinstance(event.value, bytes) else str(event.value).encode()
+    # A tombstone (null value) stays null; anything else not bytes is kept as its text.
+    value = event.value if isinstance(event.value, bytes | None) else str(event.value).encode()
     key = event.key if isinstance(event.key, bytes | None) else str(event.key).encode()
     # force=True: send now, not attached to the (batched) current event's acknowledgement.
     fut = await topic.send(key=key, value=value, headers=headers, force=True)

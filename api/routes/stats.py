@@ -65,8 +65,12 @@ async def summary(
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise _query_error("tz", f"unknown time zone {tz!r}", tz) from None
-    end_utc = _utc(end) if end else datetime.now(UTC)
-    start_utc = _utc(start) if start else end_utc - timedelta(hours=24)
+    try:
+        end_utc = _utc(end) if end else datetime.now(UTC)
+        start_utc = _utc(start) if start else end_utc - timedelta(hours=24)
+        end_utc - (end_utc - start_utc) * 2  # noqa: B018 - the previous period must exist too
+    except OverflowError:
+        raise _query_error("start" if start else "end", "out of range", None) from None
     if start_utc >= end_utc:
         raise _query_error("start", "start must be before end", start)
     if end_utc - start_utc > MAX_PERIOD:

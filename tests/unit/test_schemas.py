@@ -136,8 +136,23 @@ def test_to_bytes_from_bytes_round_trip() -> None:
 
 
 def test_timestamp_is_epoch_seconds_of_event_time() -> None:
-    fp = _footprint(footprint_time=datetime(1970, 1, 1, 0, 1, 1, 500_000, tzinfo=UTC))
-    assert fp.timestamp == 61.5
+    fp = _footprint(footprint_time=datetime(2001, 9, 9, 1, 46, 40, 500_000, tzinfo=UTC))
+    assert fp.timestamp == 1_000_000_000.5
+
+
+def test_times_outside_what_windows_and_stores_hold_are_refused() -> None:
+    for bad in ("1999-12-31T23:59:59Z", "2999-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00"):
+        with pytest.raises(ValidationError) as info:
+            FootprintIn.model_validate({"method": "GET", "link": "/", "footprint_time": bad})
+        assert info.value.errors()[0]["loc"] == ("footprint_time",)
+
+
+def test_text_that_no_store_can_hold_is_refused() -> None:
+    for field, value in (("link", "/a\x00b"), ("referrer", "x\x00"), ("user_id", "\ud800")):
+        body = {"method": "GET", "link": "/", field: value}
+        with pytest.raises(ValidationError) as info:
+            FootprintIn.model_validate(body)
+        assert info.value.errors()[0]["loc"] == (field,)
 
 
 def test_from_bytes_ignores_unknown_fields_from_newer_producers() -> None:
