@@ -1,0 +1,262 @@
+"""Capture overhead: a FastAPI site with Footprint's middleware vs the same site without it.
+
+Both apps run under uvicorn (one process each, uvloop + httptools when installed); load comes
+from a separate process (wrk, else ``bench.loadgen``) with real user agents over ~200 links.
+
+* throughput: closed loop, 32 connections, runs in the order plain, tracked, tracked, plain, so
+  a drift of the machine during the run weighs on both sides equally; ratio = tracked / plain;
+* added latency: one connection (no queueing), p50 and p99 of tracked minus plain;
+* broker down: the middleware pointed at a port nothing listens on; every request must still
+  succeed. A second run with a 1,000-event memory bound makes the disk spool take the rest;
+* delivery: with the broker up, the footprints on the topic are counted against the requests
+  served, and with it down, the ones in the spool after shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.common import (
+    Child,
+    ChildExited,
+    CpuWindow,
+    Output,
+    Progress,
+    Stack,
+    bin_path,
+    child_env,
+    loadavg,
+    result_line,
+    tag,
+    wait_until,
+)
+from bench.loadgen import have_wrk, run_load
+from bench.profile import Recorder, summarize
+from footprint.stack import free_port
+
+__all__ = ["run"]
+
+DURATIONS = {"tiny": (2.0, 1.0), "small": (5.0, 2.0), "full": (10.0, 3.0)}  # measure, warm-up
+CONNECTIONS = 32
+
+
+class Server:
+    """One uvicorn process serving ``bench.hostapp:<factory>``."""
+
+    def __init__(self, factory: str, env: dict[str, str], workdir: Path, name: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.name = name
+        self.served = 0  # responses counted by the load generator
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"bench.hostapp:{factory}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.child = Child(argv, workdir / f"{name}.log", env=env)
+        wait_until(self._up, timeout=60, what=f"{name} on {self.url}")
+
+    def _up(self) -> bool:
+        if not self.child.alive():
+            raise ChildExited(f"{self.name} exited:\n{self.child.tail()}")
+        return httpx.get(self.url + "/about", timeout=2).status_code == 200
+
+    def load(self, duration: float, connections: int, workdir: Path) -> dict[str, Any]:
+        """Run a load against this server and count what it served."""
+        cpu = CpuWindow(self.child.pid)
+        result = run_load(self.url, duration=duration, connections=connections, workdir=workdir)
+        result.update({f"server_{k}": v for k, v in cpu.result().items()})
+        result["load_average"] = loadavg()
+        self.served += result["requests"]  # every completed response, whatever its status
+        return result
+
+    def stop(self) -> int:
+        """Ctrl-C, as an operator would: the middleware flushes or spools on shutdown."""
+        return self.child.stop(timeout=30)
+
+
+async def _topic_total(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+def _profile(
+    server: Server, duration: float, loads: Path, out: Output, progress: Progress
+) -> dict[str, Any] | None:
+    """One more loaded run of the tracked app under py-spy (not counted in the figures)."""
+    try:
+        bin_path("py-spy")
+    except FileNotFoundError:
+        progress("py-spy is not installed: no profile of the tracked app")
+        return None
+    speedscope = out.charts.parent / "profiles" / "api.speedscope.json"
+    speedscope.unlink(missing_ok=True)
+    recorder = Recorder(server.child.pid, speedscope)
+    result = server.load(duration, CONNECTIONS, loads)
+    recorder.stop()
+    if not speedscope.exists():
+        progress("py-spy wrote no profile of the tracked app")
+        return None
+    summary = summarize(speedscope, seconds=recorder.seconds, rate=recorder.rate)
+    summary["rps_under_profiler"] = result["rps"]
+    progress(f"profiled the tracked app: GIL busy {summary['gil_busy_percent']}%")
+    return summary
+
+
+def _spooled(data_dir: Path) -> int:
+    total = 0
+    for segment in (data_dir / "spool").glob("*.jsonl"):
+        total += sum(1 for line in segment.read_bytes().splitlines() if line.strip())
+    return total
+
+
+def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
+    """Run the API benchmark; print and return its figures."""
+    progress = Progress("api")
+    duration, warmup = DURATIONS[size]
+    loads = workdir / "load"
+    t = tag()
+    topic = f"bench-api-{t}"
+    base_env = dict(
+        FOOTPRINT_FOOTPRINTS_TOPIC=topic,
+        FOOTPRINT_PARTITIONS="4",
+        FOOTPRINT_VISITOR_SALT_SECRET="bench",
+    )
+    up_env = child_env(
+        **base_env, FOOTPRINT_KAFKA_URL=stack.kafka.url, FOOTPRINT_DATA_DIR=str(workdir / "up")
+    )
+    tool = "wrk" if have_wrk() else "bench.loadgen (wrk not installed)"
+    progress(f"load from {tool}; {duration:g}s runs after {warmup:g}s warm-up")
+
+    plain = Server("plain", child_env(), workdir, "plain")
+    tracked = Server("tracked", up_env, workdir, "tracked")
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "tracked": []}
+    profile: dict[str, Any] | None = None
+    latency: dict[str, dict[str, Any]] = {}
+    try:
+        for server in (plain, tracked):
+            server.load(warmup, CONNECTIONS, loads)
+        for server in (plain, tracked, tracked, plain):
+            result = server.load(duration, CONNECTIONS, loads)
+            runs[server.name].append(result)
+            progress(
+                f"{server.name:<8} {result['rps']:>8,.0f} req/s  p50 {result['p50_ms']:.2f} ms  "
+                f"p99 {result['p99_ms']:.2f} ms  failed {result['failed']}"
+            )
+        for server in (plain, tracked):
+            result = server.load(duration, 1, loads)
+            latency[server.name] = result
+            progress(
+                f"{server.name:<8} 1 connection: p50 {result['p50_ms']:.3f} ms  "
+                f"p99 {result['p99_ms']:.3f} ms"
+            )
+        if size != "tiny":
+            profile = _profile(tracked, duration, loads, out, progress)
+    finally:
+        plain.stop()
+        tracked_exit = tracked.stop()
+    served_up = tracked.served
+    recorded_up = asyncio.run(_topic_total(stack.kafka.bootstrap, topic)) + _spooled(workdir / "up")
+    progress(f"broker up: {recorded_up:,} footprints recorded for {served_up:,} requests served")
+
+    dead_port = free_port()
+    down: dict[str, dict[str, Any]] = {}
+    for name, extra in (
+        ("broker down", {}),
+        ("broker down, spooling", {"FOOTPRINT_BUFFER_MAX_EVENTS": "1000"}),
+    ):
+        data_dir = workdir / f"down-{len(down)}"
+        env = child_env(
+            **base_env,
+            **extra,
+            FOOTPRINT_KAFKA_URL=f"kafka://127.0.0.1:{dead_port}",
+            FOOTPRINT_DATA_DIR=str(data_dir),
+        )
+        server = Server("tracked", env, workdir, f"tracked-down-{len(down)}")
+        try:
+            server.load(warmup, CONNECTIONS, loads)
+            result = server.load(duration, CONNECTIONS, loads)
+        finally:
+            exit_code = server.stop()
+        result["served_total"] = server.served
+        result["kept_in_spool_after_shutdown"] = _spooled(data_dir)
+        result["exit_code"] = exit_code
+        down[name] = result
+        progress(
+            f"{name}: {result['rps']:,.0f} req/s, failed {result['failed']}, "
+            f"{result['kept_in_spool_after_shutdown']:,} of {server.served:,} footprints "
+            "kept in the spool"
+        )
+
+    plain_rps = sum(r["rps"] for r in runs["plain"]) / len(runs["plain"])
+    tracked_rps = sum(r["rps"] for r in runs["tracked"]) / len(runs["tracked"])
+    ratio = tracked_rps / plain_rps
+    added_p50 = latency["tracked"]["p50_ms"] - latency["plain"]["p50_ms"]
+    added_p99 = latency["tracked"]["p99_ms"] - latency["plain"]["p99_ms"]
+    failed_down = sum(r["failed"] for r in down.values())
+    data = {
+        "size": size,
+        "tool": tool,
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "connections": CONNECTIONS,
+        "runs": runs,
+        "plain_rps": round(plain_rps, 1),
+        "tracked_rps": round(tracked_rps, 1),
+        "ratio": round(ratio, 4),
+        "goal_ratio": 0.95,
+        "latency_1_connection": latency,
+        "added_p50_ms": round(added_p50, 3),
+        "added_p99_ms": round(added_p99, 3),
+        "broker_up": {
+            "served": served_up,
+            "recorded": recorded_up,
+            "exit_code": tracked_exit,
+        },
+        "broker_down": down,
+        "profile": profile,
+        "failed_broker_down": failed_down,
+        "measured_at": time.time(),
+        "command": f"python -m bench api --size {size}",
+    }
+    line = result_line(
+        {
+            "api_with_vs_without_ratio": round(ratio, 4),
+            "with_rps": round(tracked_rps),
+            "without_rps": round(plain_rps),
+            "added_p50_ms": round(added_p50, 3),
+            "added_p99_ms": round(added_p99, 3),
+            "failed_broker_down": failed_down,
+        }
+    )
+    data["result"] = line
+    out.save("api", data)
+    print(line, flush=True)
+    return data

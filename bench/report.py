@@ -1,0 +1,601 @@
+"""BENCHMARKS.md and the charts, rebuilt from ``results/*.json`` after every run.
+
+Sections come from whichever benchmarks have results, so running one benchmark refreshes its
+section and keeps the others. The written analysis lives in ``bench/analysis.md`` and is copied
+in as is: it is prose about one run's figures, to be re-read after a new full run.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.charts import draw
+from bench.common import ROOT, Output
+
+__all__ = ["write_report"]
+
+ANALYSIS = ROOT / "bench" / "analysis.md"
+
+
+def _n(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    return f"{value:,.0f}"
+
+
+def _ms(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _yes(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rel(path: Path, out: Output) -> str:
+    try:
+        return str(path.relative_to(out.report.parent))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _goals(results: dict[str, dict[str, Any]]) -> str:
+    rows: list[list[str]] = []
+    w = results.get("worker")
+    if w:
+        rows.append(
+            [
+                "Worker ≥ 0.20 × raw aiokafka consumer",
+                f"{w['ratio']:.3f} ({_n(w['worker']['events_per_s'])} vs "
+                f"{_n(w['raw']['events_per_s'])} footprints/s)",
+                _yes(w["ratio"] >= 0.20),
+            ]
+        )
+    a = results.get("api")
+    if a:
+        rows.append(
+            [
+                "API with middleware ≥ 0.95 × without",
+                f"{a['ratio']:.3f} ({_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s); "
+                f"added p50 {_ms(a['added_p50_ms'], 3)} ms, p99 {_ms(a['added_p99_ms'], 3)} ms",
+                _yes(a["ratio"] >= 0.95),
+            ]
+        )
+        rows.append(
+            [
+                "0 failed requests with the broker stopped",
+                f"{a['failed_broker_down']} failed of "
+                f"{_n(sum(r['requests'] for r in a['broker_down'].values()))}",
+                _yes(a["failed_broker_down"] == 0),
+            ]
+        )
+    s = results.get("stores")
+    if s:
+        largest = str(s["steps"][-1])
+        rates = {k: v[largest]["rows_per_s"] for k, v in s["loads"].items()}
+        rows.append(
+            [
+                "Store load ≥ 100k rows/s",
+                ", ".join(f"{k} {_n(v)}" for k, v in rates.items())
+                + f" (step to {int(largest):,})",
+                ", ".join(f"{k} {_yes(v >= 100_000)}" for k, v in rates.items()),
+            ]
+        )
+        rows.append(
+            [
+                "Stores give the same dashboard",
+                "identical at every size" if not s["mismatches"] else "; ".join(s["mismatches"]),
+                _yes(not s["mismatches"]),
+            ]
+        )
+    live = results.get("live")
+    if live:
+        rows.append(
+            [
+                "Live stats p99 < 10 ms",
+                f"p99 {_ms(live['p99_ms'], 2)} ms, p50 {_ms(live['p50_ms'], 2)} ms at "
+                f"{live['rate']:g} req/s",
+                _yes(live["p99_ms"] < 10),
+            ]
+        )
+    rows.append(
+        ["Notifications p99 < 50 ms at 500 events/s; 10k followers < 2 s", "not measured yet", "–"]
+    )
+    return _table(["goal", "measured", ""], rows)
+
+
+def _machine(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "_(no machine description: run `python -m bench`)_"
+    info = m.get("cpu_info", {})
+    lines = [
+        f"- CPU: {m['cpu']} ({info.get('cpu MHz', '?')} MHz, cache {info.get('cache size', '?')}); "
+        f"`nproc` = {m.get('nproc_cmd', m['nproc'])}",
+        f"- Memory: {m['memory']}; {m['distro']}, {m['os']}",
+        f"- Python {m['python']}; load from {m['wrk']}",
+        "- Servers: " + "; ".join(f"{k} {v}" for k, v in m.get("servers", {}).items()),
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def _cpu(r: dict[str, Any]) -> list[str]:
+    return [_ms(r.get("cpu_percent"), 0), _ms(r.get("runqueue_wait_percent"), 0)]
+
+
+def _worker_rows(w: dict[str, Any]) -> list[list[str]]:
+    raw, wk = w["raw"], w["worker"]
+    rows = []
+    for label, r in (("before", raw.get("before", raw)), ("after", raw.get("after"))):
+        if r:
+            rows.append(
+                [
+                    f"raw `getmany` + `json.loads` + dict count ({label} the worker)",
+                    _n(r["events_per_s"]),
+                    _ms(r["seconds"], 2),
+                    *_cpu(r),
+                    f"first record to last; load average {_ms(r.get('load_average'), 1)}",
+                ]
+            )
+    stored = wk.get("stored", wk["events"])
+    checks = (
+        f"checks: heartbeat {wk['heartbeat_processed']:,}, ClickHouse {wk['clickhouse_rows']:,}, "
+        f"Redis 1 m windows {wk['redis_1m_total']:,}"
+    )
+    rows.append(
+        [
+            "**Footprint worker** (`faust -A streams.app worker -l info`)",
+            f"**{_n(wk['events_per_s'])}**",
+            _ms(wk["seconds"], 1),
+            *_cpu(wk),
+            f"first batch in PostgreSQL ({wk['first_batch_rows']:,} rows, "
+            f"{wk.get('startup_s')} s after launch) to {stored:,} rows"
+            + (f" (measure capped; {w['events']:,} produced)" if wk.get("capped") else "")
+            + f"; mean batch {_ms(wk.get('mean_batch'), 0)} footprints"
+            + f"; load average {_ms(wk.get('load_average'), 1)}; {checks}",
+        ]
+    )
+    prof = w.get("worker_profiled")
+    if prof:
+        rows.append(
+            [
+                "same worker under py-spy",
+                _n(prof["events_per_s"]),
+                _ms(prof["seconds"], 1),
+                *_cpu(prof),
+                "sampling overhead included; profiled window only",
+            ]
+        )
+    return rows
+
+
+def _worker(w: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
+    wk = w["worker"]
+    parts = [
+        f"Command: `{w['command']}`  \n"
+        f"{w['events']:,} footprints, {w['links']} links (Zipf-like), {w['partitions']} partitions "
+        f"(split {w['produced']['partitions']}), produced by a raw aiokafka producer at "
+        f"{_n(w['produced']['events_per_s'])}/s.",
+        "",
+        _table(
+            ["path", "footprints/s", "seconds", "CPU % of a core", "waiting for a CPU %", "notes"],
+            _worker_rows(w),
+        ),
+        "",
+        f"**Ratio worker / raw = {w['ratio']:.4f}** (goal ≥ {w['goal_ratio']}).",
+        "",
+        f"Per-event cost of each step measured alone in one process (batches of "
+        f"{int(w['per_event_costs'].get('_batch_size', {}).get('us_per_event', 0))}; sinks against "
+        "the same servers), against the whole worker's "
+        f"{1e6 / wk['events_per_s']:,.0f} µs per footprint:",
+        "",
+        _table(
+            ["step", "µs / footprint", "footprints/s alone"],
+            [
+                [k, _ms(v["us_per_event"], 1), _n(v["events_per_s"])]
+                for k, v in w["per_event_costs"].items()
+                if not k.startswith("_")
+            ],
+        ),
+    ]
+    keys = w["per_event_costs"].get("_table_keys_per_batch")
+    if keys:
+        per_batch = keys["us_per_event"]
+        batch = max(1.0, w["per_event_costs"]["_batch_size"]["us_per_event"])
+        parts += [
+            "",
+            f"Table keys written per batch (each one also a changelog record): {per_batch:,.0f} "
+            f"per full batch of {batch:,.0f}, i.e. {per_batch / batch:.2f} per footprint; the "
+            f"worker's real batches averaged {_ms(wk.get('mean_batch'), 0)} footprints, and "
+            "smaller batches write more keys per footprint.",
+        ]
+    if "worker" in charts:
+        parts += ["", f"![worker]({_rel(charts['worker'], out)})"]
+    p = w.get("profile")
+    if p:
+        parts += [
+            "",
+            "### Profile of the worker (py-spy)",
+            "",
+            "`py-spy record --gil --rate 100 --format speedscope` attached to a second worker "
+            f"run from its first stored batch, for {p['seconds']} s ({p['samples']:,} samples of "
+            "the "
+            f"thread holding the GIL, {p['threads']} threads). **The GIL was busy "
+            f"{p['gil_busy_percent']}% of the time**: the worker is bound by one Python thread's "
+            f"CPU. `Logger.debug` calls (records built, then dropped) are on "
+            f"{p['logger_debug_percent']}% of the samples. Flame graph: "
+            f"`{_rel(Path(p['file']), out)}` (open at https://www.speedscope.app).",
+            "",
+            "Where the GIL time goes, by stage (each sample counted once, for the first stage "
+            "found on its stack):",
+            "",
+            _table(
+                ["%", "stage"],
+                [[_ms(r["percent"]), r["function"]] for r in p.get("stages", [])],
+            ),
+            "",
+            "Top 10 functions by self time:",
+            "",
+            _table(
+                ["%", "function", "called from (most often)"],
+                [
+                    [
+                        _ms(r["percent"]),
+                        f"`{r['function']}`",
+                        f"{r['called_from']} ({r['called_from_percent']}%)",
+                    ]
+                    for r in p["top_self"]
+                ],
+            ),
+            "",
+            "Self time by package, and this repository's functions by inclusive time:",
+            "",
+            _table(
+                ["%", "package (self time)"],
+                [[_ms(r["percent"]), r["function"]] for r in p["by_package"]],
+            ),
+            "",
+            _table(
+                ["%", "function (inclusive)"],
+                [[_ms(r["percent"]), f"`{r['function']}`"] for r in p["project_inclusive"]],
+            ),
+        ]
+    parts += ["", f"Closing line: `{w['result']}`"]
+    return "\n".join(parts)
+
+
+_SERVER_CPU_HEADER = ["server CPU %", "server waiting for a CPU %"]
+
+
+def _server_cpu(r: dict[str, Any]) -> list[str]:
+    return [_ms(r.get("server_cpu_percent"), 0), _ms(r.get("server_runqueue_wait_percent"), 0)]
+
+
+def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
+    rows = []
+    for name in ("plain", "tracked"):
+        for i, r in enumerate(a["runs"][name]):
+            rows.append(
+                [
+                    "without" if name == "plain" else "with middleware",
+                    str(i + 1),
+                    _n(r["rps"]),
+                    _ms(r["p50_ms"], 2),
+                    _ms(r["p99_ms"], 2),
+                    str(r["failed"]),
+                    *_server_cpu(r),
+                ]
+            )
+    for name, r in a["broker_down"].items():
+        rows.append(
+            [
+                f"with middleware, {name}",
+                "1",
+                _n(r["rps"]),
+                _ms(r["p50_ms"], 2),
+                _ms(r["p99_ms"], 2),
+                str(r["failed"]),
+                *_server_cpu(r),
+            ]
+        )
+    lat = a["latency_1_connection"]
+    down = a["broker_down"]
+    parts = [
+        f"Command: `{a['command']}`  \n"
+        f"Load: {a['tool']}, closed loop, {a['connections']} connections, "
+        f"{a['duration_s']:g} s per "
+        f"run after {a['warmup_s']:g} s warm-up; runs in the order without, with, with, without.",
+        "",
+        _table(["app", "run", "req/s", "p50 ms", "p99 ms", "failed", *_SERVER_CPU_HEADER], rows),
+        "",
+        f"**Ratio with / without = {a['ratio']:.4f}** (goal ≥ {a['goal_ratio']}); "
+        f"{_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s.",
+        "",
+        "Latency on one connection (no queueing):",
+        "",
+        _table(
+            ["app", "p50 ms", "p90 ms", "p99 ms", "req/s"],
+            [
+                [k, _ms(v["p50_ms"], 3), _ms(v["p90_ms"], 3), _ms(v["p99_ms"], 3), _n(v["rps"])]
+                for k, v in (("without", lat["plain"]), ("with middleware", lat["tracked"]))
+            ],
+        ),
+        "",
+        f"Added by the middleware: **p50 {_ms(a['added_p50_ms'], 3)} ms, p99 "
+        f"{_ms(a['added_p99_ms'], 3)} ms**.",
+        "",
+        f"Delivery with the broker up: {a['broker_up']['recorded']:,} footprints on the topic for "
+        f"{a['broker_up']['served']:,} responses counted by the load generator (it does not count "
+        "requests still in flight when a run ends, the server does).  \n"
+        f"Broker down: **{a['failed_broker_down']} failed requests**; after shutdown the spool "
+        "held "
+        + "; ".join(
+            f"{r['kept_in_spool_after_shutdown']:,} footprints for {r['served_total']:,} counted "
+            f"requests ({name})"
+            for name, r in down.items()
+        )
+        + ".",
+    ]
+    p = a.get("profile")
+    if p:
+        parts += [
+            "",
+            "### Profile of the app with the middleware (py-spy)",
+            "",
+            f"`py-spy record --gil` on the tracked uvicorn process during one more "
+            f"{a['duration_s']:g} s run at {a['connections']} connections "
+            f"({_n(p['rps_under_profiler'])} req/s under the profiler; {p['samples']:,} samples, "
+            f"GIL busy {p['gil_busy_percent']}%). Flame graph: `{_rel(Path(p['file']), out)}`.",
+            "",
+            *_profile_tables(p),
+        ]
+    if "api" in charts:
+        parts += ["", f"![api]({_rel(charts['api'], out)})"]
+    parts += ["", f"Closing line: `{a['result']}`"]
+    return "\n".join(parts)
+
+
+_DISK_LABELS = {
+    "postgres_table_bytes": "PostgreSQL table",
+    "postgres_index_bytes": "PostgreSQL indexes",
+    "chdb_bytes": "chdb user_footprint",
+    "clickhouse-18.16_bytes": "ClickHouse 18.16 user_footprint",
+}
+
+
+def _stores(s: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
+    steps = [str(x) for x in s["steps"]]
+    load_rows = []
+    for name, by_size in s["loads"].items():
+        load_rows.append([name] + [_n(by_size[k]["rows_per_s"]) for k in steps])
+    load_rows.append(
+        ["PostgreSQL `VACUUM ANALYZE` after the step (s)"]
+        + [_ms(s["postgres_vacuum_analyze_s"][k], 1) for k in steps]
+    )
+    query_rows = []
+    for name, by_size in s["queries"].items():
+        query_rows.append(
+            [name] + [_ms(by_size[k]["median_ms"], 1) if k in by_size else "–" for k in steps]
+        )
+    largest = steps[-1]
+    stmt_rows = []
+    for name, by_size in s["queries"].items():
+        st = by_size.get(largest, {}).get("statements_ms", {})
+        stmt_rows.append([name] + [_ms(st.get(k), 1) for k in ("totals", "top pages", "buckets")])
+    disk = s.get("disk", {})
+    parts = [
+        f"Command: `{s['command']}`  \n"
+        f"Rows spread over {s['span_days']:g} days; dashboard period = the last 24 h "
+        f"({s['period']['aligned'][0]} to {s['period']['aligned'][1]}), i.e. about 1/7 of the rows "
+        "(2/7 for the totals with the previous period). Same rows in every store (checked: "
+        + (
+            "identical answers at every size"
+            if not s["mismatches"]
+            else f"MISMATCH {s['mismatches']}"
+        )
+        + ").",
+        "",
+        "Load rate, rows/s, for each step (PostgreSQL: `COPY … FROM STDIN` text, indexes in "
+        "place; ClickHouse: `INSERT INTO user_footprint SELECT … FROM numbers()`, the per-minute "
+        "materialized view included):",
+        "",
+        _table(["store"] + [f"to {int(k):,}" for k in steps], load_rows),
+        "",
+        "Dashboard (`api.summary.summarize`: totals + previous period, top 10, 15-minute buckets), "
+        "median of 5 runs after a warm-up, ms:",
+        "",
+        _table(["store"] + [f"{int(k):,} rows" for k in steps], query_rows),
+        "",
+        f"Per statement at {int(largest):,} rows (median ms):",
+        "",
+        _table(["store", "totals", "top pages", "buckets"], stmt_rows),
+        "",
+        "Disk at the largest size: "
+        + ", ".join(f"{_DISK_LABELS.get(k, k)} {v / 1e6:,.0f} MB" for k, v in disk.items())
+        + ".",
+    ]
+    what_if = s.get("postgres_what_if")
+    if what_if:
+        parts += [
+            "",
+            f"What limits PostgreSQL's load rate: `COPY` of {what_if['rows']:,} rows into an empty "
+            "table (same rows, same session):",
+            "",
+            _table(
+                ["table", "rows/s"],
+                [[k, _n(v)] for k, v in what_if["rows_per_s"].items()],
+            ),
+        ]
+    plan = s.get("postgres_breakdown", {}).get("top_pages_plan")
+    if plan:
+        parts += [
+            "",
+            f"<details><summary>PostgreSQL plan of the top-pages statement at {int(largest):,} rows"
+            "</summary>\n\n```\n" + "\n".join(plan) + "\n```\n</details>",
+        ]
+    if "stores" in charts:
+        parts += ["", f"![stores]({_rel(charts['stores'], out)})"]
+    parts += ["", f"Closing line: `{s['result']}`"]
+    return "\n".join(parts)
+
+
+def _profile_tables(p: dict[str, Any]) -> list[str]:
+    return [
+        _table(
+            ["%", "function (self)", "called from (most often)"],
+            [[_ms(r["percent"]), f"`{r['function']}`", r["called_from"]] for r in p["top_self"]],
+        ),
+        "",
+        _table(
+            ["%", "package (self)"],
+            [[_ms(r["percent"]), r["function"]] for r in p["by_package"][:8]],
+        ),
+        "",
+        _table(
+            ["%", "this repository's functions (inclusive)"],
+            [[_ms(r["percent"]), f"`{r['function']}`"] for r in p["project_inclusive"]],
+        ),
+    ]
+
+
+def _live(live: dict[str, Any], out: Output) -> str:
+    rows = [
+        [
+            name,
+            _n(r["rps"]),
+            _ms(r["p50_ms"], 2),
+            _ms(r["p90_ms"], 2),
+            _ms(r["p99_ms"], 2),
+            _ms(r["max_ms"], 1),
+            str(r["failed"]),
+            *_server_cpu(r),
+            r["tool"],
+        ]
+        for name, r in live["loads"].items()
+    ]
+    sample = live["sample"]
+    return "\n".join(
+        [
+            f"Command: `{live['command']}`  \n"
+            f"`GET {live['path']}` against `uvicorn api.main:app` (one process) with the whole "
+            "stack behind it; Redis filled through the worker's Redis sink (200 links, "
+            "4 partitions, 2,000 visitors per window; the answer had total "
+            f"{sample['total']:,} and {len(sample['top_pages'])} top pages). "
+            f"{live['duration_s']:g} s per load.",
+            "",
+            _table(
+                [
+                    "load",
+                    "req/s",
+                    "p50 ms",
+                    "p90 ms",
+                    "p99 ms",
+                    "max ms",
+                    "failed",
+                    *_SERVER_CPU_HEADER,
+                    "tool",
+                ],
+                rows,
+            ),
+            "",
+            f"**p99 {_ms(live['p99_ms'], 2)} ms at {live['rate']:g} req/s** (median of the "
+            "open-loop runs' p99, from the moment each request was written; counted from the "
+            "moment each was due, which adds the load generator's own scheduling delays on this "
+            "shared machine: p99 "
+            + ", ".join(
+                _ms(r.get("due_p99_ms"), 2)
+                for name, r in live["loads"].items()
+                if name.startswith("open loop")
+            )
+            + " ms) — "
+            f"goal < {live['goal_p99_ms']:g} ms.",
+            "",
+            *(
+                [
+                    "",
+                    "### Profile of the API answering it (py-spy)",
+                    "",
+                    "`py-spy record --gil` on the API process during one more "
+                    f"{live['duration_s']:g} s run on one connection "
+                    f"({_n(live['profile']['rps_under_profiler'])} req/s under the profiler; "
+                    f"GIL busy {live['profile']['gil_busy_percent']}%). Flame "
+                    f"graph: `{_rel(Path(live['profile']['file']), out)}`.",
+                    "",
+                    *_profile_tables(live["profile"]),
+                ]
+                if live.get("profile")
+                else []
+            ),
+            "",
+            f"Closing line: `{live['result']}`",
+        ]
+    )
+
+
+def write_report(out: Output) -> Path:
+    """Rebuild BENCHMARKS.md and the charts from the saved results."""
+    results = {
+        name: data
+        for name in ("worker", "api", "live", "stores")
+        if (data := out.load(name)) is not None
+    }
+    charts = draw(out, results)
+    no_charts = bool(results) and not charts
+    machine = out.load("machine")
+    sizes = sorted({r["size"] for r in results.values()})
+    measured = sorted(
+        datetime.fromtimestamp((out.results / f"{name}.json").stat().st_mtime, UTC).strftime(
+            "%Y-%m-%d %H:%M"
+        )
+        for name in results
+    )
+    when = f"{measured[0]} to {measured[-1]} UTC" if measured else "–"
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python -m bench` (`make bench`); figures measured {when}, size "
+        f"{', '.join(sizes) or '–'}. "
+        "The machine is shared and noisy: each benchmark compares two things **within one run** "
+        "(a ratio), and absolute figures move from run to run. Every benchmark runs at a tiny "
+        "size in seconds: `python -m bench --size tiny` (report in a temporary directory).",
+        "",
+        *(["_(No charts: matplotlib is not installed.)_", ""] if no_charts else []),
+        "## Goals (issue 5)",
+        "",
+        _goals(results),
+        "",
+        "## Machine",
+        "",
+        _machine(machine),
+    ]
+    sections = (
+        ("worker", "1. Worker throughput", lambda r: _worker(r, charts, out)),
+        ("api", "2. API: capture middleware overhead", lambda r: _api(r, charts, out)),
+        ("stores", "3. Stores: PostgreSQL vs ClickHouse", lambda r: _stores(r, charts, out)),
+        ("live", "4. Live stats latency", lambda r: _live(r, out)),
+    )
+    for name, title, render in sections:
+        parts += ["", f"## {title}", ""]
+        parts.append(
+            render(results[name]) if name in results else f"_not run yet: `python -m bench {name}`_"
+        )
+    if ANALYSIS.exists():
+        parts += ["", ANALYSIS.read_text().strip()]
+    out.report.parent.mkdir(parents=True, exist_ok=True)
+    out.report.write_text("\n".join(parts) + "\n")
+    return out.report
