@@ -12,6 +12,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from schemas.footprint import StorableText
+
 __all__ = [
     "CommunityEvent",
     "CreateChildComment",
@@ -27,8 +29,8 @@ __all__ = [
 UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 ]
-Title = Annotated[str, StringConstraints(max_length=300)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Title = Annotated[str, StringConstraints(max_length=300), StorableText]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=1000), StorableText]
 
 
 def _utc(value: datetime) -> datetime:

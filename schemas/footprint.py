@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-__all__ = ["Footprint", "FootprintIn", "HTTP_METHODS", "MAX_LINK", "MAX_TEXT"]
+__all__ = ["Footprint", "FootprintIn", "HTTP_METHODS", "MAX_LINK", "MAX_TEXT", "StorableText"]
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -70,6 +70,9 @@ def _millis(value: float | None) -> float | None:
 
 
 Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
+# Any free text bound for a store: no NUL, no lone surrogates.
+StorableText = AfterValidator(_text)
+
 Link = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/"), AfterValidator(_text)
 ]

@@ -24,6 +24,7 @@ from schemas.community import (
     PenaltyUser,
     UserId,
 )
+from schemas.footprint import StorableText
 
 router = APIRouter(prefix="/api", tags=["community"])
 
@@ -32,15 +33,15 @@ class PostIn(BaseModel):
     """A new post."""
 
     model_config = ConfigDict(extra="forbid")
-    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    body: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300), StorableText]
+    body: Annotated[str, StringConstraints(max_length=20_000), StorableText] = ""
 
 
 class CommentIn(BaseModel):
     """A comment on a post, or a reply to one of its comments."""
 
     model_config = ConfigDict(extra="forbid")
-    body: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=10_000), StorableText]
     parent_comment_id: int | None = Field(None, ge=1)
 
 
@@ -49,7 +50,7 @@ class PenaltyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     user_id: UserId
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), StorableText]
 
 
 async def _ensure_users(conn: AsyncConnection, *ids: str) -> None:

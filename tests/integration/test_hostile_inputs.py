@@ -675,7 +675,9 @@ def test_api_answers_4xx_to_hostile_footprints_and_stores_what_it_accepts(app: R
         for case in EDGE_CASES:
             after = {"method": "GET", "link": f"/hostile/after/{len(outcomes)}"}
             outcomes.append(post(client, case))
-            outcomes.append(post(client, Case("valid", _json(after), ACCEPT, stored=(after,))))
+            outcomes.append(
+                post(client, Case("valid", _json(after), ACCEPT, stored=(_verbatim(after),)))
+            )
 
     problems = judge(app, outcomes, "api")
     # A row that says DROP TABLE is a row: stored exactly, the table intact.
