@@ -1,14 +1,15 @@
-"""How far each source partition has been written to the stores: exactly-once without transactions.
+"""How far each source partition has been written to the stores.
 
-The broker has no transactions, so a crash can leave a batch written to some stores and not
-others, and its events are read again. Before writing a batch the worker records
-``inflight`` (its last offset) in a changelog-backed table and flushes the changelog; after every
-store has the batch it records ``applied``. On a replay an event is:
+Before writing a batch the worker records ``inflight`` (its last offset) in a changelog-backed
+table and flushes the changelog; after every store has the batch it records ``applied``. On a
+replay (after a crash or a takeover) an event is:
 
 - ``done``     (offset <= applied): every store has it, nothing to write;
-- ``in_doubt`` (applied < offset <= inflight): some stores may have it; idempotent stores just
-  write it again, ClickHouse first asks which of these event ids it already holds;
+- ``in_doubt`` (applied < offset <= inflight): some stores may have it;
 - ``fresh``    (offset > inflight): never written.
+
+Skipping ``done`` events saves work; correctness does not depend on these marks being current:
+PostgreSQL's claim tells which copies were stored before, and ClickHouse checks exactly those.
 """
 
 from __future__ import annotations

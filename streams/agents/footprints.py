@@ -31,7 +31,7 @@ from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
-from streams.sinks.postgres import Claim, PostgresSink
+from streams.sinks.postgres import PostgresSink
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -129,7 +129,6 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
         if states[id(event)] != "done":
             await dead_letter(dead_letter_topic, event, reason)
     todo = [(ev, fp) for ev, fp in good if states[id(ev)] != "done"]
-    in_doubt = {fp.event_id for ev, fp in todo if states[id(ev)] == "in_doubt"}
 
     # The in-flight mark must be durable before any store sees the batch.
     _mark(events, before_write)
@@ -138,16 +137,9 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     # PostgreSQL decides which copy of each event is the one: a producer's retry can put a
     # second copy at another offset, and that copy must count nowhere.
     postgres = next(s for s in sinks if isinstance(s, PostgresSink))
-    attempts = 0
-
-    async def claim() -> set[Claim]:
-        # After a failed attempt the server may have committed it: look every event up.
-        nonlocal attempts
-        attempts += 1
-        recheck = in_doubt if attempts == 1 else {fp.event_id for _, fp in todo}
-        return await timed(postgres.name, postgres.claim(_batch(todo), recheck=recheck))
-
-    claims = await retry_forever(postgres.name, claim)
+    claims, created = await retry_forever(
+        postgres.name, lambda: timed(postgres.name, postgres.claim(_batch(todo)))
+    )
     canonical = [
         (ev, fp)
         for ev, fp in todo
@@ -156,7 +148,9 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     counts, visitors = count(canonical)
     batch = _batch(canonical)
     batch.counts, batch.visitors = counts, visitors
-    batch.in_doubt = frozenset(in_doubt & {fp.event_id for _, fp in canonical})
+    # A copy that counts but was stored before this pass (a replay after a crash or a takeover)
+    # may have reached ClickHouse too: ClickHouse checks those before inserting.
+    batch.in_doubt = frozenset(fp.event_id for _, fp in canonical if fp.event_id not in created)
     others = [s for s in sinks if s is not postgres]
     await asyncio.gather(*(write_with_retry(sink, batch) for sink in others))
     _mark(events, after_write)

@@ -10,7 +10,7 @@ message (a producer's retry lands at a new offset) is counted nowhere else eithe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from uuid import UUID
 
 import psycopg
@@ -79,26 +79,26 @@ class PostgresSink:
         """COPY the batch and move it into user_footprint in one transaction."""
         await self.claim(batch)
 
-    async def claim(self, batch: Batch, recheck: Collection[UUID] = ()) -> set[Claim]:
-        """Store the batch; return the stored copy of each event it created, and of ``recheck``.
+    async def claim(self, batch: Batch) -> tuple[set[Claim], set[UUID]]:
+        """Store the batch; return the stored copy of every event in it, and the ids it created.
 
-        ``recheck`` names events a crashed pass may have stored already: their stored copy is
-        looked up, so a replayed batch keeps its claims.
+        An event that was already stored (a replay, or a duplicate copy) has its stored copy
+        looked up, so the caller can tell the copy that counts from the others.
         """
         if not batch.footprints:
-            return set()
+            return set(), set()
         await self.open()
         assert self._conn is not None
         try:
             async with asyncio.timeout(self.timeout):
-                claims = await self._claim(batch, recheck)
+                claims, created = await self._claim(batch)
         except (psycopg.Error, TimeoutError) as e:
             # A server that stops answering (paused, partitioned) is an outage like a refusal.
             await self.close()
             raise PostgresSinkError(f"PostgreSQL write failed: {type(e).__name__}: {e}") from e
-        return claims
+        return claims, created
 
-    async def _claim(self, batch: Batch, recheck: Collection[UUID]) -> set[Claim]:
+    async def _claim(self, batch: Batch) -> tuple[set[Claim], set[UUID]]:
         assert self._conn is not None
         async with self._conn.transaction(), self._conn.cursor() as cur:
             async with cur.copy(_COPY) as copy:
@@ -106,10 +106,12 @@ class PostgresSink:
                     await copy.write_row(row)
             await cur.execute(_MOVE)
             claims = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-            if recheck:
-                await cur.execute(_STORED, (list(recheck),))
+            created = {c[0] for c in claims}
+            known = {fp.event_id for fp in batch.footprints} - created
+            if known:
+                await cur.execute(_STORED, (list(known),))
                 claims.update((r[0], r[1], r[2]) for r in await cur.fetchall())
-        return claims
+        return claims, created
 
     async def close(self) -> None:
         """Close the connection."""

@@ -957,10 +957,25 @@ def doubtful_footprints() -> list[Footprint]:
 
 
 def doubtful_notifications() -> list[PenaltyUser | CreatePost]:
-    """Valid to the schema, with a NUL PostgreSQL text and jsonb cannot hold."""
+    """With a NUL PostgreSQL text and jsonb cannot hold (built without validation, as a
+    misbehaving producer would send them)."""
     return [
-        PenaltyUser(actor_id="hostile-mod", user_id="hostile-nul", reason="a\x00b"),
-        CreatePost(actor_id="hostile-nul-author", post_id=1, title="t\x00"),
+        PenaltyUser.model_construct(
+            event_id=uuid.uuid4(),
+            actor_id="hostile-mod",
+            user_id="hostile-nul",
+            reason="a\x00b",
+            type="penalty_user",
+            occurred_at=datetime.now(UTC),
+        ),
+        CreatePost.model_construct(
+            event_id=uuid.uuid4(),
+            actor_id="hostile-nul-author",
+            post_id=1,
+            title="t\x00",
+            type="create_post",
+            occurred_at=datetime.now(UTC),
+        ),
     ]
 
 
