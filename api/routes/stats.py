@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
 from api.summary import Period, summarize
+from schemas.footprint import EARLIEST, MAX_AHEAD
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 
@@ -39,7 +40,11 @@ async def live(
     top: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> dict[str, Any]:
     """The current window's total, unique visitors and top pages (from the worker's tables)."""
-    when = _utc(at) if at else datetime.now(UTC)
+    now = datetime.now(UTC)
+    when = _utc(at) if at else now
+    if not EARLIEST <= when <= now + MAX_AHEAD:
+        # Footprints outside this range are refused, so no window there can hold any.
+        raise _query_error("at", f"must be between {EARLIEST.isoformat()} and now + 5 minutes", at)
     return await live_stats(redis, window, when, top or settings.live_top_n)
 
 

@@ -129,3 +129,14 @@ def test_cors_origins_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("FOOTPRINT_CORS_ORIGINS", "blog.example")
     with pytest.raises(SettingsError, match="FOOTPRINT_CORS_ORIGINS"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "at", ["1999-12-31T23:59:59Z", "6868-12-09T10:51:00Z", "9999-12-31T00:00:00Z"]
+)
+def test_live_stats_refuse_a_time_no_footprint_can_have(tmp_path: Path, at: str) -> None:
+    app, client = _client(tmp_path)
+    app.state.redis = object()  # never reached: the query is refused first
+    r = client.get("/api/stats/live", params={"window": "1m", "at": at})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "at"]
