@@ -55,7 +55,7 @@ integration: $(STAMP) system-deps
 	$(BIN)/pytest -q tests -m integration
 
 test: $(STAMP) system-deps lint typecheck
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=25 tests
 
 # Benchmarks (not part of `make test`): ~20 minutes, writes BENCHMARKS.md and bench/charts/.
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
