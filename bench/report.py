@@ -189,8 +189,9 @@ def _worker(w: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
     parts = [
         f"Command: `{w['command']}`  \n"
         f"{w['events']:,} footprints, {w['links']} links (Zipf-like), {w['partitions']} partitions "
-        f"(split {w['produced']['partitions']}), produced by a raw aiokafka producer at "
-        f"{_n(w['produced']['events_per_s'])}/s.",
+        f"(split {w['produced']['partitions']}), produced through the API's producer "
+        f"in {_n(w['produced'].get('messages', 0))} messages (packs of one partition's footprints) "
+        f"at {_n(w['produced']['events_per_s'])}/s.",
         "",
         _table(
             ["path", "footprints/s", "seconds", "CPU % of a core", "waiting for a CPU %", "notes"],

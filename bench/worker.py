@@ -1,6 +1,7 @@
 """Worker throughput: the real Faust worker vs a raw aiokafka consumer on the same topic.
 
-1. N footprints are produced to a fresh 4-partition topic with a raw aiokafka producer, keyed by
+1. N footprints are produced to a fresh 4-partition topic through the API's producer (packs of
+   one partition's footprints per message, as the API sends them), partitioned by
    link, JSON from ``Footprint.to_bytes()``, Kafka timestamp = footprint time.
 2. *raw*: ``AIOKafkaConsumer.getmany`` + ``json.loads`` + a dict count over that topic, timed from
    the first record to the N-th.
@@ -27,8 +28,10 @@ from typing import Any
 
 import psycopg
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
+from api.producer import FootprintProducer
 from bench.common import (
     Child,
     CpuWindow,
@@ -43,7 +46,7 @@ from bench.common import (
 )
 from bench.profile import Recorder, summarize
 from bench.traffic import footprints
-from footprint.kafka_admin import TopicSpec, ensure_topics
+from footprint.kafka_admin import TopicSpec, ensure_topics, true_end_offsets
 from footprint.settings import Settings
 from footprint.stack import free_port
 from schemas.footprint import Footprint
@@ -63,29 +66,19 @@ PARTITIONS = 4
 
 
 async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[str, Any]:
-    """Send every footprint without awaiting each one; return the rate and partition split."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
-    )
-    await producer.start()
-    partitions: Counter[int] = Counter()
+    """Send every footprint through the API's producer (packed per partition, as the API
+    sends them); return the rate, the partition split and the number of messages."""
+    producer = FootprintProducer(bootstrap, topic, partitions=PARTITIONS, max_buffer=len(items))
+    partitioner = DefaultPartitioner()
+    every = list(range(PARTITIONS))
+    partitions = Counter(partitioner(fp.link.encode(), every, every) for fp in items)
     began = time.perf_counter()
+    await producer.start()
     try:
-        pending = []
         for fp in items:
-            fut = await producer.send(
-                topic,
-                fp.to_bytes(),
-                key=fp.link.encode(),
-                timestamp_ms=int(fp.timestamp * 1000),
-            )
-            pending.append(fut)
-            if len(pending) >= 10_000:
-                for meta in await asyncio.gather(*pending):
-                    partitions[meta.partition] += 1
-                pending = []
-        for meta in await asyncio.gather(*pending):
-            partitions[meta.partition] += 1
+            producer.offer(fp)
+        if not await producer.flush(timeout=300):
+            raise RuntimeError(f"producer could not deliver: {producer.stats}")
         elapsed = time.perf_counter() - began
     finally:
         await producer.stop()
@@ -94,6 +87,9 @@ async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[st
         "seconds": round(elapsed, 3),
         "events_per_s": round(len(items) / elapsed),
         "partitions": {str(p): partitions[p] for p in sorted(partitions)},
+        "messages": sum(
+            (await true_end_offsets(bootstrap, [TopicPartition(topic, p) for p in every])).values()
+        ),
     }
 
 
@@ -445,7 +441,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     del items
     progress(
         f"produced {n:,} footprints to {topic} at {produced['events_per_s']:,}/s, "
-        f"partitions {produced['partitions']}"
+        f"partitions {produced['partitions']}, {produced['messages']:,} messages"
     )
     raw_before = asyncio.run(raw_consume(bootstrap, topic, n, timeout=120))
     progress(f"raw consumer: {raw_before['events_per_s']:,} events/s ({raw_before['seconds']}s)")

@@ -4,17 +4,41 @@
 design's ``{"method", "link", "footprint_time"}``. ``Footprint`` is the enriched event the
 middleware and the API produce to Kafka and the worker validates before counting and storing.
 The raw IP and the raw user agent never leave the API: only the derived fields do.
+
+On the topic a message value is one footprint (a JSON object) or a *pack* of footprints of
+one partition (a JSON array of objects): the API packs what it sends at once, so the worker
+pays its per-message cost once per pack. ``pack`` and ``unpack`` are that wire format.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+import pydantic_core
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
-__all__ = ["Footprint", "FootprintIn", "HTTP_METHODS", "MAX_LINK", "MAX_TEXT", "StorableText"]
+__all__ = [
+    "HTTP_METHODS",
+    "MAX_LINK",
+    "MAX_TEXT",
+    "Footprint",
+    "FootprintIn",
+    "StorableText",
+    "pack",
+    "unpack",
+]
 
 HTTP_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -150,3 +174,44 @@ class Footprint(BaseModel):
     def timestamp(self) -> float:
         """Event time in epoch seconds (the windows are in event time)."""
         return self.footprint_time.timestamp()
+
+
+_PACK: TypeAdapter[list[Footprint]] = TypeAdapter(list[Footprint])
+
+
+def pack(values: Sequence[bytes]) -> bytes:
+    """One message value holding several serialised footprints (``Footprint.to_bytes``)."""
+    return b"[" + b",".join(values) + b"]"
+
+
+def _reasons(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in error.errors()
+    )
+
+
+def unpack(raw: bytes) -> tuple[list[Footprint], str | None]:
+    """The valid footprints of one message value, and why some are not, if any are not.
+
+    Raises ``ValidationError`` or ``ValueError`` when the value as a whole is neither a footprint
+    nor a non-empty array of them. In a pack, the valid items are returned even when others are
+    not; the reason names each invalid one by its index (``3.link: …``).
+    """
+    if raw.lstrip()[:1] != b"[":
+        return [Footprint.from_bytes(raw)], None
+    try:
+        footprints = _PACK.validate_json(raw)
+    except ValidationError as e:
+        items = pydantic_core.from_json(raw)  # raises ValueError if it is not JSON at all
+        bad = {err["loc"][0] for err in e.errors() if err["loc"] and isinstance(err["loc"][0], int)}
+        if not isinstance(items, list) or not bad:
+            raise
+        good = [
+            Footprint.from_bytes(json.dumps(item).encode())
+            for i, item in enumerate(items)
+            if i not in bad
+        ]
+        return good, f"invalid items {sorted(bad)}: {_reasons(e)}"
+    if not footprints:
+        raise ValueError("an empty pack of footprints")
+    return footprints, None

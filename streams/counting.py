@@ -52,35 +52,75 @@ class Plan:
 
 
 def plan(items: Iterable[Item]) -> Plan:
-    """Group a batch by (window, key, range), keeping each key's offsets in order."""
+    """Group a batch by (window, key, range), keeping each key's offsets in order.
+
+    Every window is aligned on whole minutes, so the ranges an event falls in depend only on
+    its minute: events are first grouped by (partition, link, minute, bot), and each group is
+    spread over the ranges once rather than each event.
+    """
+    groups: dict[tuple[int, str, int, bool], list[Item]] = {}
+    minute_visitors: dict[int, set[str]] = {}
+    for item in items:
+        minute = int(item.timestamp) // 60
+        key = (item.partition, item.link, minute, item.is_bot)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [item]
+        else:
+            members.append(item)
+        if item.visitor_id and not item.is_bot:
+            seen = minute_visitors.get(minute)
+            if seen is None:
+                minute_visitors[minute] = {item.visitor_id}
+            else:
+                seen.add(item.visitor_id)
+
     links: dict[str, dict[tuple[str, Range], KeyPlan]] = {w: {} for w in WINDOWS}
     site: dict[str, dict[tuple[str, Range], KeyPlan]] = {w: {} for w in WINDOWS}
-    visitors: dict[tuple[str, int], set[str]] = {}
     range_cache: dict[tuple[str, int], list[Range]] = {}
-    for item in items:
-        second = int(item.timestamp)
+
+    def minute_ranges(window: str, minute: int) -> list[Range]:
+        cached = range_cache.get((window, minute))
+        if cached is None:
+            cached = range_cache[(window, minute)] = ranges(window, minute * 60.0)
+        return cached
+
+    for (partition, link, minute, is_bot), members in groups.items():
+        offsets = [m.offset for m in members]
+        ref = members[-1].ref
         for window in WINDOWS:
-            cached = range_cache.get((window, second))
-            if cached is None:
-                cached = range_cache[(window, second)] = ranges(window, item.timestamp)
-            for r in cached:
-                if item.is_bot:
+            for r in minute_ranges(window, minute):
+                if is_bot:
                     # Bots are counted apart, site-wide only, and are not visitors.
-                    _add(site[window], (f"{item.partition}:bots", r), item)
+                    _add(site[window], (f"{partition}:bots", r), partition, offsets, ref)
                     continue
-                _add(links[window], (item.link, r), item)
-                _add(site[window], (str(item.partition), r), item)
-                if item.visitor_id:
-                    visitors.setdefault((window, int(round(r[0]))), set()).add(item.visitor_id)
+                _add(links[window], (link, r), partition, offsets, ref)
+                _add(site[window], (str(partition), r), partition, offsets, ref)
+    for group in (*links.values(), *site.values()):
+        for kp in group.values():
+            kp.offsets.sort()  # several groups (minutes, or links of a site key) were merged
+
+    visitors: dict[tuple[str, int], set[str]] = {}
+    for minute, ids in minute_visitors.items():
+        for window in WINDOWS:
+            for r in minute_ranges(window, minute):
+                visitors.setdefault((window, int(round(r[0]))), set()).update(ids)
     return Plan(links, site, visitors)
 
 
-def _add(group: dict[tuple[str, Range], KeyPlan], key: tuple[str, Range], item: Item) -> None:
+def _add(
+    group: dict[tuple[str, Range], KeyPlan],
+    key: tuple[str, Range],
+    partition: int,
+    offsets: list[int],
+    ref: Any,
+) -> None:
     kp = group.get(key)
     if kp is None:
-        kp = group[key] = KeyPlan(item.partition, ref=item.ref)
-    kp.offsets.append(item.offset)
-    kp.ref = item.ref
+        group[key] = KeyPlan(partition, list(offsets), ref)
+        return
+    kp.offsets.extend(offsets)
+    kp.ref = ref
 
 
 def apply(current: list[int] | None, offsets: list[int]) -> list[int] | None:

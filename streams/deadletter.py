@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from streams.status import status
 
-__all__ = ["dead_letter", "decode"]
+__all__ = ["dead_letter", "decode", "decode_many"]
 
 T = TypeVar("T")
 
@@ -19,6 +19,17 @@ def decode(
     events: Sequence[EventT], parse: Callable[[bytes], T], what: str
 ) -> tuple[list[tuple[EventT, T]], list[tuple[EventT, str]]]:
     """Split a batch into parsed values and (event, reason) for those that do not parse."""
+    return decode_many(events, lambda raw: ([parse(raw)], None), what)
+
+
+def decode_many(
+    events: Sequence[EventT],
+    parse: Callable[[bytes], tuple[list[T], str | None]],
+    what: str,
+) -> tuple[list[tuple[EventT, T]], list[tuple[EventT, str]]]:
+    """Like ``decode`` for messages holding several values (``parse`` returns the valid ones
+    and why others are not): a message with any invalid value is dead-lettered whole, with
+    its original bytes, and its valid values are kept as well."""
     good: list[tuple[EventT, T]] = []
     bad: list[tuple[EventT, str]] = []
     for event in events:
@@ -26,15 +37,20 @@ def decode(
         try:
             if not isinstance(raw, bytes):
                 raise TypeError(f"value is {type(raw).__name__}, not bytes")
-            good.append((event, parse(raw)))
+            values, problem = parse(raw)
         except ValidationError as e:
             fields = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
                 for err in e.errors()
             )
             bad.append((event, f"invalid {what}: {fields}"))
+            continue
         except Exception as e:
             bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
+            continue
+        good.extend((event, value) for value in values)
+        if problem:
+            bad.append((event, f"invalid {what}: {problem}"))
     return good, bad
 
 

@@ -123,6 +123,7 @@ class WorkerCollector:
             ("notification_events", s.notification_events, "Community events consumed."),
             ("notifications", s.notifications, "Notifications stored (one per recipient)."),
             ("batches", s.batches, "Footprint batches processed."),
+            ("rewinds", s.rewinds, "Seeks back to an offset the consumer skipped past."),
         ):
             yield CounterMetricFamily(f"footprint_worker_{name}", doc, value=value)
         if s.last_batch_at is not None:

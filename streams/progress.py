@@ -10,13 +10,21 @@ replay (after a crash or a takeover) an event is:
 
 Skipping ``done`` events saves work; correctness does not depend on these marks being current:
 PostgreSQL's claim tells which copies were stored before, and ClickHouse checks exactly those.
+
+``applied`` also guards against skipped offsets. Footprint offsets are contiguous, and a
+partition is written strictly in order, so the next event to write is ``applied + 1``. A
+consumer that skips past it (Faust can, around rebalances, when records fetched in an earlier
+generation are delivered late) would otherwise have the skipped events acknowledged and
+committed unwritten. ``cut_at_gaps`` finds such a jump; the worker then drops the rest of the
+partition's batch and seeks back, because window counts must see each partition in order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
-__all__ = ["State", "classify", "after_write", "before_write"]
+__all__ = ["State", "after_write", "before_write", "classify", "cut_at_gaps"]
 
 State = Literal["done", "in_doubt", "fresh"]
 
@@ -46,3 +54,32 @@ def after_write(progress: dict[str, int] | None, last_offset: int) -> dict[str, 
         "applied": max(p.get("applied", -1), last_offset),
         "inflight": max(p.get("inflight", -1), last_offset),
     }
+
+
+def cut_at_gaps(
+    offsets: Sequence[tuple[int, int]],
+    applied: Mapping[int, int],
+    accepted: Mapping[int, int] | None = None,
+) -> tuple[list[int], dict[int, int]]:
+    """Which events of a batch may be written, and where to seek back to.
+
+    ``offsets`` are the batch's (partition, offset) pairs in arrival order; ``applied`` the last
+    written offset of each partition (absent or negative: nothing known, so any start is taken).
+    Returns the indexes to keep and, per partition that jumped past its next offset, that offset.
+    Everything of that partition from the jump on is left out. ``accepted`` maps a partition
+    to a missing offset whose jump is to be taken (the records there no longer exist).
+    """
+    accepted = accepted or {}
+    expected = {p: a + 1 for p, a in applied.items() if a >= 0}
+    keep: list[int] = []
+    seek: dict[int, int] = {}
+    for index, (partition, offset) in enumerate(offsets):
+        if partition in seek:
+            continue
+        nxt = expected.get(partition)
+        if nxt is not None and offset > nxt and accepted.get(partition) != nxt:
+            seek[partition] = nxt
+            continue
+        keep.append(index)
+        expected[partition] = offset + 1 if nxt is None else max(nxt, offset + 1)
+    return keep, seek

@@ -28,6 +28,7 @@ class WorkerStatus:
     stored: int = 0
     dead_lettered: int = 0
     duplicates: int = 0
+    rewinds: int = 0
     notification_events: int = 0
     notifications: int = 0
     batches: int = 0

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -23,10 +23,11 @@ from faust.types import EventT, StreamT
 
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS
-from schemas.footprint import Footprint
+from schemas.footprint import Footprint, unpack
 from streams.app import app
 from streams.counting import Item, apply, plan
-from streams.deadletter import dead_letter, decode
+from streams.deadletter import dead_letter, decode_many
+from streams.gaps import GapGuard, StallWatch
 from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
@@ -118,9 +119,27 @@ def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> No
             PROGRESS[key] = update(PROGRESS.get(key), event.message.offset)
 
 
+def _applied(partitions: Iterable[int]) -> dict[int, int]:
+    """The last written offset of each partition, as far as PROGRESS knows."""
+    applied = {}
+    for partition in partitions:
+        record = PROGRESS.get(str(partition))
+        if record:
+            applied[partition] = record.get("applied", -1)
+    return applied
+
+
+_topic_name = footprints_topic.get_topic_name()
+guard = GapGuard(app, _topic_name)
+watch = StallWatch(app, _topic_name)
+
+
 async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     """One pass: dead-letter the invalid, claim in PostgreSQL, count, write the other sinks."""
-    good, bad = decode(events, Footprint.from_bytes, "footprint")
+    events = await guard.contiguous(events, _applied({ev.message.partition for ev in events}))
+    if not events:
+        return
+    good, bad = decode_many(events, unpack, "footprint")
     states = {
         id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
         for ev in events
@@ -128,7 +147,12 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     for event, reason in bad:
         if states[id(event)] != "done":
             await dead_letter(dead_letter_topic, event, reason)
-    todo = [(ev, fp) for ev, fp in good if states[id(ev)] != "done"]
+    todo, seen = [], set()
+    for ev, fp in good:
+        copy = (fp.event_id, ev.message.partition, ev.message.offset)
+        if states[id(ev)] != "done" and copy not in seen:  # a pack may repeat an event
+            seen.add(copy)
+            todo.append((ev, fp))
 
     # The in-flight mark must be durable before any store sees the batch.
     _mark(events, before_write)
@@ -155,7 +179,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     await asyncio.gather(*(write_with_retry(sink, batch) for sink in others))
     _mark(events, after_write)
 
-    status.processed += len(events)
+    status.processed += len(good) + len(bad)
     status.stored += len(canonical)
     status.duplicates += len(todo) - len(canonical)
     status.batches += 1
@@ -181,11 +205,26 @@ async def count_and_store(stream: StreamT) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]
             _settings.batch_size, within=_settings.batch_seconds
         ):
-            await process(events, sinks)
+            began = time.monotonic()
+            watch.pass_started()
+            try:
+                await process(events, sinks)
+            finally:
+                watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
     finally:
         for sink in sinks:
             with contextlib.suppress(Exception):
                 await sink.close()
+
+
+@app.timer(5.0)
+async def restart_stalled_partitions() -> None:
+    """Restart the fetch of a partition that has records waiting but delivers none."""
+    try:
+        assigned = [tp.partition for tp in app.consumer.assignment() if tp.topic == _topic_name]
+        await watch.check(_applied(assigned))
+    except Exception as e:  # the watch must never stop the worker
+        log.warning("stall check failed: %s: %s", type(e).__name__, e)
 
 
 @app.timer(2.0)

@@ -23,8 +23,9 @@ from clickhouse_driver import Client as ClickHouseClient
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.producer import packs, to_record
 from footprint.settings import load_settings
-from schemas.footprint import Footprint
+from schemas.footprint import Footprint, pack
 from tests.integration.conftest import (
     BIN,
     Process,
@@ -65,24 +66,32 @@ def footprints(n: int, seed: int = 7) -> tuple[list[Footprint], Sent]:
     return out, sent
 
 
-def produce(bootstrap: str, topic: str, items: list[Footprint], seconds: float) -> None:
-    """Produce ``items`` evenly over ``seconds``, keyed by link, timestamped with event time."""
+def produce(
+    bootstrap: str, topic: str, items: list[Footprint], seconds: float, packed: bool = False
+) -> None:
+    """Produce ``items`` evenly over ``seconds``, timestamped with event time: one footprint per
+    message keyed by link, or ``packed`` per partition as the API's producer sends them."""
 
     async def go() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
         await producer.start()
         try:
+            every = sorted(await producer.partitions_for(topic))
             chunk = max(1, len(items) // max(1, int(seconds * 20)))
             for i in range(0, len(items), chunk):
-                futures = [
-                    await producer.send(
-                        topic,
-                        fp.to_bytes(),
-                        key=fp.link.encode(),
-                        timestamp_ms=int(fp.timestamp * 1000),
-                    )
-                    for fp in items[i : i + chunk]
-                ]
+                records = [to_record(fp) for fp in items[i : i + chunk]]
+                if packed:
+                    futures = [
+                        await producer.send(
+                            topic, pack([r[1] for r in g]), partition=p, timestamp_ms=g[0][2]
+                        )
+                        for p, g in packs(records, every, 500, 256 * 1024)
+                    ]
+                else:
+                    futures = [
+                        await producer.send(topic, value, key=key, timestamp_ms=ts)
+                        for key, value, ts, _ in records
+                    ]
                 await asyncio.gather(*futures)
                 await asyncio.sleep(0.05)
         finally:
@@ -139,16 +148,6 @@ def ch_env(env: dict[str, str], clickhouse_server: Any) -> dict[str, str]:
     }
 
 
-# Open bug (issue 4): in some runs a few footprints of one partition are never handed to the
-# agent while workers are killed and restarted every few seconds, yet the group's committed
-# offset moves past them (seen: 14 and 9 of 20,000). The test runs every time and reports it.
-RESTART_LOSS = pytest.mark.xfail(
-    reason="open bug: footprints can be skipped around rapid worker restarts (issue 4)",
-    strict=False,
-)
-
-
-@RESTART_LOSS
 def test_worker_killed_three_times_mid_stream_stores_each_event_once(ch_env, spawn) -> None:
     env = ch_env
     migrate(env)
@@ -160,6 +159,7 @@ def test_worker_killed_three_times_mid_stream_stores_each_event_once(ch_env, spa
             env["FOOTPRINT_FOOTPRINTS_TOPIC"],
             items,
             20.0,
+            True,  # packed, as the API sends them
         ),
     )
     worker = start_worker(spawn, env, "worker-0")
@@ -267,7 +267,6 @@ def test_a_store_down_for_10s_loses_nothing(
     assert worker.alive(), worker.tail()
 
 
-@RESTART_LOSS
 def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exact(
     ch_env, spawn
 ) -> None:

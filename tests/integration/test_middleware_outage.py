@@ -29,7 +29,9 @@ async def _consume(bootstrap: str, topic: str, want: int, timeout: float = 60) -
             while len(out) < want:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
-                    out.extend(json.loads(r.value) for r in records)
+                    for r in records:  # packs of footprints, or single ones
+                        value = json.loads(r.value)
+                        out.extend(value if isinstance(value, list) else [value])
     except TimeoutError:
         pass
     finally:

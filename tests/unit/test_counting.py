@@ -137,6 +137,60 @@ def test_plan_keeps_the_last_event_ref_for_changelog_routing() -> None:
     assert p.links["1m"][("/a", (T0, T0 + 59.9))].ref == "second"
 
 
+def _plan_event_by_event(items: list[Item]) -> dict[str, object]:
+    """The plan's meaning, event by event: what each (window, key, range) holds."""
+    links: dict[tuple[str, str, tuple[float, float]], list[int]] = {}
+    site: dict[tuple[str, str, tuple[float, float]], list[int]] = {}
+    visitors: dict[tuple[str, int], set[str]] = {}
+    for item in items:
+        for window in WINDOWS:
+            for r in ranges(window, item.timestamp):
+                if item.is_bot:
+                    site.setdefault((window, f"{item.partition}:bots", r), []).append(item.offset)
+                    continue
+                links.setdefault((window, item.link, r), []).append(item.offset)
+                site.setdefault((window, str(item.partition), r), []).append(item.offset)
+                if item.visitor_id:
+                    visitors.setdefault((window, int(round(r[0]))), set()).add(item.visitor_id)
+    return {
+        "links": {k: sorted(v) for k, v in links.items()},
+        "site": {k: sorted(v) for k, v in site.items()},
+        "visitors": visitors,
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.sampled_from(["/a", "/b", "/c"]),
+            st.floats(0, 7200),
+            st.sampled_from(["", "v1", "v2"]),
+            st.booleans(),
+        ),
+        max_size=60,
+    )
+)
+def test_plan_groups_exactly_as_event_by_event(
+    events: list[tuple[int, str, float, str, bool]],
+) -> None:
+    # Offsets ascend per partition, as they arrive; packs repeat an offset.
+    items = [
+        Item(p, (i // 3) * 4 + p, link, T0 + t, v, is_bot=bot)
+        for i, (p, link, t, v, bot) in enumerate(events)
+    ]
+    got = plan(items)
+    flat = {
+        "links": {(w, k, r): kp.offsets for w, g in got.links.items() for (k, r), kp in g.items()},
+        "site": {(w, k, r): kp.offsets for w, g in got.site.items() for (k, r), kp in g.items()},
+        "visitors": got.visitors,
+    }
+    assert flat == _plan_event_by_event(items)
+    partitions = {(w, k, r): kp.partition for w, g in got.site.items() for (k, r), kp in g.items()}
+    assert all(int(k.split(":")[0]) == p for (_, k, _), p in partitions.items())
+
+
 # --- apply -----------------------------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
-from api.producer import FootprintProducer, Spool, to_record
+from aiokafka.partitioner import DefaultPartitioner
+
+from api.producer import FootprintProducer, Spool, packs, to_record
 from schemas.footprint import Footprint
 
 UNREACHABLE = "127.0.0.1:1"
@@ -318,3 +320,28 @@ def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     assert producer.pending == 0
     assert Spool(spool_dir).count == 0
     assert _spooled_ids(spool_dir) == []
+
+
+# --- packs -----------------------------------------------------------------------------------
+
+
+def test_packs_follow_the_keyed_partition_and_keep_order() -> None:
+    records = [to_record(_fp(n % 7)) for n in range(200)]
+    grouped = packs(records, [0, 1, 2, 3], max_items=1000, max_bytes=10**9)
+    assert sorted(len(g) for _, g in grouped) and sum(len(g) for _, g in grouped) == 200
+    assert len({p for p, _ in grouped}) == len(grouped), "one pack per partition"
+    expected = DefaultPartitioner()
+    for partition, group in grouped:
+        # the partition a keyed message of that link would go to: per-link counts stay local
+        assert {expected(r[0], [0, 1, 2, 3], [0, 1, 2, 3]) for r in group} == {partition}
+        assert group == [r for r in records if r in group]
+
+
+def test_packs_are_bounded_in_items_and_bytes() -> None:
+    records = [to_record(_fp(0)) for _ in range(25)]  # one link: one partition
+    by_items = packs(records, [0, 1], max_items=10, max_bytes=10**9)
+    assert [len(g) for _, g in by_items] == [10, 10, 5]
+    size = len(records[0][1])
+    by_bytes = packs(records, [0, 1], max_items=1000, max_bytes=size * 4 + 10)
+    assert [len(g) for _, g in by_bytes] == [4, 4, 4, 4, 4, 4, 1]
+    assert [r for _, g in by_bytes for r in g] == records

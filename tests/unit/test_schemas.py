@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from schemas.footprint import MAX_LINK, Footprint, FootprintIn
+from schemas.footprint import MAX_LINK, Footprint, FootprintIn, pack, unpack
 
 
 def _locs(error: ValidationError) -> list[tuple[object, ...]]:
@@ -198,3 +198,31 @@ def test_durations_are_kept_to_the_microsecond_so_every_store_can_hold_them() ->
 
     assert In(method="GET", link="/", duration_ms=5.1941223822890765e-146).duration_ms == 0.0
     assert In(method="GET", link="/", duration_ms=12.3456789).duration_ms == 12.346
+
+
+# --- packs: several footprints in one message ------------------------------------------------
+
+
+def test_a_pack_unpacks_to_its_footprints_in_order() -> None:
+    fps = [_footprint(event_id=uuid4(), link=f"/p/{i}") for i in range(3)]
+    assert unpack(pack([fp.to_bytes() for fp in fps])) == (fps, None)
+
+
+def test_a_single_footprint_is_still_a_message() -> None:
+    fp = _footprint()
+    assert unpack(fp.to_bytes()) == ([fp], None)
+
+
+def test_a_pack_keeps_its_valid_footprints_and_names_the_invalid_items() -> None:
+    a, b = _footprint(event_id=uuid4()), _footprint(event_id=uuid4())
+    raw = pack([a.to_bytes(), b'{"link": 5}', b.to_bytes(), b"7"])
+    good, problem = unpack(raw)
+    assert good == [a, b]
+    assert problem is not None and problem.startswith("invalid items [1, 3]")
+    assert "1.link" in problem
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"[", b"[{", b"[" * 5000 + b"]" * 5000, b"{}"])
+def test_values_that_are_no_pack_at_all_raise(raw: bytes) -> None:
+    with pytest.raises(ValueError):  # ValidationError is a ValueError
+        unpack(raw)

@@ -1,0 +1,163 @@
+"""Keep each partition's footprints contiguous: seek back when the consumer skips offsets.
+
+See ``streams.progress`` for why a jump past ``applied + 1`` can happen and why the batch is
+cut there. The guard seeks the consumer back to the first missing offset and drops what came
+after it; the dropped events are read again after the seek. A jump is taken as real only when
+the missing records no longer exist (the topic's retention removed them) or when several seeks,
+seconds apart, each came back past the same offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from faust.types import TP, AppT, EventT
+
+from streams.progress import cut_at_gaps
+from streams.status import status
+
+__all__ = ["GapGuard", "StallWatch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Rewind:
+    offset: int
+    at: float
+    attempts: int
+
+
+@dataclass
+class GapGuard:
+    """Per-partition rewinds of one topic's consumer."""
+
+    app: AppT
+    topic: str
+    retry_after: float = 2.0  # a seek under way is not repeated sooner than this
+    max_attempts: int = 5
+    _rewinds: dict[int, _Rewind] = field(default_factory=dict)
+
+    async def contiguous(
+        self, events: Sequence[EventT], applied: Mapping[int, int]
+    ) -> list[EventT]:
+        """The events that continue their partition's written offsets, in order."""
+        for partition, rewind in list(self._rewinds.items()):
+            if applied.get(partition, -1) >= rewind.offset:
+                del self._rewinds[partition]  # the missing offsets were read and written
+        pairs = [(ev.message.partition, ev.message.offset) for ev in events]
+        accepted: dict[int, int] = {}
+        while True:
+            keep, seek = cut_at_gaps(pairs, applied, accepted)
+            taken = {p: o for p, o in seek.items() if await self._rewind(p, o)}
+            if not taken:
+                return [events[i] for i in keep]
+            accepted.update(taken)
+
+    async def _rewind(self, partition: int, offset: int) -> bool:
+        """Seek ``partition`` back to ``offset``; True if the jump is to be taken instead."""
+        tp = TP(self.topic, partition)
+        if tp not in self.app.consumer.assignment():
+            return False  # revoked while its records were in flight: the new owner reads them
+        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        if offset < earliest:
+            log.warning(
+                "%s[%d]: offsets %d..%d were removed by retention before they were read",
+                self.topic, partition, offset, earliest - 1,
+            )  # fmt: skip
+            self._rewinds.pop(partition, None)
+            return True
+        now = time.monotonic()
+        previous = self._rewinds.get(partition)
+        if previous and previous.offset == offset:
+            if now - previous.at < self.retry_after:
+                return False  # the seek is under way; drop what still arrives from before it
+            if previous.attempts >= self.max_attempts:
+                log.error(
+                    "%s[%d]: offset %d never arrives after %d seeks; going on without it",
+                    self.topic, partition, offset, previous.attempts,
+                )  # fmt: skip
+                del self._rewinds[partition]
+                status.error(f"{self.topic}[{partition}]: offset {offset} skipped")
+                return True
+            attempts = previous.attempts + 1
+        else:
+            attempts = 1
+        log.warning(
+            "%s[%d]: the consumer skipped past offset %d; seeking back to it",
+            self.topic, partition, offset,
+        )  # fmt: skip
+        await self.app.consumer.seek(tp, offset)
+        self._rewinds[partition] = _Rewind(offset, now, attempts)
+        status.rewinds += 1
+        return False
+
+
+@dataclass
+class StallWatch:
+    """Notice a partition that has records waiting but delivers none, and restart its fetch.
+
+    Faust can leave a partition it was just given unfetched after a rebalance (seen when a
+    worker takes over the partitions of one that was killed): the worker looks healthy and idle
+    while that partition's backlog grows. Every check, a partition that holds records past its
+    next unwritten offset, yet has delivered nothing for ``after`` seconds while the agent was
+    free to take it, is resumed and sought to that offset.
+    """
+
+    app: AppT
+    topic: str
+    after: float = 10.0
+    _busy: bool = False
+    _delivered: dict[int, float] = field(default_factory=dict)
+    _assigned: frozenset[TP] = frozenset()
+
+    def pass_started(self) -> None:
+        self._busy = True
+
+    def pass_ended(self, partitions: set[int], took: float) -> None:
+        """A pass ended; ``partitions`` delivered events to it. A long pass (a store outage)
+        held every partition back, so none counts as quiet from before it."""
+        self._busy = False
+        now = time.monotonic()
+        if took > self.after / 2:
+            partitions = partitions | set(self._delivered)
+        for partition in partitions:
+            self._delivered[partition] = now
+
+    async def check(self, applied: Mapping[int, int]) -> list[int]:
+        """Restart the fetch of every stalled partition; return their numbers."""
+        app = self.app
+        if self._busy or app.rebalancing or not getattr(app.consumer, "flow_active", True):
+            return []
+        assigned = frozenset(tp for tp in app.consumer.assignment() if tp.topic == self.topic)
+        now = time.monotonic()
+        if assigned != self._assigned:  # a new assignment: every partition starts afresh
+            self._assigned = assigned
+            self._delivered = {tp.partition: now for tp in assigned}
+            return []
+        quiet = [tp for tp in assigned if now - self._delivered.get(tp.partition, now) > self.after]
+        if not quiet:
+            return []
+        ends = await app.consumer.highwaters(*quiet)
+        unknown = [tp for tp in quiet if applied.get(tp.partition, -1) < 0]
+        earliest = await app.consumer.earliest_offsets(*unknown) if unknown else {}
+        stalled = []
+        for tp in quiet:
+            nxt = applied.get(tp.partition, -1) + 1 or earliest.get(tp, 0)
+            end = ends.get(tp) or 0
+            if end <= nxt:
+                continue
+            log.warning(
+                "%s[%d]: %d records wait from offset %d but none arrived for %.0fs; "
+                "resuming the partition and seeking to that offset",
+                self.topic, tp.partition, end - nxt, nxt, now - self._delivered[tp.partition],
+            )  # fmt: skip
+            app.consumer.resume_partitions({tp})
+            await app.consumer.seek(tp, nxt)
+            self._delivered[tp.partition] = now
+            status.rewinds += 1
+            stalled.append(tp.partition)
+        return stalled
