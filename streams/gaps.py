@@ -38,7 +38,7 @@ class GapGuard:
     app: AppT
     topic: str
     retry_after: float = 2.0  # a seek under way is not repeated sooner than this
-    max_attempts: int = 5
+    max_attempts: int = 30  # a minute of seeks, for records that no longer arrive
     _rewinds: dict[int, _Rewind] = field(default_factory=dict)
 
     async def contiguous(
@@ -52,12 +52,21 @@ class GapGuard:
         accepted: dict[int, int] = {}
         while True:
             keep, seek = cut_at_gaps(pairs, applied, accepted)
-            taken = {p: o for p, o in seek.items() if await self._rewind(p, o)}
+            taken = {}
+            for p, o in seek.items():
+                arrived = min(off for part, off in pairs if part == p and off > o)
+                if await self._rewind(p, o, arrived):
+                    taken[p] = o
             if not taken:
                 return [events[i] for i in keep]
             accepted.update(taken)
 
-    async def _rewind(self, partition: int, offset: int) -> bool:
+    def _committed(self, tp: TP) -> int | None:
+        # Faust's own record of the group's committed offset, for the log line only.
+        committed = getattr(self.app.consumer, "_committed_offset", None)
+        return committed.get(tp) if isinstance(committed, Mapping) else None
+
+    async def _rewind(self, partition: int, offset: int, arrived: int) -> bool:
         """Seek ``partition`` back to ``offset``; True if the jump is to be taken instead."""
         tp = TP(self.topic, partition)
         if tp not in self.app.consumer.assignment():
@@ -86,9 +95,12 @@ class GapGuard:
             attempts = previous.attempts + 1
         else:
             attempts = 1
-        log.warning(
-            "%s[%d]: the consumer skipped past offset %d; seeking back to it",
-            self.topic, partition, offset,
+        # Later seeks are expected while records fetched before the first one drain.
+        log.log(
+            logging.WARNING if attempts == 1 else logging.INFO,
+            "%s[%d]: offset %d arrived but %d is the next to write; seeking back (seek %d; "
+            "group committed offset %s)",
+            self.topic, partition, arrived, offset, attempts, self._committed(tp),
         )  # fmt: skip
         await self.app.consumer.seek(tp, offset)
         self._rewinds[partition] = _Rewind(offset, now, attempts)

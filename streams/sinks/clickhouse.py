@@ -12,12 +12,15 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from footprint.clickhouse import ClickHouse, connect
 from schemas.footprint import Footprint
 from streams.sinks.base import Batch, SinkError
 
 __all__ = ["COLUMNS", "ClickHouseSink", "ClickHouseSinkError"]
+
+CHECK_CHUNK = 2000  # event ids per in-doubt check: ~100 KB of query text
 
 COLUMNS: tuple[str, ...] = (*Footprint.model_fields, "ingested_at")
 
@@ -100,18 +103,22 @@ class ClickHouseSink:
             # Only after a crash: the rollup view counts every insert, so a footprint written
             # before the crash must not be inserted again.
             doubtful = [fp for fp in footprints if fp.event_id in batch.in_doubt]
-            held = {
-                row[0]
-                for row in client.execute(
-                    "SELECT event_id FROM user_footprint WHERE event_id IN %(ids)s "
-                    "AND footprint_time >= %(lo)s AND footprint_time <= %(hi)s",
-                    {
-                        "ids": tuple(fp.event_id for fp in doubtful),
-                        "lo": min(fp.footprint_time for fp in doubtful).replace(microsecond=0),
-                        "hi": max(fp.footprint_time for fp in doubtful) + timedelta(seconds=1),
-                    },
+            held: set[Any] = set()
+            # In chunks: a query is limited in size (max_query_size, 256 KiB by default).
+            for i in range(0, len(doubtful), CHECK_CHUNK):
+                chunk = doubtful[i : i + CHECK_CHUNK]
+                held.update(
+                    row[0]
+                    for row in client.execute(
+                        "SELECT event_id FROM user_footprint WHERE event_id IN %(ids)s "
+                        "AND footprint_time >= %(lo)s AND footprint_time <= %(hi)s",
+                        {
+                            "ids": tuple(fp.event_id for fp in chunk),
+                            "lo": min(fp.footprint_time for fp in chunk).replace(microsecond=0),
+                            "hi": max(fp.footprint_time for fp in chunk) + timedelta(seconds=1),
+                        },
+                    )
                 )
-            }
             footprints = [fp for fp in footprints if fp.event_id not in held]
         if footprints:
             data = rows(footprints, datetime.now(UTC).replace(microsecond=0))

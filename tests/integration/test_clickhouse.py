@@ -31,6 +31,9 @@ from footprint.clickhouse import (
 )
 from footprint.migrate import SQL_DIR, apply_clickhouse
 from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
+from schemas.footprint import Footprint
+from streams.sinks.base import Batch
+from streams.sinks.clickhouse import CHECK_CHUNK, ClickHouseSink
 
 pytestmark = pytest.mark.integration
 
@@ -562,3 +565,24 @@ def test_server_creates_missing_database(ch_server: ClickHouseServer) -> None:
         client.close()
     with pytest.raises(ClickHouseError):
         client.execute("SELECT 1")
+
+
+def test_a_large_replayed_batch_is_checked_in_chunks_and_inserted_once(ch: ClickHouse) -> None:
+    # A replay after a crash can put thousands of footprints in doubt: more event ids than one
+    # query may hold (max_query_size). Those already stored are left out, the rest inserted.
+    t = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
+    stored = [
+        Footprint(event_id=uuid.uuid4(), method="GET", link=f"/r/{i % 50}", footprint_time=t)
+        for i in range(7000)
+    ]
+    ClickHouseSink._write(ch, Batch(footprints=stored))
+    fresh = [
+        Footprint(event_id=uuid.uuid4(), method="GET", link="/r/new", footprint_time=t)
+        for _ in range(10)
+    ]
+    replay = Batch(
+        footprints=stored + fresh, in_doubt=frozenset(fp.event_id for fp in stored + fresh)
+    )
+    assert len(replay.in_doubt) > 3 * CHECK_CHUNK  # 7,010 ids: ~340 KB in one query
+    ClickHouseSink._write(ch, replay)
+    assert ch.execute("SELECT count(), uniqExact(event_id) FROM user_footprint") == [(7010, 7010)]
