@@ -60,6 +60,7 @@ test: $(STAMP) system-deps lint typecheck
 # Benchmarks (not part of `make test`): ~20 minutes, writes BENCHMARKS.md and bench/charts/.
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) system-deps
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
 	  echo "wrk not found (apt-get install wrk / brew install wrk): using bench.loadgen instead"

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(0.5, gt=0, le=60)
     rebalance_timeout: float = Field(3.0, gt=0, le=600)
     session_timeout: float = Field(10.0, gt=0, le=600)
+    fetch_max_wait_ms: int = Field(
+        10,
+        ge=1,
+        le=60_000,
+        description="How long the worker's fetches wait for records; bounds delivery latency "
+        "on brokers that answer a fetch only when it times out (Tansu)",
+    )
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)
     worker_metrics_port: int = Field(
@@ -87,6 +94,9 @@ class Settings(BaseSettings):
     notifications_topic: str = "notifications"
     notifications_dead_letter_topic: str = "notifications-dead-letter"
     notification_retention_days: float = Field(7.0, gt=0, le=3650)
+    notification_batch_seconds: float = Field(
+        0.01, gt=0, le=60, description="How long a notification batch collects events"
+    )
     inbox_size: int = Field(100, ge=1, le=10_000)
     jwt_secret: str | None = Field(
         None, description="HS256 key for user tokens (≥ 32 characters); dev value under `run`"

@@ -10,7 +10,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from footprint.kafka_admin import true_end_offsets
 
-__all__ = ["use_true_highwaters"]
+__all__ = ["use_fetch_max_wait", "use_true_highwaters"]
 
 
 def use_true_highwaters(bootstrap: str) -> None:
@@ -36,3 +36,24 @@ def use_true_highwaters(bootstrap: str) -> None:
 
     _highwaters.footprint_patched = True  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+
+
+def use_fetch_max_wait(milliseconds: int) -> None:
+    """Make the worker's fetches wait at most ``milliseconds`` for records.
+
+    Faust creates its consumer with ``fetch_max_wait_ms=1500``. Apache Kafka answers a fetch as
+    soon as records arrive, so that only bounds an idle poll; Tansu answers when the wait ends,
+    so every record would wait for it (measured: p50 390 ms from produce to consume at 1500 ms,
+    15 ms at 100, 5 ms at 10). A notification must not.
+    """
+    original = AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(original, "footprint_patched", False):
+        return
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = milliseconds  # read by the consumer's start()
+        return consumer
+
+    _create_worker_consumer.footprint_patched = True  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]

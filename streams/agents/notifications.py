@@ -50,7 +50,7 @@ async def notify(stream: StreamT) -> None:
     try:
         # take_events is on faust.Stream, not yet on the StreamT protocol.
         async for events in stream.take_events(  # type: ignore[attr-defined]
-            _settings.batch_size, within=min(_settings.batch_seconds, 0.05)
+            _settings.batch_size, within=_settings.notification_batch_seconds
         ):
             good, bad = decode(events, parse_event, "community event")
             for event, reason in bad:

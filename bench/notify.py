@@ -1,0 +1,369 @@
+"""Notifications: community action → WebSocket delivery latency, and a large fan-out.
+
+The worker (``faust -A streams.app worker -l info``) and the API (``uvicorn api.main:app``) run
+on the shared stack with their own database, Redis db and topics; the load comes from this
+process.
+
+1. *Latency*: R recipients each hold a WebSocket on ``/ws``. ``follow_user`` events, each to one
+   recipient, are published with ``api.notify.NotificationPublisher`` (what the community API
+   calls) at a fixed rate, open loop: each is sent when due, without waiting for the previous
+   one. Latency is from just before ``publish`` to the WebSocket message carrying that event,
+   on the same clock. Goal: p99 < 50 ms at 500 events/s.
+2. *Fan-out*: an author with F followers (10,000 at full size) posts once. Measured: until every
+   follower's notification is published on Redis (a subscriber counts them), and until each of
+   S followers holding a WebSocket received it. Goal: all within 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis.asyncio as aioredis
+from websockets.asyncio.client import ClientConnection, connect
+
+from api.auth import mint_token
+from api.notify import NotificationPublisher
+from bench.common import (
+    BENCH_JWT_SECRET,
+    Child,
+    ChildExited,
+    CpuWindow,
+    Output,
+    Progress,
+    Stack,
+    bin_path,
+    child_env,
+    loadavg,
+    result_line,
+    tag,
+    wait_until,
+)
+from footprint.inbox import NOTIFICATIONS_CHANNEL
+from footprint.kafka_admin import TopicSpec, ensure_topics
+from footprint.settings import load_settings
+from footprint.stack import free_port
+from schemas.community import CreatePost, FollowUser
+
+__all__ = ["run"]
+
+SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"rate": 50.0, "seconds": 2.0, "recipients": 10, "followers": 200, "sockets": 20},
+    "small": {"rate": 500.0, "seconds": 5.0, "recipients": 100, "followers": 2000, "sockets": 100},
+    "full": {
+        "rate": 500.0,
+        "seconds": 10.0,
+        "recipients": 200,
+        "followers": 10_000,
+        "sockets": 200,
+    },
+}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Socket:
+    """One browser tab: records when each notification (by event id) arrived."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.arrivals: dict[str, float] = {}
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.conn:
+                now = time.perf_counter()
+                message = json.loads(raw)
+                if message.get("type") == "notification":
+                    event_id = message["notification"]["payload"]["event_id"]
+                    self.arrivals.setdefault(event_id, now)
+        except Exception:  # closed at the end of the run
+            return
+
+    async def close(self) -> None:
+        await self.conn.close()
+        self._task.cancel()
+
+
+async def _open(ws_url: str, user: str, token: str) -> Socket:
+    conn = await connect(
+        ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60
+    )
+    first = json.loads(await conn.recv())
+    if first.get("type") != "hello":
+        raise RuntimeError(f"{user}: expected hello, got {first}")
+    return Socket(conn)
+
+
+async def _open_many(ws_url: str, users: list[str], tokens: dict[str, str]) -> list[Socket]:
+    sockets: list[Socket] = []
+    for i in range(0, len(users), 50):
+        chunk = users[i : i + 50]
+        sockets += await asyncio.gather(*(_open(ws_url, u, tokens[u]) for u in chunk))
+    return sockets
+
+
+async def latency(
+    bootstrap: str, topic: str, ws_url: str, tokens: dict[str, str], recipients: list[str],
+    rate: float, seconds: float, progress: Progress,
+) -> dict[str, Any]:  # fmt: skip
+    """Open-loop follow_user events at ``rate``; delivery latency per event."""
+    sockets = await _open_many(ws_url, recipients, tokens)
+    by_user = dict(zip(recipients, sockets, strict=True))
+    publisher = NotificationPublisher(bootstrap, topic)
+    await publisher.start()
+    sent: dict[str, tuple[str, float]] = {}
+    tasks: list[asyncio.Task[None]] = []
+    n = int(rate * seconds)
+    began = time.perf_counter()
+    try:
+        for i in range(n):
+            due = began + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = FollowUser(
+                actor_id=f"bench-actor-{i}", followed_id=recipients[i % len(recipients)]
+            )
+            sent[str(event.event_id)] = (event.followed_id, time.perf_counter())
+            tasks.append(asyncio.create_task(publisher.publish(event)))
+        await asyncio.gather(*tasks)
+        send_seconds = time.perf_counter() - began
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            got = sum(1 for eid, (u, _) in sent.items() if eid in by_user[u].arrivals)
+            if got == len(sent):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await publisher.stop()
+        for s in sockets:
+            await s.close()
+    lat = [
+        (by_user[u].arrivals[eid] - t) * 1000
+        for eid, (u, t) in sent.items()
+        if eid in by_user[u].arrivals
+    ]
+    result = {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": len(sent),
+        "delivered": len(lat),
+        "achieved_rate": round(len(sent) / send_seconds, 1),
+        "p50_ms": round(_percentile(lat, 0.50), 2),
+        "p90_ms": round(_percentile(lat, 0.90), 2),
+        "p99_ms": round(_percentile(lat, 0.99), 2),
+        "max_ms": round(max(lat), 2) if lat else None,
+        "recipients": len(recipients),
+    }
+    progress(
+        f"latency at {rate:g}/s: {result['delivered']}/{result['sent']} delivered, "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
+    return result
+
+
+async def fanout(
+    bootstrap: str, topic: str, ws_url: str, redis_url: str, tokens: dict[str, str],
+    author: str, followers: list[str], watched: list[str], progress: Progress,
+) -> dict[str, Any]:  # fmt: skip
+    """One post by ``author``: time until every follower's notification is out."""
+    sockets = await _open_many(ws_url, watched, tokens)
+    client = aioredis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(NOTIFICATIONS_CHANNEL)
+    published: dict[str, float] = {}
+    event = CreatePost(actor_id=author, post_id=1, title="Hello followers")
+    eid = str(event.event_id)
+
+    async def count() -> None:
+        async for message in pubsub.listen():
+            data = json.loads(message["data"])
+            if ((data.get("notification") or {}).get("payload") or {}).get("event_id") == eid:
+                published.setdefault(data.get("user", ""), time.perf_counter())
+                if len(published) >= len(followers):
+                    return
+
+    counter = asyncio.create_task(count())
+    publisher = NotificationPublisher(bootstrap, topic)
+    await publisher.start()
+    try:
+        began = time.perf_counter()
+        await publisher.publish(event)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(counter), timeout=60)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(eid in s.arrivals for s in sockets):  # noqa: ASYNC110 - polling other tasks' results
+            await asyncio.sleep(0.02)
+    finally:
+        counter.cancel()
+        await publisher.stop()
+        await pubsub.aclose()
+        await client.aclose()
+        for s in sockets:
+            await s.close()
+    socket_times = [s.arrivals[eid] - began for s in sockets if eid in s.arrivals]
+    result = {
+        "followers": len(followers),
+        "published": len(published),
+        "all_published_s": round(max(published.values()) - began, 3) if published else None,
+        "sockets": len(sockets),
+        "sockets_delivered": len(socket_times),
+        "last_socket_s": round(max(socket_times), 3) if socket_times else None,
+        "first_socket_s": round(min(socket_times), 3) if socket_times else None,
+    }
+    progress(
+        f"fan-out to {len(followers):,}: {result['published']:,} published on Redis, "
+        f"the last after {result['all_published_s']} s; {result['sockets_delivered']}/"
+        f"{result['sockets']} sockets, the last after {result['last_socket_s']} s"
+    )
+    return result
+
+
+def _seed(postgres_url: str, author: str, followers: list[str], recipients: list[str]) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as conn, conn.cursor() as cur:
+        with cur.copy("COPY users (id) FROM STDIN") as copy:
+            for user in [author, *followers, *recipients]:
+                copy.write_row((user,))
+        with cur.copy("COPY follows (follower_id, followee_id) FROM STDIN") as copy:
+            for follower in followers:
+                copy.write_row((follower, author))
+
+
+def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
+    """Run the notifications benchmark; print and return its figures."""
+    progress = Progress("notify")
+    cfg = SIZES[size]
+    t = tag()
+    db = f"bench_notify_{t}"
+    topic = f"bench-notifications-{t}"
+    postgres_url = stack.postgres_db(db)
+    redis_url = stack.redis_db()
+    asyncio.run(
+        ensure_topics(
+            stack.kafka.bootstrap,
+            [TopicSpec(topic, 4), TopicSpec(f"{topic}-dead-letter", 1)],
+        )
+    )
+    env = child_env(
+        FOOTPRINT_KAFKA_URL=stack.kafka.url,
+        FOOTPRINT_POSTGRES_URL=postgres_url,
+        FOOTPRINT_CLICKHOUSE_URL=stack.clickhouse_db(db),
+        FOOTPRINT_REDIS_URL=redis_url,
+        FOOTPRINT_NOTIFICATIONS_TOPIC=topic,
+        FOOTPRINT_NOTIFICATIONS_DEAD_LETTER_TOPIC=f"{topic}-dead-letter",
+        FOOTPRINT_FOOTPRINTS_TOPIC=f"bench-notify-footprints-{t}",
+        FOOTPRINT_APP_ID=f"bench-notify-{t}",
+        FOOTPRINT_DATA_DIR=str(workdir / f"data-{t}"),
+    )
+    author = f"author-{t}"
+    followers = [f"follower-{t}-{i}" for i in range(cfg["followers"])]
+    recipients = [f"recipient-{t}-{i}" for i in range(cfg["recipients"])]
+    _seed(postgres_url, author, followers, recipients)
+    progress(f"seeded {len(followers):,} followers of {author} and {len(recipients)} recipients")
+    settings = load_settings(jwt_secret=BENCH_JWT_SECRET)
+    watched = followers[:: max(1, len(followers) // cfg["sockets"])][: cfg["sockets"]]
+    tokens = {u: mint_token(settings, u) for u in [*recipients, *watched]}
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    ws_url = f"ws://127.0.0.1:{port}/ws"
+    worker = Child(
+        [bin_path("faust"), "-A", "streams.app", "worker", "-l", "info",
+         "--web-port", str(free_port())],
+        workdir / f"notify-worker-{t}.log", env=env, cwd=workdir,
+    )  # fmt: skip
+    api = Child(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        workdir / f"notify-api-{t}.log", env=env,
+    )  # fmt: skip
+    try:
+        import httpx
+
+        def ready() -> bool | None:
+            for child, name in ((worker, "worker"), (api, "API")):
+                if not child.alive():
+                    raise ChildExited(f"the {name} exited:\n{child.tail()}")
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                status = httpx.get(f"http://127.0.0.1:{port}/api/stream/status", timeout=2)
+            except httpx.HTTPError:
+                return None
+            workers = status.json().get("workers", []) if status.status_code == 200 else []
+            return True if health.status_code == 200 and workers else None
+
+        wait_until(ready, timeout=120, what="the API and a worker")
+        progress("API and worker up")
+        # Warm-up: the first events pay for connections and the worker's first batch.
+        asyncio.run(
+            latency(stack.kafka.bootstrap, topic, ws_url, tokens, recipients[:5], 20, 1, progress)
+        )
+        cpu_worker, cpu_api = CpuWindow(worker.pid), CpuWindow(api.pid)
+        lat = asyncio.run(
+            latency(
+                stack.kafka.bootstrap,
+                topic,
+                ws_url,
+                tokens,
+                recipients,
+                cfg["rate"],
+                cfg["seconds"],
+                progress,
+            )  # fmt: skip
+        )
+        lat["worker_cpu"], lat["api_cpu"] = cpu_worker.result(), cpu_api.result()
+        lat["load_average"] = loadavg()
+        fan = asyncio.run(
+            fanout(
+                stack.kafka.bootstrap,
+                topic,
+                ws_url,
+                redis_url,
+                tokens,
+                author,
+                followers,
+                watched,
+                progress,
+            )  # fmt: skip
+        )
+    finally:
+        api.stop()
+        worker.stop()
+        stack.drop_postgres_db(db)
+        stack.drop_clickhouse_db(db)
+    data = {
+        "size": size,
+        "latency": lat,
+        "fanout": fan,
+        "goal_p99_ms": 50.0,
+        "goal_fanout_s": 2.0,
+        "command": f"python -m bench notify --size {size}",
+    }
+    line = result_line(
+        {
+            "notify_p99_ms": lat["p99_ms"],
+            "notify_p50_ms": lat["p50_ms"],
+            "rate": lat["rate"],
+            "delivered": f"{lat['delivered']}/{lat['sent']}",
+            "fanout_followers": fan["followers"],
+            "fanout_all_published_s": fan["all_published_s"],
+            "fanout_last_socket_s": fan["last_socket_s"],
+        }
+    )
+    data["result"] = line
+    out.save("notify", data)
+    print(line, flush=True)
+    return data
