@@ -189,8 +189,9 @@ def _worker_rows(w: dict[str, Any]) -> list[list[str]]:
             f"**{_n(wk['events_per_s'])}**",
             _ms(wk["seconds"], 1),
             *_cpu(wk),
-            f"first batch in PostgreSQL ({wk['first_batch_rows']:,} rows, "
-            f"{wk.get('startup_s')} s after launch) to {stored:,} rows"
+            f"from the worker ready ({wk.get('startup_s')} s after launch) to {stored:,} rows "
+            f"in PostgreSQL; first batch {wk['first_batch_rows']:,} rows, "
+            f"{wk.get('first_batch_after_ready_s')} s after ready"
             + (f" (measure capped; {w['events']:,} produced)" if wk.get("capped") else "")
             + f"; mean batch {_ms(wk.get('mean_batch'), 0)} footprints"
             + f"; load average {_ms(wk.get('load_average'), 1)}; {checks}",

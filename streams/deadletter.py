@@ -48,7 +48,7 @@ def decode_many(
         except Exception as e:
             bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
             continue
-        good.extend((event, value) for value in values)
+        good += [(event, value) for value in values]
         if problem:
             bad.append((event, f"invalid {what}: {problem}"))
     return good, bad
