@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.enrich import parse_agent, referrer_host, utm_from_query, visitor_id
 from api.producer import FootprintProducer
+from footprint.ids import uuid7
 from footprint.settings import Settings, get_settings
 from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint
 
@@ -144,7 +144,7 @@ class FootprintMiddleware:
         route = scope.get("route")
         utm = utm_from_query(scope.get("query_string", b"").decode("latin-1"))
         return Footprint.model_construct(
-            event_id=uuid.uuid4(),
+            event_id=uuid7(),
             method=scope["method"],
             link=(scope.get("root_path", "") + scope["path"])[:MAX_LINK] or "/",
             footprint_time=now,

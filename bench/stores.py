@@ -151,9 +151,12 @@ def load_postgres(
     count: int,
     *,
     table: str = "user_footprint",
-    event_id: str = "generateUUIDv4()",
+    event_id: str = "generateUUIDv7()",
 ) -> float:
-    """COPY rows into ``table``; returns the seconds spent in COPY only."""
+    """COPY rows into ``table``; returns the seconds spent in COPY only.
+
+    Event ids are UUIDv7, as the API and the middleware mint them (``footprint.ids``).
+    """
     spent = 0.0
     copy_sql = f"COPY {table} ({', '.join(PG_COLUMNS)}) FROM STDIN"
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -176,19 +179,21 @@ def load_postgres(
 
 
 def postgres_what_ifs(stack: Stack, chdb: ClickHouse, end: int, n: int) -> dict[str, float]:
-    """COPY rate of n rows into an empty table: as migrated, with time-ordered ids, bare."""
+    """COPY rate of n rows into an empty table: as migrated, with random ids, bare."""
     db = f"bench_whatif_{tag()}"
     url = stack.postgres_db(db)
     out: dict[str, float] = {}
     try:
-        out["as migrated (random UUIDv4 event ids)"] = n / load_postgres(url, chdb, end, 0, n)
+        out["as migrated (UUIDv7 event ids, as minted by the API)"] = n / load_postgres(
+            url, chdb, end, 0, n
+        )
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("TRUNCATE user_footprint")
             conn.execute(
                 "CREATE TABLE bare (LIKE user_footprint INCLUDING DEFAULTS INCLUDING IDENTITY)"
             )
-        seconds = load_postgres(url, chdb, end, 0, n, event_id="generateUUIDv7()")
-        out["time-ordered event ids (UUIDv7)"] = n / seconds
+        seconds = load_postgres(url, chdb, end, 0, n, event_id="generateUUIDv4()")
+        out["random event ids (UUIDv4, e.g. sent by clients)"] = n / seconds
         out["no index at all (the table alone)"] = n / load_postgres(
             url, chdb, end, 0, n, table="bare"
         )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from footprint.ids import uuid7
 from schemas.footprint import StorableText
 
 __all__ = [
@@ -44,7 +45,7 @@ def _now() -> datetime:
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: UUID = Field(default_factory=uuid4, description="Unique; a replay reuses it.")
+    event_id: UUID = Field(default_factory=uuid7, description="Unique; a replay reuses it.")
     actor_id: UserId
     occurred_at: Annotated[datetime, AfterValidator(_utc)] = Field(default_factory=_now)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pydantic_core
 from pydantic import (
@@ -29,6 +29,8 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+
+from footprint.ids import uuid7
 
 __all__ = [
     "HTTP_METHODS",
@@ -121,7 +123,7 @@ class FootprintIn(BaseModel):
     link: Link = Field(description="The path visited, e.g. /posts/42 (no scheme or host).")
     footprint_time: UtcTime = Field(default_factory=_now, description="UTC; defaults to now.")
     event_id: UUID = Field(
-        default_factory=uuid4, description="Unique per event; a retried send reuses it."
+        default_factory=uuid7, description="Unique per event; a retried send reuses it."
     )
     route: Text | None = Field(None, description="The route template, e.g. /posts/{post_id}.")
     status_code: int | None = Field(None, ge=100, le=599)
