@@ -72,7 +72,7 @@ def verify_token(settings: Settings, token: str | None) -> User:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _current_user(
+async def _current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -86,7 +86,7 @@ def _current_user(
         ) from None
 
 
-def _admin_user(user: Annotated[User, Depends(_current_user)]) -> User:
+async def _admin_user(user: Annotated[User, Depends(_current_user)]) -> User:
     if not user.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "moderators only (admin claim)")
     return user

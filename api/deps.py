@@ -25,31 +25,31 @@ __all__ = [
 ]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _producer(request: Request) -> FootprintProducer:
+async def _producer(request: Request) -> FootprintProducer:
     return request.app.state.producer
 
 
-def _postgres(request: Request) -> AsyncConnectionPool:
+async def _postgres(request: Request) -> AsyncConnectionPool:
     return request.app.state.postgres
 
 
-def _clickhouse(request: Request) -> ClickHouse:
+async def _clickhouse(request: Request) -> ClickHouse:
     return request.app.state.clickhouse
 
 
-def _redis(request: Request) -> aioredis.Redis:
+async def _redis(request: Request) -> aioredis.Redis:
     return request.app.state.redis
 
 
-def _offsets(request: Request) -> KafkaOffsets:
+async def _offsets(request: Request) -> KafkaOffsets:
     return request.app.state.offsets
 
 
-def _notifier(request: Request) -> NotificationPublisher:
+async def _notifier(request: Request) -> NotificationPublisher:
     return request.app.state.notifier
 
 

@@ -38,7 +38,7 @@ UserIdGetter = Callable[[Scope], str | None]
 SKIP_KEY = "footprint_skip"
 
 
-def no_footprint(request: Request) -> None:
+async def no_footprint(request: Request) -> None:
     """A route dependency: this request is not recorded (e.g. a dashboard looking at itself)."""
     # Request.state writes into scope["state"], the dict the middleware reads after the response.
     setattr(request.state, SKIP_KEY, True)
@@ -83,6 +83,9 @@ class FootprintMiddleware:
         self._own_producer = producer is None
         self._producer = producer
         self.exclude = tuple(exclude if exclude is not None else self.settings.exclude_paths)
+        # Checked on every request: a set lookup and one C-level startswith over a tuple.
+        self._exact = frozenset(self.exclude)
+        self._prefixes = tuple(p.rstrip("/") + "/" for p in self.exclude)
         self.user_id = user_id
 
     @property
@@ -132,7 +135,7 @@ class FootprintMiddleware:
             log.exception("could not record a footprint")
 
     def _excluded(self, path: str) -> bool:
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exclude)
+        return path in self._exact or path.startswith(self._prefixes)
 
     def _footprint(self, scope: Scope, status: int, started: float) -> Footprint:
         headers = scope.get("headers") or []
