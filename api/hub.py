@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from footprint.inbox import NOTIFICATIONS_CHANNEL
+from footprint.inbox import NOTIFICATIONS_CHANNEL, unpack_deliveries
 from footprint.windows import LIVE_CHANNEL
 
 __all__ = ["Hub", "RESYNC"]
@@ -128,8 +128,9 @@ class Hub:
         except (TypeError, ValueError):
             return
         if channel == NOTIFICATIONS_CHANNEL:
-            for queue in list(self._users.get(data.get("user", ""), ())):
-                self._put(queue, {"type": "notification", **data})
+            for item in unpack_deliveries(data):
+                for queue in list(self._users.get(item.get("user", ""), ())):
+                    self._put(queue, {"type": "notification", **item})
         elif channel == LIVE_CHANNEL:
             for queue in list(self._live):
                 self._put(queue, {"type": "live", **data})

@@ -15,8 +15,10 @@ __all__ = [
     "NOTIFICATIONS_CHANNEL",
     "NOTIFICATION_COLUMNS",
     "as_dict",
+    "deliveries",
     "delivery",
     "inbox_key",
+    "unpack_deliveries",
 ]
 
 NOTIFICATIONS_CHANNEL = "footprint:notifications"
@@ -47,3 +49,22 @@ def delivery(notification: dict[str, Any] | None, user_id: str, unread_count: in
         {"user": user_id, "notification": notification, "unread_count": unread_count},
         separators=(",", ":"),
     )
+
+
+def deliveries(items: list[tuple[dict[str, Any] | None, str, int]]) -> str:
+    """Several deliveries in one message: a fan-out to thousands is a few publishes, not one
+    per recipient (each publish is a command to pack, send and parse on both sides)."""
+    return json.dumps(
+        {
+            "deliveries": [
+                {"user": user, "notification": n, "unread_count": count} for n, user, count in items
+            ]
+        },
+        separators=(",", ":"),
+    )
+
+
+def unpack_deliveries(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The deliveries of a message on the live channel, whichever form it has."""
+    many = data.get("deliveries")
+    return [d for d in many if isinstance(d, dict)] if isinstance(many, list) else [data]

@@ -20,6 +20,7 @@ from footprint.inbox import (
     NOTIFICATION_COLUMNS,
     NOTIFICATIONS_CHANNEL,
     as_dict,
+    deliveries,
     delivery,
     inbox_key,
 )
@@ -57,6 +58,17 @@ _UNREAD = (
     'SELECT "user", count(*) FROM user_notifications '
     'WHERE NOT is_read AND "user" = ANY(%s) GROUP BY "user"'
 )
+# Per key: add the notification (score = its id), keep the newest ARGV[1], expire after ARGV[2].
+_INBOX_SCRIPT = """
+local size, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1 + 2 * i], ARGV[2 + 2 * i])
+  redis.call('ZREMRANGEBYRANK', key, 0, -size - 1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+FAN_OUT_CHUNK = 250
 _PURGE = "DELETE FROM user_notifications WHERE created_time < now() - make_interval(secs => %s)"
 
 
@@ -99,10 +111,15 @@ class NotificationStore:
         conn = await self._connection()
         try:
             async with conn.transaction(), conn.cursor() as cur:
+                by_type: dict[str, list[dict[str, Any]]] = {}
                 for event in events:
                     payload = event.model_dump(mode="json")
-                    params = {**payload, "payload": Jsonb(payload)}
-                    await cur.execute(_INSERT.format(recipients=RECIPIENTS[event.type]), params)
+                    by_type.setdefault(event.type, []).append(
+                        {**payload, "payload": Jsonb(payload)}
+                    )
+                for event_type, params in by_type.items():
+                    # executemany pipelines the statements: one round trip per event type.
+                    await cur.executemany(_INSERT.format(recipients=RECIPIENTS[event_type]), params)
                 await cur.execute(_ROWS, ([e.event_id for e in events],))
                 rows = [as_dict(r) for r in await cur.fetchall()]
                 users = sorted({r["user"] for r in rows})
@@ -114,7 +131,11 @@ class NotificationStore:
         return rows, unread
 
     async def fan_out(self, rows: Sequence[dict[str, Any]], unread: dict[str, int]) -> None:
-        """Recent list per user (bounded, expiring) and one live delivery per notification."""
+        """Recent list per user (bounded, expiring) and one live delivery per notification.
+
+        Both go in chunks: a script updates a chunk's recent lists in one command, and one
+        message carries a chunk's deliveries (a post to 10,000 followers is 40 commands).
+        """
         if not rows:
             return
         if self._redis is None:
@@ -123,14 +144,22 @@ class NotificationStore:
             )
         pipe = self._redis.pipeline(transaction=False)
         ttl = int(self.retention_seconds)
-        for row in rows:
-            key = inbox_key(row["user"])
-            pipe.zadd(key, {delivery(row, row["user"], 0): row["id"]})
-            pipe.zremrangebyrank(key, 0, -self.inbox_size - 1)
-            pipe.expire(key, ttl)
-        for row in rows:
+        for i in range(0, len(rows), FAN_OUT_CHUNK):
+            chunk = rows[i : i + FAN_OUT_CHUNK]
+            members = [m for row in chunk for m in (row["id"], delivery(row, row["user"], 0))]
+            pipe.eval(
+                _INBOX_SCRIPT,
+                len(chunk),
+                *(inbox_key(row["user"]) for row in chunk),
+                self.inbox_size,
+                ttl,
+                *members,
+            )
+        for i in range(0, len(rows), FAN_OUT_CHUNK):
+            chunk = rows[i : i + FAN_OUT_CHUNK]
             pipe.publish(
-                NOTIFICATIONS_CHANNEL, delivery(row, row["user"], unread.get(row["user"], 0))
+                NOTIFICATIONS_CHANNEL,
+                deliveries([(row, row["user"], unread.get(row["user"], 0)) for row in chunk]),
             )
         try:
             await pipe.execute()

@@ -94,3 +94,16 @@ def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
             await task
 
     asyncio.run(scenario())
+
+
+def test_one_message_can_carry_many_deliveries_and_the_old_form_still_reads() -> None:
+    from footprint.inbox import deliveries, unpack_deliveries
+
+    n = {"id": 7, "user": "ann"}
+    packed = json.loads(deliveries([(n, "ann", 2), (None, "bob", 0)]))
+    assert unpack_deliveries(packed) == [
+        {"user": "ann", "notification": n, "unread_count": 2},
+        {"user": "bob", "notification": None, "unread_count": 0},
+    ]
+    single = {"user": "ann", "notification": n, "unread_count": 1}
+    assert unpack_deliveries(single) == [single]
