@@ -15,6 +15,7 @@ from a separate process (wrk, else ``bench.loadgen``) with real user agents over
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ from bench.common import (
 )
 from bench.loadgen import have_wrk, run_load
 from bench.profile import Recorder, summarize
+from footprint.kafka_admin import true_end_offsets
 from footprint.stack import free_port
 
 __all__ = ["run"]
@@ -93,6 +95,7 @@ class Server:
 
 
 async def _topic_total(bootstrap: str, topic: str) -> int:
+    """Footprints on the topic: every message read, packs counted by their footprints."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
@@ -101,8 +104,22 @@ async def _topic_total(bootstrap: str, topic: str) -> int:
             await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        return int(sum(ends.values()))
+        if not tps:
+            return 0
+        ends = await true_end_offsets(bootstrap, tps)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        total, read = 0, dict.fromkeys(tps, 0)
+        while any(read[tp] < ends.get(tp, 0) for tp in tps):
+            batches = await consumer.getmany(timeout_ms=2000)
+            if not batches:
+                break
+            for tp, records in batches.items():
+                read[tp] = records[-1].offset + 1
+                for record in records:
+                    value = json.loads(record.value)
+                    total += len(value) if isinstance(value, list) else 1
+        return total
     finally:
         await consumer.stop()
 

@@ -45,7 +45,7 @@ from bench.common import (
     tag,
     wait_until,
 )
-from footprint.inbox import NOTIFICATIONS_CHANNEL
+from footprint.inbox import NOTIFICATIONS_CHANNEL, unpack_deliveries
 from footprint.kafka_admin import TopicSpec, ensure_topics
 from footprint.settings import load_settings
 from footprint.stack import free_port
@@ -190,11 +190,11 @@ async def fanout(
 
     async def count() -> None:
         async for message in pubsub.listen():
-            data = json.loads(message["data"])
-            if ((data.get("notification") or {}).get("payload") or {}).get("event_id") == eid:
-                published.setdefault(data.get("user", ""), time.perf_counter())
-                if len(published) >= len(followers):
-                    return
+            for item in unpack_deliveries(json.loads(message["data"])):
+                if ((item.get("notification") or {}).get("payload") or {}).get("event_id") == eid:
+                    published.setdefault(item.get("user", ""), time.perf_counter())
+            if len(published) >= len(followers):
+                return
 
     counter = asyncio.create_task(count())
     publisher = NotificationPublisher(bootstrap, topic)
