@@ -78,11 +78,11 @@ class Settings(BaseSettings):
     rebalance_timeout: float = Field(3.0, gt=0, le=600)
     session_timeout: float = Field(10.0, gt=0, le=600)
     fetch_max_wait_ms: int = Field(
-        10,
+        100,
         ge=1,
         le=60_000,
-        description="How long the worker's fetches wait for records; bounds delivery latency "
-        "on brokers that answer a fetch only when it times out (Tansu)",
+        description="How long the worker's fetches wait for records: paces idle polls, and "
+        "bounds delivery latency on brokers that answer a fetch only when it times out (Tansu)",
     )
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)
