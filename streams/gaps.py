@@ -44,11 +44,21 @@ class GapGuard:
     async def contiguous(
         self, events: Sequence[EventT], applied: Mapping[int, int]
     ) -> list[EventT]:
-        """The events that continue their partition's written offsets, in order."""
+        """The events that continue their partition's written offsets, in order.
+
+        A partition nothing was ever written from starts at its earliest offset: a worker that
+        takes over a partition with no committed offset can be started at its end (seen after
+        a takeover), which would skip everything before it unnoticed.
+        """
         for partition, rewind in list(self._rewinds.items()):
             if applied.get(partition, -1) >= rewind.offset:
                 del self._rewinds[partition]  # the missing offsets were read and written
         pairs = [(ev.message.partition, ev.message.offset) for ev in events]
+        unknown = sorted({p for p, _ in pairs if applied.get(p, -1) < 0})
+        if unknown:
+            tps = [TP(self.topic, p) for p in unknown]
+            earliest = await self.app.consumer.earliest_offsets(*tps)
+            applied = {**applied, **{tp.partition: earliest.get(tp, 0) - 1 for tp in tps}}
         accepted: dict[int, int] = {}
         while True:
             keep, seek = cut_at_gaps(pairs, applied, accepted)

@@ -94,6 +94,18 @@ async def test_a_jump_drops_the_rest_of_that_partition_and_seeks_back_once(clock
 
 
 @sync
+async def test_a_partition_never_written_starts_at_its_earliest_offset(clock: Clock) -> None:
+    consumer = Consumer()
+    consumer.earliest[3] = 40  # retention removed 0..39
+    guard = GapGuard(_app(consumer), TOPIC)
+    # Taken over with no committed offset, the consumer started at the partition's end.
+    assert await guard.contiguous(_events((3, 1661), (3, 1662)), {}) == []
+    assert consumer.seeks == [(3, 40)]
+    kept = await guard.contiguous(_events((3, 40), (3, 41)), {3: -1})  # in flight, not applied
+    assert len(kept) == 2
+
+
+@sync
 async def test_records_removed_by_retention_are_a_gap_taken(clock: Clock) -> None:
     consumer = Consumer()
     consumer.earliest[0] = 500
