@@ -205,6 +205,7 @@ async def count_and_store(stream: StreamT) -> None:
     # (Faust's included). Startup objects are frozen out of it, and it runs less often.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    await publish_status()  # alive from the start, not from the timer's first tick
     sinks = build_sinks(_settings)
     try:
         # take_events is on faust.Stream, not yet on the StreamT protocol.
@@ -236,6 +237,11 @@ async def restart_stalled_partitions() -> None:
 @app.timer(2.0)
 async def heartbeat() -> None:
     """Publish this worker's status to Redis for the API."""
+    await publish_status()
+
+
+async def publish_status() -> None:
+    """One heartbeat: this worker's status in Redis, for ``/api/stream/status``."""
     url = _settings.redis_url
     if not url:
         return

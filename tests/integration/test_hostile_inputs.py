@@ -187,7 +187,10 @@ def app(env: dict[str, str], spawn: Callable[..., Process]) -> Iterator[Running]
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/health", proc)
     with MemoryGuard(proc) as guard:
-        yield Running(env, base, proc, guard)
+        running = Running(env, base, proc, guard)
+        # The worker must be alive at the end of each test, so it must be at the start.
+        wait_until(running.alive, timeout=60, what="the worker's first heartbeat")
+        yield running
 
 
 def stored_footprints(pg: str, event_ids: list[str]) -> dict[str, dict[str, Any]]:
