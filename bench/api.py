@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import (
-    Child,
     ChildExited,
     CpuWindow,
     Output,
@@ -36,6 +34,7 @@ from bench.common import (
     loadavg,
     result_line,
     tag,
+    uvicorn,
     wait_until,
 )
 from bench.loadgen import have_wrk, run_load
@@ -57,22 +56,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.name = name
         self.served = 0  # responses counted by the load generator
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            f"bench.hostapp:{factory}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.child = Child(argv, workdir / f"{name}.log", env=env)
+        self.child = uvicorn(
+            f"bench.hostapp:{factory}", self.port, workdir / f"{name}.log", env, factory=True
+        )
         wait_until(self._up, timeout=60, what=f"{name} on {self.url}")
 
     def _up(self) -> bool:

@@ -183,6 +183,23 @@ class Child:
         return self.proc.returncode
 
 
+def uvicorn(app: str, port: int, log: Path, env: dict[str, str], *, factory: bool = False) -> Child:
+    """One uvicorn process serving ``app`` on 127.0.0.1 (warnings only, no access log)."""
+    argv = [sys.executable, "-m", "uvicorn", *(["--factory"] if factory else []), app]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--log-level", "warning", "--no-access-log"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return Child(argv, log, env=env)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank; NaN when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
 # The API refuses to start without a signing secret; any 32+ characters do for a benchmark.
 BENCH_JWT_SECRET = "footprint-benchmark-secret-0123456789abcdef"
 

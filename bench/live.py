@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from bench.common import (
     median,
     result_line,
     tag,
+    uvicorn,
     wait_until,
 )
 from bench.loadgen import run_load
@@ -133,23 +133,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     workdir.mkdir(parents=True, exist_ok=True)
-    api = Child(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        workdir / "api.log",
-        env=env,
-    )
+    api = uvicorn("api.main:app", port, workdir / "api.log", env)
     loads: dict[str, dict[str, Any]] = {}
     profile: dict[str, Any] | None = None
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,10 @@ from bench.common import (
     bin_path,
     child_env,
     loadavg,
+    percentile,
     result_line,
     tag,
+    uvicorn,
     wait_until,
 )
 from footprint.inbox import NOTIFICATIONS_CHANNEL, unpack_deliveries
@@ -64,13 +65,6 @@ SIZES: dict[str, dict[str, Any]] = {
         "sockets": 200,
     },
 }
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class Socket:
@@ -162,9 +156,9 @@ async def latency(
         "sent": len(sent),
         "delivered": len(lat),
         "achieved_rate": round(len(sent) / send_seconds, 1),
-        "p50_ms": round(_percentile(lat, 0.50), 2),
-        "p90_ms": round(_percentile(lat, 0.90), 2),
-        "p99_ms": round(_percentile(lat, 0.99), 2),
+        "p50_ms": round(percentile(lat, 0.50), 2),
+        "p90_ms": round(percentile(lat, 0.90), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
         "max_ms": round(max(lat), 2) if lat else None,
         "recipients": len(recipients),
     }
@@ -285,11 +279,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
          "--web-port", str(free_port())],
         workdir / f"notify-worker-{t}.log", env=env, cwd=workdir,
     )  # fmt: skip
-    api = Child(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        workdir / f"notify-api-{t}.log", env=env,
-    )  # fmt: skip
+    api = uvicorn("api.main:app", port, workdir / f"notify-api-{t}.log", env)
     try:
         import httpx
 

@@ -13,6 +13,7 @@ pays its per-message cost once per pack. ``pack`` and ``unpack`` are that wire f
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,9 +37,11 @@ __all__ = [
     "HTTP_METHODS",
     "MAX_LINK",
     "MAX_TEXT",
+    "FIELDS",
     "Footprint",
     "FootprintIn",
     "StorableText",
+    "field_values",
     "pack",
     "unpack",
 ]
@@ -186,6 +189,11 @@ class Footprint(BaseModel):
 
 
 _PACK: TypeAdapter[list[Footprint]] = TypeAdapter(list[Footprint])
+
+FIELDS: tuple[str, ...] = tuple(Footprint.model_fields)
+# A footprint's values in FIELDS order: one C call per footprint, not one per column (the
+# sinks build a row per footprint).
+field_values = operator.attrgetter(*FIELDS)
 
 
 def pack(values: Sequence[bytes]) -> bytes:

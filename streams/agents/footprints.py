@@ -240,15 +240,20 @@ async def heartbeat() -> None:
     await publish_status()
 
 
+_status_client: aioredis.Redis | None = None
+
+
 async def publish_status() -> None:
     """One heartbeat: this worker's status in Redis, for ``/api/stream/status``."""
+    global _status_client
     url = _settings.redis_url
     if not url:
         return
-    client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    if _status_client is None:  # one client (and its pooled connection) for every heartbeat
+        _status_client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        await client.set(STATUS_PREFIX + status.worker_id, status.to_json(), ex=HEARTBEAT_TTL)
+        await _status_client.set(
+            STATUS_PREFIX + status.worker_id, status.to_json(), ex=HEARTBEAT_TTL
+        )
     except Exception as e:  # the status must never stop the worker
         log.debug("heartbeat failed: %s", e)
-    finally:
-        await client.aclose()

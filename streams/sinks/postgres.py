@@ -10,20 +10,17 @@ message (a producer's retry lands at a new offset) is counted nowhere else eithe
 from __future__ import annotations
 
 import asyncio
-import operator
 from collections.abc import Sequence
 from uuid import UUID
 
 import psycopg
 
-from schemas.footprint import Footprint
+from schemas.footprint import FIELDS, Footprint, field_values
 from streams.sinks.base import Batch, SinkError
 
 __all__ = ["COLUMNS", "Claim", "PostgresSink", "PostgresSinkError"]
 
-FIELDS: tuple[str, ...] = tuple(Footprint.model_fields)
 COLUMNS: tuple[str, ...] = (*FIELDS, "source_partition", "source_offset")
-_FIELDS_OF = operator.attrgetter(*FIELDS)  # one C call per footprint, not one per column
 Claim = tuple[UUID, int, int]  # event id, partition, offset of its stored copy
 
 _STAGE = (
@@ -55,9 +52,8 @@ def rows(footprints: Sequence[Footprint], sources: Sequence[tuple[int, int]]) ->
     """Footprints as tuples in ``COLUMNS`` order."""
     if not sources:
         sources = [(-1, -1)] * len(footprints)
-    fields = _FIELDS_OF
     return [
-        (*fields(fp), partition, offset)
+        (*field_values(fp), partition, offset)
         for fp, (partition, offset) in zip(footprints, sources, strict=True)
     ]
 
