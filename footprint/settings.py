@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         None, description="clickhouse://user:pass@host:9000/db (native) or chdb:///path"
     )
     redis_url: str | None = Field(None, description="redis://host:port/db")
+    broker: Literal["tansu", "kafka"] = Field(
+        "tansu",
+        description="The broker the embedded stack starts when FOOTPRINT_KAFKA_URL is unset: "
+        "tansu (in-memory, no Java) or kafka (Apache Kafka, needs Java 17+ and Maven)",
+    )
 
     data_dir: Path = Path(".footprint")
 
@@ -83,6 +88,12 @@ class Settings(BaseSettings):
         le=60_000,
         description="How long the worker's fetches wait for records: paces idle polls, and "
         "bounds delivery latency on brokers that answer a fetch only when it times out (Tansu)",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="Faust's guarantee. Results are exact with at_least_once already (every store "
+        "and table write is idempotent); exactly_once adds Kafka transactions (Apache Kafka only, "
+        "measured in BENCHMARKS.md)",
     )
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)

@@ -2,6 +2,8 @@
 
 Each server URL that is set is used as is; each one that is not gets a real local server under
 the data dir (ClickHouse becomes embedded chdb). The result is the environment to run with.
+The broker is Tansu, or Apache Kafka with ``FOOTPRINT_BROKER=kafka``; it listens on 9092 when
+that port is free.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from footprint.settings import ENV_PREFIX, Settings
+from footprint.stack.apache_kafka import KafkaCluster
 from footprint.stack.kafka import KafkaServer
 from footprint.stack.postgres import PostgresServer
-from footprint.stack.process import ServerProcess
+from footprint.stack.process import ServerProcess, tcp_open
 from footprint.stack.redis import RedisServer
 
 __all__ = ["EmbeddedStack"]
 
 log = logging.getLogger(__name__)
+
+KAFKA_PORT = 9092
 
 
 class EmbeddedStack:
@@ -27,7 +32,7 @@ class EmbeddedStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir).absolute()
-        self.servers: dict[str, ServerProcess] = {}
+        self.servers: dict[str, ServerProcess | KafkaCluster] = {}
         self.env: dict[str, str] = {}
         self._exit = ExitStack()
 
@@ -37,7 +42,7 @@ class EmbeddedStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if not s.kafka_url:
-                self._start("kafka_url", KafkaServer(self.data_dir / "kafka"))
+                self._start("kafka_url", self._broker())
             if not s.postgres_url:
                 self._start("postgres_url", PostgresServer(self.data_dir / "postgres"))
             if not s.redis_url:
@@ -49,7 +54,14 @@ class EmbeddedStack:
             self.env[f"{ENV_PREFIX}CLICKHOUSE_URL"] = f"chdb://{self.data_dir / 'clickhouse'}"
         return dict(self.env)
 
-    def _start(self, field: str, server: ServerProcess) -> None:
+    def _broker(self) -> ServerProcess | KafkaCluster:
+        # Kafka's well-known port when it is free, so a site's producers find the broker.
+        port = KAFKA_PORT if not tcp_open("127.0.0.1", KAFKA_PORT) else None
+        if self.settings.broker == "kafka":
+            return KafkaCluster(self.data_dir / "apache-kafka", ports=[port] if port else None)
+        return KafkaServer(self.data_dir / "kafka", port)
+
+    def _start(self, field: str, server: ServerProcess | KafkaCluster) -> None:
         log.info("starting embedded %s", server.name)
         server.start()
         self._exit.callback(server.stop)
