@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,19 +17,24 @@ def _is_bots(field: bytes | str) -> bool:
     return (field.decode() if isinstance(field, bytes) else field).endswith(":bots")
 
 
-async def live_stats(redis: aioredis.Redis, window: str, at: datetime, top: int) -> dict[str, Any]:
+async def live_stats(
+    redis: aioredis.Redis, window: str, at: datetime, top: int, partitions: int
+) -> dict[str, Any]:
     """Total, bots, approximate unique visitors and top links of the live range of ``window``.
 
     Bots (known crawler user agents) are counted apart and are in neither ``total`` nor
-    ``top_pages``.
+    ``top_pages``. A link's count is the sum of its counts from the ``partitions`` source
+    partitions.
     """
     start, end = live_range(window, at.timestamp())
     key_start = int(round(start))
     pipe = redis.pipeline(transaction=False)
-    pipe.zrevrange(links_key(window, key_start), 0, top - 1, withscores=True)
+    pipe.zunion([links_key(window, key_start, p) for p in range(partitions)], withscores=True)
     pipe.hgetall(totals_key(window, key_start))
     pipe.pfcount(visitors_key(window, key_start))
-    links, totals, visitors = await pipe.execute()
+    union, totals, visitors = await pipe.execute()
+    # ZUNION sums the partitions' scores and answers in ascending order: take the top from the end.
+    links = heapq.nsmallest(top, union, key=lambda pair: (-pair[1], pair[0]))
     return {
         "window": window,
         "start": datetime.fromtimestamp(start, UTC).isoformat(),

@@ -33,10 +33,14 @@ MAX_PUSHES_PER_SECOND = 4
 REFRESH_SECONDS = 5.0
 
 
-async def snapshot(redis: aioredis.Redis, top: int, now: datetime | None = None) -> dict[str, Any]:
+async def snapshot(
+    redis: aioredis.Redis, top: int, partitions: int, now: datetime | None = None
+) -> dict[str, Any]:
     """The ``live`` message: every live window at ``now``."""
     now = now or datetime.now(UTC)
-    stats = await asyncio.gather(*(live_stats(redis, w, now, top) for w in LIVE_WINDOWS))
+    stats = await asyncio.gather(
+        *(live_stats(redis, w, now, top, partitions) for w in LIVE_WINDOWS)
+    )
     return {
         "type": "live",
         "at": now.isoformat(),
@@ -62,6 +66,7 @@ async def live_socket(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
     redis: aioredis.Redis = ws.app.state.redis
     top: int = ws.app.state.settings.live_top_n
+    partitions: int = ws.app.state.settings.partitions
     queue = hub.register_live()  # before the first snapshot, so no update falls in between
     receiver: asyncio.Task[None] | None = None
     try:
@@ -71,7 +76,7 @@ async def live_socket(ws: WebSocket) -> None:
         while True:
             sent_at = time.monotonic()
             try:
-                await ws.send_json(await snapshot(redis, top))
+                await ws.send_json(await snapshot(redis, top, partitions))
             except aioredis.RedisError as e:
                 log.warning("live snapshot failed: %s", e)
                 await ws.send_json({"type": "error", "message": f"Redis: {e}"})

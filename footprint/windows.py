@@ -2,9 +2,11 @@
 
 Windows are in event time (``footprint_time``). ``5m`` is a hopping window of 5 minutes moving
 by 1 minute; its *live* range is the one covering the last four full minutes and the current one.
-Redis holds, per window range, a sorted set ``link -> count`` and a hash ``partition -> total``
-(and ``"<partition>:bots" -> bot total``); each partition's totals are written by the one
-worker that owns it, so scale-out needs no locks.
+Redis holds, per window range and source partition, a sorted set ``link -> count``, and per
+window range a hash ``partition -> total`` (and ``"<partition>:bots" -> bot total``). Every
+value is the count of one source partition, written by the one worker that owns it, so
+scale-out needs no locks; readers add the partitions up. A link's footprints may be spread over
+every partition (a producer without a key, or with another partitioner than Kafka's murmur2).
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ def retention_seconds(name: str) -> int:
     return size + 7200
 
 
-def links_key(name: str, start: int) -> str:
-    """Sorted set of link -> count for one window range."""
-    return f"footprint:live:{name}:{start}:links"
+def links_key(name: str, start: int, partition: int) -> str:
+    """Sorted set of link -> count for one window range, counted from one source partition."""
+    return f"footprint:live:{name}:{start}:links:{partition}"
 
 
 def totals_key(name: str, start: int) -> str:

@@ -1,5 +1,9 @@
 """Pure batch logic for the window tables: group a batch, then apply it idempotently.
 
+Every table key belongs to one source partition, because ``[count, last_offset]`` is only
+idempotent when one partition's offsets feed it: a link is counted under
+``"<partition>:<link>"`` (a link may arrive on any partition, whatever the producer's key and
+partitioner), site-wide totals under ``"<partition>"``. Readers add the partitions up.
 Bot footprints are not visits: they only count in a per-partition ``"<partition>:bots"`` key.
 
 A batch is grouped by table key so each key is written once per batch, not once per event
@@ -15,9 +19,20 @@ from typing import Any
 
 from footprint.windows import WINDOWS, ranges
 
-__all__ = ["Item", "KeyPlan", "Plan", "apply", "plan"]
+__all__ = ["Item", "KeyPlan", "Plan", "apply", "link_key", "plan", "split_link_key"]
 
 Range = tuple[float, float]
+
+
+def link_key(partition: int, link: str) -> str:
+    """The table key of one link's count from one source partition."""
+    return f"{partition}:{link}"
+
+
+def split_link_key(key: str) -> tuple[int, str]:
+    """``(partition, link)`` of a ``link_key``."""
+    partition, link = key.split(":", 1)
+    return int(partition), link
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +109,7 @@ def plan(items: Iterable[Item]) -> Plan:
                     # Bots are counted apart, site-wide only, and are not visitors.
                     _add(site[window], (f"{partition}:bots", r), partition, offsets, ref)
                     continue
-                _add(links[window], (link, r), partition, offsets, ref)
+                _add(links[window], (link_key(partition, link), r), partition, offsets, ref)
                 _add(site[window], (str(partition), r), partition, offsets, ref)
     for group in (*links.values(), *site.values()):
         for kp in group.values():

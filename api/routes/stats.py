@@ -45,7 +45,7 @@ async def live(
     if not EARLIEST <= when <= now + MAX_AHEAD:
         # Footprints outside this range are refused, so no window there can hold any.
         raise _query_error("at", f"must be between {EARLIEST.isoformat()} and now + 5 minutes", at)
-    return await live_stats(redis, window, when, top or settings.live_top_n)
+    return await live_stats(redis, window, when, top or settings.live_top_n, settings.partitions)
 
 
 @router.get("/summary")

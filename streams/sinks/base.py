@@ -25,8 +25,8 @@ class SinkError(Exception):
 class WindowCount:
     """An absolute count from a Faust window table.
 
-    ``link`` is set for a per-link count; for a site-wide count it is ``None`` and ``partition``
-    names the source partition whose total it is (of bots when ``bots``).
+    Every count is of one source ``partition``. ``link`` is set for a per-link count; for a
+    site-wide count it is ``None`` (a count of bots when ``bots``).
     """
 
     window: str

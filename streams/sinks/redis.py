@@ -51,7 +51,7 @@ class RedisSink:
             start = int(round(c.start))
             touched.add((c.window, start))
             if c.link is not None:
-                key = links_key(c.window, start)
+                key = links_key(c.window, start, c.partition or 0)
                 links[key][c.link] = c.count
             else:
                 key = totals_key(c.window, start)

@@ -20,7 +20,7 @@ from footprint.windows import (
     totals_key,
     window_start,
 )
-from streams.counting import Item, apply, plan
+from streams.counting import Item, apply, plan, split_link_key
 
 # Hypothesis caches in ./.hypothesis by default: keep the working tree clean.
 os.environ.setdefault(
@@ -81,7 +81,7 @@ def test_live_range_is_one_of_the_ranges(t: float, window: str) -> None:
 
 def test_redis_keys_and_retention() -> None:
     start = window_start(live_range("5m", T0))
-    assert links_key("5m", start) == f"footprint:live:5m:{start}:links"
+    assert links_key("5m", start, 3) == f"footprint:live:5m:{start}:links:3"
     assert totals_key("1m", 60) == "footprint:live:1m:60:totals"
     # A window stays readable for two hours beyond its size.
     assert retention_seconds("1m") == 60 + 7200
@@ -104,11 +104,11 @@ def test_plan_groups_per_link_and_per_partition() -> None:
     minute1 = (T0 + 60, T0 + 119.9)
     hour = (T0, T0 + 3599.9)
 
-    assert p.links["1m"][("/a", minute0)].offsets == [10, 11]
-    assert p.links["1m"][("/a", minute1)].offsets == [13]
-    assert p.links["1m"][("/b", minute0)].offsets == [12]
-    assert p.links["1m"][("/c", minute0)].partition == 1
-    assert p.links["1h"][("/a", hour)].offsets == [10, 11, 13]
+    assert p.links["1m"][("0:/a", minute0)].offsets == [10, 11]
+    assert p.links["1m"][("0:/a", minute1)].offsets == [13]
+    assert p.links["1m"][("0:/b", minute0)].offsets == [12]
+    assert p.links["1m"][("1:/c", minute0)].partition == 1
+    assert p.links["1h"][("0:/a", hour)].offsets == [10, 11, 13]
 
     assert p.site["1m"][("0", minute0)].offsets == [10, 11, 12]
     assert p.site["1m"][("1", minute0)].offsets == [5]
@@ -116,7 +116,7 @@ def test_plan_groups_per_link_and_per_partition() -> None:
     assert p.site["1h"][("0", hour)].partition == 0
 
     # 5m: each event is in 5 hopping ranges; the one at T0+65 is in the range starting at T0+60.
-    a_5m = {r: kp.offsets for (link, r), kp in p.links["5m"].items() if link == "/a"}
+    a_5m = {r: kp.offsets for (link, r), kp in p.links["5m"].items() if link == "0:/a"}
     assert len(a_5m) == 6
     assert a_5m[(T0 + 60, T0 + 359.9)] == [13]
     assert a_5m[(T0, T0 + 299.9)] == [10, 11, 13]
@@ -129,12 +129,12 @@ def test_plan_groups_per_link_and_per_partition() -> None:
 def test_plan_skips_empty_visitor_ids() -> None:
     p = plan([Item(0, 0, "/a", T0, "")])
     assert p.visitors == {}
-    assert p.links["1m"][("/a", (T0, T0 + 59.9))].offsets == [0]
+    assert p.links["1m"][("0:/a", (T0, T0 + 59.9))].offsets == [0]
 
 
 def test_plan_keeps_the_last_event_ref_for_changelog_routing() -> None:
     p = plan([Item(2, 0, "/a", T0, ref="first"), Item(2, 1, "/a", T0, ref="second")])
-    assert p.links["1m"][("/a", (T0, T0 + 59.9))].ref == "second"
+    assert p.links["1m"][("2:/a", (T0, T0 + 59.9))].ref == "second"
 
 
 def _plan_event_by_event(items: list[Item]) -> dict[str, object]:
@@ -148,7 +148,8 @@ def _plan_event_by_event(items: list[Item]) -> dict[str, object]:
                 if item.is_bot:
                     site.setdefault((window, f"{item.partition}:bots", r), []).append(item.offset)
                     continue
-                links.setdefault((window, item.link, r), []).append(item.offset)
+                key = f"{item.partition}:{item.link}"  # one partition's offsets per key
+                links.setdefault((window, key, r), []).append(item.offset)
                 site.setdefault((window, str(item.partition), r), []).append(item.offset)
                 if item.visitor_id:
                     visitors.setdefault((window, int(round(r[0]))), set()).add(item.visitor_id)
@@ -187,8 +188,9 @@ def test_plan_groups_exactly_as_event_by_event(
         "visitors": got.visitors,
     }
     assert flat == _plan_event_by_event(items)
-    partitions = {(w, k, r): kp.partition for w, g in got.site.items() for (k, r), kp in g.items()}
-    assert all(int(k.split(":")[0]) == p for (_, k, _), p in partitions.items())
+    for group in (got.site, got.links):
+        partitions = {(w, k, r): kp.partition for w, g in group.items() for (k, r), kp in g.items()}
+        assert all(int(k.split(":")[0]) == p for (_, k, _), p in partitions.items())
 
 
 # --- apply -----------------------------------------------------------------------------------
@@ -236,15 +238,22 @@ def _true_counts(items: list[Item]) -> Counter[tuple[str, tuple[float, float]]]:
 
 
 def _counts(table: Table) -> Counter[tuple[str, tuple[float, float]]]:
-    return Counter({key: value[0] for key, value in table.items()})
+    """Per window range: each link's count summed over the partitions, and each site key's."""
+    counts: Counter[tuple[str, tuple[float, float]]] = Counter()
+    for (name, r), value in table.items():
+        window, kind, key = name.split("|", 2)
+        if kind == "link":
+            key = split_link_key(key)[1]
+        counts[(f"{window}|{kind}|{key}", r)] += value[0]
+    return counts
 
 
 def _log(n: int = 100, partitions: int = 1) -> list[list[Item]]:
-    """Per partition, the events in offset order; a link always lives on one partition."""
+    """Per partition, the events in offset order; a link's events spread over the partitions."""
     logs: list[list[Item]] = [[] for _ in range(partitions)]
     for i in range(n):
         part = i % partitions
-        link = f"/p{part}/{i % 7}"
+        link = f"/p/{i % 7}"
         logs[part].append(Item(part, len(logs[part]), link, T0 + i * 7.3))
     return logs
 
@@ -285,7 +294,7 @@ def test_replay_everything_twice_counts_once() -> None:
 EVENTS = st.lists(
     st.tuples(
         st.integers(0, 2),  # partition
-        st.integers(0, 4),  # link number within the partition
+        st.integers(0, 4),  # link number (any link on any partition: no key, any partitioner)
         st.floats(0, 200),  # seconds since the previous event
         st.integers(1, 2),  # offset step (offsets may have gaps: compaction, markers)
     ),
@@ -319,7 +328,7 @@ def test_property_crashes_and_replays_never_change_counts(
     for part, link, gap, step in events:
         t += gap
         prev = logs[part][-1].offset if logs[part] else -1
-        logs[part].append(Item(part, prev + step, f"/p{part}/{link}", t))
+        logs[part].append(Item(part, prev + step, f"/p/{link}", t))
 
     table: Table = {}
     committed = [0, 0, 0]  # index into each partition's log
@@ -353,7 +362,7 @@ def test_bots_are_counted_apart_and_are_not_visitors() -> None:
     ]
     p = plan(items)
     for window in ("1m", "5m", "1h"):
-        assert {link for link, _ in p.links[window]} == {"/a"}
+        assert {link for link, _ in p.links[window]} == {"0:/a"}
         site = {key: kp.offsets for (key, _), kp in p.site[window].items()}
         assert site == {"0": [0], "0:bots": [1, 2]}
     assert all(ids == {"v1"} for ids in p.visitors.values())

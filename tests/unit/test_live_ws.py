@@ -29,7 +29,9 @@ class FakeStats:
     def __init__(self) -> None:
         self.total = 0
 
-    async def __call__(self, redis: Any, window: str, at: datetime, top: int) -> dict[str, Any]:
+    async def __call__(
+        self, redis: Any, window: str, at: datetime, top: int, partitions: int
+    ) -> dict[str, Any]:
         return {"window": window, "total": self.total, "visitors": 1, "top_pages": []}
 
 
