@@ -9,11 +9,12 @@ sends are kept whatever their version.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from uuid import UUID
 
-__all__ = ["uuid7"]
+__all__ = ["message_id", "uuid7"]
 
 _RAND_B = (1 << 62) - 1
 
@@ -25,6 +26,28 @@ def uuid7() -> UUID:
     value = (
         (ms & 0xFFFF_FFFF_FFFF) << 80
         | 0x7 << 76
+        | ((rand >> 68) & 0xFFF) << 64
+        | 0b10 << 62
+        | (rand & _RAND_B)
+    )
+    return UUID(int=value)
+
+
+def message_id(timestamp_ms: int, topic: str, partition: int, offset: int, index: int = 0) -> UUID:
+    """The id of an event that arrived without one: the same message always gets the same id.
+
+    A UUIDv8 (RFC 9562's custom layout) shaped like a UUIDv7: the message's timestamp in ms,
+    then 74 bits of a hash of where it was read (topic, partition, offset, index in a pack).
+    Reading the message again, after a crash or by another worker, gives the same id, so the
+    stores still keep it once; and ids still grow with time, like the minted ones.
+    """
+    digest = hashlib.blake2b(
+        f"{topic}\x00{partition}\x00{offset}\x00{index}".encode(), digest_size=10
+    ).digest()
+    rand = int.from_bytes(digest, "big")
+    value = (
+        (timestamp_ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x8 << 76
         | ((rand >> 68) & 0xFFF) << 64
         | 0b10 << 62
         | (rand & _RAND_B)

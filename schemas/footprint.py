@@ -31,7 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
-from footprint.ids import uuid7
+from footprint.ids import message_id, uuid7
 
 __all__ = [
     "HTTP_METHODS",
@@ -146,14 +146,30 @@ class FootprintIn(BaseModel):
 
 
 class Footprint(BaseModel):
-    """The enriched footprint event on the footprints topic (keyed by ``link``)."""
+    """A footprint on the footprints topic: any producer's, at least ``method`` and ``link``.
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    The reference format ``{"method", "link", "footprint_time"}`` (any UTC offset, no key) is
+    accepted as it is; the worker gives an event without ``event_id`` an id derived from where
+    it was read, and one without ``footprint_time`` the Kafka message's timestamp (``complete``).
+    Unknown fields are ignored. The API and the middleware send every field.
+    """
 
-    event_id: UUID
-    method: Method
-    link: Link
-    footprint_time: UtcTime
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_extra={"title": "Footprint (topic message)"}
+    )
+
+    event_id: UUID | None = Field(
+        None,
+        description="Unique per event, so a re-sent event is stored once. Absent: derived from "
+        "the message's topic, partition and offset (a re-read keeps the same id).",
+    )
+    method: Method = Field(description="The HTTP method, e.g. GET.")
+    link: Link = Field(description="The path visited, e.g. /posts/42 (no scheme or host).")
+    footprint_time: UtcTime | None = Field(
+        None,
+        description="ISO 8601 with any UTC offset (naive: UTC). Absent: the Kafka message's "
+        "timestamp.",
+    )
     route: Text = ""
     status_code: int = Field(0, ge=0, le=599)
     duration_ms: Annotated[float, AfterValidator(_millis)] = Field(
@@ -185,7 +201,30 @@ class Footprint(BaseModel):
     @property
     def timestamp(self) -> float:
         """Event time in epoch seconds (the windows are in event time)."""
+        assert self.footprint_time is not None, "complete() the footprint first"
         return self.footprint_time.timestamp()
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether it has its id and its time (``complete`` gives them otherwise)."""
+        return self.event_id is not None and self.footprint_time is not None
+
+    def complete(
+        self, *, timestamp: float, topic: str, partition: int, offset: int, index: int = 0
+    ) -> Footprint:
+        """This footprint with an id and a time, from the message it was read from if absent.
+
+        Raises ``ValueError`` when the message's timestamp is outside the accepted times.
+        """
+        update: dict[str, object] = {}
+        if self.event_id is None:
+            update["event_id"] = message_id(int(timestamp * 1000), topic, partition, offset, index)
+        if self.footprint_time is None:
+            try:
+                update["footprint_time"] = _utc(datetime.fromtimestamp(timestamp, UTC))
+            except (ValueError, OverflowError, OSError) as e:
+                raise ValueError(f"footprint_time: absent, and the message timestamp {e}") from e
+        return self.model_copy(update=update)
 
 
 _PACK: TypeAdapter[list[Footprint]] = TypeAdapter(list[Footprint])

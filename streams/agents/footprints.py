@@ -26,7 +26,7 @@ from footprint.settings import get_settings
 from footprint.windows import WINDOWS
 from schemas.footprint import Footprint, unpack
 from streams.app import app
-from streams.counting import Item, apply, plan
+from streams.counting import Item, apply, plan, split_link_key
 from streams.deadletter import dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
 from streams.metrics import timed, timed_write
@@ -92,8 +92,8 @@ def count(
                         start,
                         end,
                         value,
-                        link=None if is_site else name,
-                        partition=kp.partition if is_site else None,
+                        link=None if is_site else split_link_key(name)[1],
+                        partition=kp.partition,
                         bots=is_site and name.endswith(":bots"),
                     )
                 )
@@ -141,6 +141,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     if not events:
         return
     good, bad = decode_many(events, unpack, "footprint")
+    good = complete(good, bad)
     states = {
         id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
         for ev in events
@@ -175,7 +176,9 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     batch.counts, batch.visitors = counts, visitors
     # A copy that counts but was stored before this pass (a replay after a crash or a takeover)
     # may have reached ClickHouse too: ClickHouse checks those before inserting.
-    batch.in_doubt = frozenset(fp.event_id for _, fp in canonical if fp.event_id not in created)
+    batch.in_doubt = frozenset(
+        fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
+    )
     others = [s for s in sinks if s is not postgres]
     await asyncio.gather(*(write_with_retry(sink, batch) for sink in others))
     _mark(events, after_write)
@@ -188,6 +191,46 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     for event in events:
         tp = f"{event.message.topic}:{event.message.partition}"
         status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
+
+
+def complete(
+    good: list[tuple[EventT, Footprint]], bad: list[tuple[EventT, str]]
+) -> list[tuple[EventT, Footprint]]:
+    """Give footprints without an id or a time those of the message they came in.
+
+    A message whose time is needed but out of range goes to ``bad`` with the reason.
+    """
+    if all(fp.is_complete for _, fp in good):  # the API's and the middleware's always are
+        return good
+    out: list[tuple[EventT, Footprint]] = []
+    last: EventT | None = None
+    index = 0
+    refused: set[int] = set()
+    for ev, fp in good:
+        index = index + 1 if ev is last else 0  # position in its pack
+        last = ev
+        if fp.is_complete:
+            out.append((ev, fp))
+            continue
+        msg = ev.message
+        try:
+            out.append(
+                (
+                    ev,
+                    fp.complete(
+                        timestamp=msg.timestamp,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        index=index,
+                    ),
+                )
+            )
+        except ValueError as e:
+            if id(ev) not in refused:
+                refused.add(id(ev))
+                bad.append((ev, f"invalid footprint: {e}"))
+    return out
 
 
 def _batch(pairs: Sequence[tuple[EventT, Footprint]]) -> Batch:

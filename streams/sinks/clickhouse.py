@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from footprint.clickhouse import ClickHouse, connect
@@ -69,7 +69,8 @@ class ClickHouseSink:
         assert self._client is not None
         if self._suspect:
             # The last insert failed, maybe after the server took it: check before inserting.
-            batch = replace(batch, in_doubt=frozenset(fp.event_id for fp in batch.footprints))
+            ids = frozenset(fp.event_id for fp in batch.footprints if fp.event_id)
+            batch = replace(batch, in_doubt=ids)
         try:
             await asyncio.to_thread(self._write, self._client, batch)
         except Exception as e:
@@ -96,8 +97,12 @@ class ClickHouseSink:
                         "AND footprint_time >= %(lo)s AND footprint_time <= %(hi)s",
                         {
                             "ids": tuple(fp.event_id for fp in chunk),
-                            "lo": min(fp.footprint_time for fp in chunk).replace(microsecond=0),
-                            "hi": max(fp.footprint_time for fp in chunk) + timedelta(seconds=1),
+                            "lo": datetime.fromtimestamp(
+                                int(min(fp.timestamp for fp in chunk)), UTC
+                            ),
+                            "hi": datetime.fromtimestamp(
+                                max(fp.timestamp for fp in chunk) + 1, UTC
+                            ),
                         },
                     )
                 )

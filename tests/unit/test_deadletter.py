@@ -45,4 +45,4 @@ def test_undecodable_and_invalid_messages_say_why() -> None:
     assert reasons[0] == "invalid footprint: value: Invalid JSON: expected ident at line 1 column 2"
     assert reasons[1] == "undecodable: ValueError: an empty pack of footprints"
     assert reasons[2] == "undecodable: TypeError: value is NoneType, not bytes"
-    assert reasons[3].startswith("invalid footprint: event_id: Field required")
+    assert reasons[3] == "invalid footprint: method: Field required"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from footprint.ids import uuid7
+from footprint.ids import message_id, uuid7
 from schemas.community import FollowUser
 from schemas.footprint import FootprintIn
 
@@ -32,3 +32,19 @@ def test_events_minted_here_get_uuid7_and_client_ids_are_kept() -> None:
     assert FollowUser(actor_id="a", followed_id="b").event_id.version == 7
     mine = uuid.uuid4()
     assert FootprintIn(method="GET", link="/", event_id=mine).event_id == mine
+
+
+def test_message_ids_are_deterministic_time_ordered_uuid8s() -> None:
+    first = message_id(1_764_456_902_000, "footprints", 1, 7)
+    assert first.version == 8 and first.variant == uuid.RFC_4122
+    assert first.int >> 80 == 1_764_456_902_000
+    assert message_id(1_764_456_902_000, "footprints", 1, 7) == first
+    assert message_id(1_764_456_902_001, "footprints", 0, 0) > first
+    others = {
+        message_id(1_764_456_902_000, topic, partition, offset, index)
+        for topic in ("footprints", "other")
+        for partition in range(4)
+        for offset in range(50)
+        for index in range(3)
+    }
+    assert len(others) == 2 * 4 * 50 * 3

@@ -226,3 +226,55 @@ def test_a_pack_keeps_its_valid_footprints_and_names_the_invalid_items() -> None
 def test_values_that_are_no_pack_at_all_raise(raw: bytes) -> None:
     with pytest.raises(ValueError):  # ValidationError is a ValueError
         unpack(raw)
+
+
+# --- any producer's footprints ---------------------------------------------------------------
+
+REFERENCE = (
+    b'{"method": "GET", "link": "/posts/1", "footprint_time": "2026-11-30T07:55:02.346325+09:00"}'
+)
+
+
+def test_the_reference_sites_message_is_a_footprint_once_completed() -> None:
+    [fp], problem = unpack(REFERENCE)
+    assert problem is None and not fp.is_complete
+    done = fp.complete(timestamp=1_764_456_902.5, topic="footprints", partition=2, offset=41)
+    assert done.is_complete
+    assert done.footprint_time == datetime(2026, 11, 29, 22, 55, 2, 346325, tzinfo=UTC)
+    assert done.event_id is not None and done.event_id.version == 8
+    # The same message read again (a replay, another worker) gets the same id.
+    again = fp.complete(timestamp=1_764_456_902.5, topic="footprints", partition=2, offset=41)
+    assert again.event_id == done.event_id
+    other = fp.complete(timestamp=1_764_456_902.5, topic="footprints", partition=2, offset=42)
+    assert other.event_id != done.event_id
+
+
+def test_a_footprint_without_time_takes_the_message_timestamp() -> None:
+    fp = Footprint.from_bytes(b'{"method": "get", "link": "/a"}')
+    now = datetime.now(UTC).timestamp()
+    done = fp.complete(timestamp=now, topic="t", partition=0, offset=0)
+    assert done.method == "GET"
+    assert done.footprint_time is not None
+    assert abs(done.footprint_time.timestamp() - now) < 0.001
+
+
+def test_a_message_timestamp_out_of_range_is_refused_naming_the_field() -> None:
+    fp = Footprint.from_bytes(b'{"method": "GET", "link": "/a"}')
+    with pytest.raises(ValueError, match="footprint_time"):
+        fp.complete(timestamp=0.0, topic="t", partition=0, offset=0)
+
+
+def test_a_complete_footprint_keeps_its_own_id_and_time() -> None:
+    fp = _footprint()
+    assert fp.complete(timestamp=0.0, topic="t", partition=0, offset=0) == fp
+
+
+def test_the_published_json_schema_is_the_models() -> None:
+    from pathlib import Path
+
+    from schemas import export
+
+    published = Path(export.__file__).with_name("footprint.schema.json")
+    assert json.loads(published.read_text()) == export.footprint_schema(), (
+        "schemas/footprint.schema.json is stale: python -m schemas.export"
+    )
