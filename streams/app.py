@@ -7,6 +7,7 @@ Topics, tables and agents live in sibling modules, found by autodiscovery.
 import faust
 
 from footprint.settings import SettingsError, get_settings
+from streams import compat
 
 try:
     _settings = get_settings()
@@ -30,8 +31,12 @@ app = faust.App(
     broker_session_timeout=_settings.session_timeout,
     broker_heartbeat_interval=1.0,
     consumer_auto_offset_reset="earliest",
+    processing_guarantee=_settings.processing_guarantee,
     table_cleanup_interval=60.0,
     web_enabled=not _settings.embedded_worker,
     web_port=_settings.worker_web_port,
     web_bind="127.0.0.1",
 )
+
+# The worker's patches of faust/aiokafka private names, each checked: see streams/compat.py.
+compat.apply(_settings)

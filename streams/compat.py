@@ -1,4 +1,19 @@
-"""Broker quirks the worker works around, each explained where it is applied."""
+"""The one place that patches faust-streaming and aiokafka, applied on purpose by streams/app.py.
+
+Each patch replaces a private name. Before patching it checks that the name is there (and, for
+an attribute set on an object, that the object has it), and raises ``CompatError`` naming it
+otherwise: a dependency upgrade that renames one must stop the worker and fail
+``tests/unit/test_compat.py``, never silently lose the behaviour.
+
+- ``use_fetch_max_wait``: Faust hard-codes ``fetch_max_wait_ms=1500`` for its consumer. Needed on
+  Tansu, which answers a fetch only when the wait ends (every record would wait for it). Apache
+  Kafka answers as records arrive, so there the value only paces idle polls; it is applied on
+  both, from ``FOOTPRINT_FETCH_MAX_WAIT_MS``.
+- ``use_true_highwaters``: Faust recovers a table by reading its changelog up to the
+  ListOffsets end offset. Tansu 0.6 under-reports it after a multi-record batch, so recovery
+  would stop early. Self-detecting: it takes the larger of ListOffsets and a fetch's high
+  watermark, which agree on Apache Kafka.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +24,43 @@ from typing import Any
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from footprint.kafka_admin import true_end_offsets
+from footprint.settings import Settings
 
-__all__ = ["use_fetch_max_wait", "use_true_highwaters"]
+__all__ = ["CompatError", "apply", "use_fetch_max_wait", "use_true_highwaters"]
+
+
+class CompatError(RuntimeError):
+    """A private name Footprint patches is gone from the installed faust or aiokafka."""
+
+
+def require(owner: object, name: str) -> None:
+    """Raise CompatError unless ``owner`` has the attribute ``name``."""
+    if not hasattr(owner, name):
+        where = getattr(owner, "__qualname__", type(owner).__qualname__)
+        module = getattr(owner, "__module__", "?")
+        raise CompatError(
+            f"{module}.{where}.{name} is gone: the installed faust-streaming/aiokafka changed; "
+            "streams/compat.py must be updated for it"
+        )
+
+
+def _patched(function: Any) -> bool:
+    return bool(getattr(function, "footprint_patched", False))
 
 
 def use_true_highwaters(bootstrap: str) -> None:
-    """Make table recovery read changelogs to their real end.
-
-    Faust recovers a table by reading its changelog up to the partition's high watermark, which
-    it takes from ListOffsets. Tansu 0.6 under-reports it after a multi-record batch, so recovery
-    would stop early and the last table updates before a crash would be lost.
-    """
+    """Make table recovery read changelogs to their real end (see the module docstring)."""
+    require(AIOKafkaConsumerThread, "_highwaters")
     original = AIOKafkaConsumerThread._highwaters
-    if getattr(original, "footprint_patched", False):
+    if _patched(original):
         return
 
     async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
         listed = dict(await original(self, partitions))
         if self.consumer.in_transaction:
             return listed
-        with contextlib.suppress(Exception):  # keep Faust's answer if the check fails
+        # Faust's own answer stands if the check cannot be made (it is right on Apache Kafka).
+        with contextlib.suppress(Exception):
             fixed = await true_end_offsets(bootstrap, list(partitions))
             for tp, end in fixed.items():
                 listed[tp] = max(listed.get(tp) or 0, end)
@@ -39,22 +71,23 @@ def use_true_highwaters(bootstrap: str) -> None:
 
 
 def use_fetch_max_wait(milliseconds: int) -> None:
-    """Make the worker's fetches wait at most ``milliseconds`` for records.
-
-    Faust creates its consumer with ``fetch_max_wait_ms=1500``. Apache Kafka answers a fetch as
-    soon as records arrive, so that only bounds an idle poll; Tansu answers when the wait ends,
-    so every record would wait for it (measured: p50 390 ms from produce to consume at 1500 ms,
-    15 ms at 100, 5 ms at 10). Shorter waits cost idle CPU in the worker and the broker; the
-    default (100 ms) is the balance, see FOOTPRINT_FETCH_MAX_WAIT_MS in the README.
-    """
+    """Make the worker's fetches wait at most ``milliseconds`` for records."""
+    require(AIOKafkaConsumerThread, "_create_worker_consumer")
     original = AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "footprint_patched", False):
+    if _patched(original):
         return
 
     def _create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = milliseconds  # read by the consumer's start()
+        require(consumer, "_fetch_max_wait_ms")  # read by AIOKafkaConsumer.start()
+        consumer._fetch_max_wait_ms = milliseconds
         return consumer
 
     _create_worker_consumer.footprint_patched = True  # type: ignore[attr-defined]
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
+
+
+def apply(settings: Settings) -> None:
+    """Apply every patch the worker needs, for these settings."""
+    use_fetch_max_wait(settings.fetch_max_wait_ms)
+    use_true_highwaters(settings.kafka_bootstrap)

@@ -13,13 +13,10 @@ from faust.types import TableT
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS, retention_seconds
 from streams.app import app
-from streams.compat import use_fetch_max_wait, use_true_highwaters
 
 __all__ = ["PROGRESS", "SITE_VISITS", "VISITS"]
 
 _settings = get_settings()
-use_true_highwaters(_settings.kafka_bootstrap)
-use_fetch_max_wait(_settings.fetch_max_wait_ms)
 
 
 def _windowed(name: str, window: str) -> TableT:

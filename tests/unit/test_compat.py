@@ -1,0 +1,58 @@
+"""streams/compat.py: every patched private name exists, and a missing one fails loudly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from streams import compat
+
+
+def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
+    compat.require(AIOKafkaConsumerThread, "_highwaters")
+    compat.require(AIOKafkaConsumerThread, "_create_worker_consumer")
+
+    async def consumer_attribute() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
+        compat.require(consumer, "_fetch_max_wait_ms")
+        assert consumer._fetch_max_wait_ms == 1500
+
+    asyncio.run(consumer_attribute())
+
+
+def test_a_missing_name_raises_naming_it() -> None:
+    with pytest.raises(compat.CompatError, match=r"AIOKafkaConsumerThread\._gone_attribute"):
+        compat.require(AIOKafkaConsumerThread, "_gone_attribute")
+
+
+def test_the_patches_are_installed_once_and_set_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, transport: Consumer()
+    )
+    monkeypatch.setattr(AIOKafkaConsumerThread, "_highwaters", AIOKafkaConsumerThread._highwaters)
+
+    class Consumer:
+        _fetch_max_wait_ms = 1500
+
+    compat.use_fetch_max_wait(25)
+    compat.use_fetch_max_wait(25)  # idempotent: a second call does not wrap the wrapper
+    patched = AIOKafkaConsumerThread._create_worker_consumer
+    assert patched.footprint_patched  # type: ignore[attr-defined]
+    assert patched(object(), None)._fetch_max_wait_ms == 25  # type: ignore[arg-type]
+
+    compat.use_true_highwaters("127.0.0.1:1")
+    assert AIOKafkaConsumerThread._highwaters.footprint_patched  # type: ignore[attr-defined]
+
+
+def test_a_consumer_without_the_attribute_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, transport: object()
+    )
+    compat.use_fetch_max_wait(25)
+    with pytest.raises(compat.CompatError, match="_fetch_max_wait_ms"):
+        AIOKafkaConsumerThread._create_worker_consumer(object(), None)  # type: ignore[arg-type]
