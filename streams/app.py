@@ -30,6 +30,10 @@ app = faust.App(
     broker_rebalance_timeout=_settings.rebalance_timeout,
     broker_session_timeout=_settings.session_timeout,
     broker_heartbeat_interval=1.0,
+    # Faust waits 1200 s for a produce response. Seen on a three-broker cluster: a response sat
+    # unread in the socket and the changelog producer, so the whole agent, hung for those
+    # 20 minutes. Kafka's own producers wait 30 s, then retry on a new connection.
+    producer_request_timeout=30.0,
     consumer_auto_offset_reset="earliest",
     processing_guarantee=_settings.processing_guarantee,
     table_cleanup_interval=60.0,

@@ -18,11 +18,21 @@ from footprint.clickhouse import ClickHouse, connect
 from schemas.footprint import FIELDS, Footprint, field_values
 from streams.sinks.base import Batch, SinkError
 
-__all__ = ["COLUMNS", "ClickHouseSink", "ClickHouseSinkError"]
+__all__ = ["COLUMNS", "ClickHouseSink", "ClickHouseSinkError", "by_month"]
 
 CHECK_CHUNK = 2000  # event ids per in-doubt check: ~100 KB of query text
 
 COLUMNS: tuple[str, ...] = (*FIELDS, "ingested_at")
+
+
+def by_month(footprints: Sequence[Footprint]) -> dict[tuple[int, int], list[Footprint]]:
+    """Footprints grouped by the (year, month) of their time: the table's partitions."""
+    months: dict[tuple[int, int], list[Footprint]] = {}
+    for fp in footprints:
+        t = fp.footprint_time
+        assert t is not None
+        months.setdefault((t.year, t.month), []).append(fp)
+    return months
 
 
 class ClickHouseSinkError(SinkError):
@@ -107,9 +117,11 @@ class ClickHouseSink:
                     )
                 )
             footprints = [fp for fp in footprints if fp.event_id not in held]
-        if footprints:
-            data = rows(footprints, datetime.now(UTC).replace(microsecond=0))
-            client.insert("user_footprint", COLUMNS, data)
+        ingested = datetime.now(UTC).replace(microsecond=0)
+        # One insert per month: the table is partitioned by month and ClickHouse refuses an
+        # insert block spanning more than 100 partitions (code 252), e.g. a backfill of years.
+        for month in by_month(footprints).values():
+            client.insert("user_footprint", COLUMNS, rows(month, ingested))
 
     async def close(self) -> None:
         """Close the connection."""

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from footprint.stack import KafkaServer, PostgresServer, RedisServer, free_port
+from footprint.stack.apache_kafka import KafkaCluster
 from footprint.stack.clickhouse import ClickHouseServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,22 +33,68 @@ JWT_SECRET = "integration-tests-secret-0123456789abcdef"
 
 @dataclass
 class Servers:
-    kafka: KafkaServer
+    kafka: KafkaCluster | KafkaServer
     postgres: PostgresServer
     redis: RedisServer
 
+    @property
+    def broker(self) -> str:
+        """``kafka`` (Apache Kafka) or ``tansu``."""
+        return "kafka" if isinstance(self.kafka, KafkaCluster) else "tansu"
+
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One Apache Kafka node (KRaft), the production broker, shared by the session."""
+    cluster = KafkaCluster(tmp_path_factory.mktemp("apache-kafka")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    """Tansu, the quick-start broker of ``make run``, shared by the session."""
+    server = KafkaServer(tmp_path_factory.mktemp("tansu")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stores(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[PostgresServer, RedisServer]]:
     base = tmp_path_factory.mktemp("stack")
-    kafka = KafkaServer(base / "kafka").start()
     postgres = PostgresServer(base / "postgres").start()
     redis = RedisServer(base / "redis").start()
     try:
-        yield Servers(kafka, postgres, redis)
+        yield postgres, redis
     finally:
-        for server in (redis, postgres, kafka):
+        for server in (redis, postgres):
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(apache_kafka: KafkaCluster, stores: tuple[PostgresServer, RedisServer]) -> Servers:
+    """The stack most tests run on: Apache Kafka, PostgreSQL, Redis."""
+    return Servers(apache_kafka, *stores)
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, servers: Servers) -> Servers:
+    """The stack of one test: ``servers``, or the same stores on Tansu.
+
+    ``@pytest.mark.parametrize("stack", BROKERS, indirect=True)`` runs a test on each broker.
+    """
+    if getattr(request, "param", "kafka") == "kafka":
+        return servers
+    return Servers(request.getfixturevalue("tansu"), servers.postgres, servers.redis)
+
+
+BROKERS = ["kafka", "tansu"]
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +110,9 @@ _redis_db = itertools.count(1)
 
 
 @pytest.fixture
-def env(servers: Servers, tmp_path: Path) -> dict[str, str]:
+def env(stack: Servers, tmp_path: Path) -> dict[str, str]:
     """``FOOTPRINT_*`` variables for one test: fresh topics, database, Redis db and data dir."""
-    return make_env(servers, tmp_path)
+    return make_env(stack, tmp_path)
 
 
 def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
@@ -191,6 +238,7 @@ def wait_http(url: str, proc: Process, timeout: float = 90.0) -> None:
 
 __all__ = [
     "BIN",
+    "BROKERS",
     "Process",
     "Servers",
     "clickhouse_database_url",

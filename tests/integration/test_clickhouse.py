@@ -586,3 +586,22 @@ def test_a_large_replayed_batch_is_checked_in_chunks_and_inserted_once(ch: Click
     assert len(replay.in_doubt) > 3 * CHECK_CHUNK  # 7,010 ids: ~340 KB in one query
     ClickHouseSink._write(ch, replay)
     assert ch.execute("SELECT count(), uniqExact(event_id) FROM user_footprint") == [(7010, 7010)]
+
+
+def test_a_batch_spanning_more_months_than_one_insert_may_is_stored(ch: ClickHouse) -> None:
+    # 101 footprints, one per month from 2000: more partitions than one insert block may touch
+    # (max_partitions_per_insert_block, 100). A backfill like this must not stall the sink.
+    first = dt.datetime(2000, 1, 15, tzinfo=UTC)
+    footprints = [
+        Footprint(
+            event_id=uuid.uuid4(),
+            method="GET",
+            link="/old",
+            footprint_time=first.replace(year=2000 + m // 12, month=m % 12 + 1),
+        )
+        for m in range(101)
+    ]
+    ClickHouseSink._write(ch, Batch(footprints=footprints))
+    assert ch.execute(
+        "SELECT count(), uniqExact(toYYYYMM(footprint_time)) FROM user_footprint"
+    ) == [(101, 101)]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from tests.integration.conftest import BIN, free_port, wait_http, wait_until
 
@@ -29,16 +31,29 @@ def processes_using(path: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="process listing reads /proc (Linux)")
-def test_run_starts_its_own_stack_and_ctrl_c_stops_everything(tmp_path: Path, spawn) -> None:
+@pytest.mark.parametrize("broker", ["tansu", "kafka"])
+def test_run_starts_its_own_stack_and_ctrl_c_stops_everything(
+    broker: str, tmp_path: Path, spawn
+) -> None:
     data = tmp_path / "footprint-data"
     port = free_port()
     # Empty server URLs mean "embedded": footprint run starts every server itself.
     env = {f"FOOTPRINT_{name}_URL": "" for name in ("KAFKA", "POSTGRES", "CLICKHOUSE", "REDIS")}
     env["FOOTPRINT_DATA_DIR"] = str(data)
-    proc = spawn([str(BIN / "footprint"), "run", "--port", str(port)], env, "run")
+    argv = [str(BIN / "footprint"), "run", "--port", str(port), "--broker", broker]
+    proc = spawn(argv, env, "run")
     base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/health", proc)
+    wait_http(base + "/health", proc, timeout=180)
     assert processes_using(data), "the embedded servers run under the data dir"
+    # It says where a site's producers should send: a third-party client does, and is counted.
+    printed = re.search(
+        r"Kafka bootstrap\s+(\S+)\s+\(produce footprints to topic '(\S+)'", proc.tail(400)
+    )
+    assert printed, proc.tail()
+    bootstrap, topic = printed.groups()
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(topic, b'{"method": "GET", "link": "/from-a-producer"}')
+    assert producer.flush(30) == 0
 
     with httpx.Client(base_url=base, timeout=10) as api:
         assert api.get("/docs").status_code == 200
@@ -46,12 +61,12 @@ def test_run_starts_its_own_stack_and_ctrl_c_stops_everything(tmp_path: Path, sp
         assert r.status_code == 202
         live = wait_until(
             lambda: (
-                (b := api.get("/api/stats/live", params={"window": "1h"}).json())["total"] == 1
+                (b := api.get("/api/stats/live", params={"window": "1h"}).json())["total"] == 2
                 and b
             ),
-            what="the footprint in the live 1h window",
+            what="both footprints in the live 1h window",
         )
-        assert live["top_pages"] == [{"link": "/hello", "count": 1}]
+        assert sorted(p["link"] for p in live["top_pages"]) == ["/from-a-producer", "/hello"]
 
     assert proc.stop() == 0, proc.tail()
     deadline = time.monotonic() + 10
