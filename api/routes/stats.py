@@ -76,6 +76,15 @@ async def summary(
         end_utc - (end_utc - start_utc) * 2  # noqa: B018 - the previous period must exist too
     except OverflowError:
         raise _query_error("start" if start else "end", "out of range", None) from None
+    latest = datetime.now(UTC) + MAX_AHEAD
+    # No footprint is outside EARLIEST … now + 5 min, and the stores' time types end not far
+    # beyond (ClickHouse's DateTime starts in 1970): a period there has nothing to show.
+    bounds = (("end", end_utc, end, EARLIEST), ("start", start_utc, start, EARLIEST - MAX_PERIOD))
+    for name, value, given, earliest in bounds:
+        if not earliest <= value <= latest:
+            raise _query_error(
+                name, f"must be between {earliest.date().isoformat()} and now + 5 minutes", given
+            )
     if start_utc >= end_utc:
         raise _query_error("start", "start must be before end", start)
     if end_utc - start_utc > MAX_PERIOD:

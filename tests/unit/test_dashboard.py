@@ -140,3 +140,22 @@ def test_live_stats_refuse_a_time_no_footprint_can_have(tmp_path: Path, at: str)
     r = client.get("/api/stats/live", params={"window": "1m", "at": at})
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["query", "at"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"end": "0201-02-06T04:53:34.6893Z"}, "end"),
+        ({"end": "9999-12-31T00:00:00Z"}, "end"),
+        ({"start": "1901-01-01T00:00:00Z", "end": "1901-01-02T00:00:00Z"}, "end"),
+        ({"start": "1990-01-01T00:00:00Z", "end": "2000-01-02T00:00:00Z"}, "start"),
+    ],
+)
+def test_summary_refuses_a_period_no_store_can_hold(
+    tmp_path: Path, params: dict[str, str], field: str
+) -> None:
+    app, client = _client(tmp_path)
+    app.state.postgres = app.state.clickhouse = object()  # never reached: refused first
+    r = client.get("/api/stats/summary", params={**params, "source": "clickhouse"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", field]
