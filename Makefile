@@ -61,7 +61,8 @@ integration: $(STAMP) system-deps
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/pytest -q --durations=25 tests
 
-# Benchmarks (not part of `make test`): ~20 minutes, writes BENCHMARKS.md and bench/charts/.
+# Benchmarks (not part of `make test`): ~30 minutes, writes BENCHMARKS.md and bench/charts/.
+# Every benchmark on Tansu, then the worker and notifications again on Apache Kafka.
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -69,6 +70,7 @@ bench: $(STAMP) system-deps
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
 	  echo "wrk not found (apt-get install wrk / brew install wrk): using bench.loadgen instead"
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench worker notify --broker kafka
 
 clean:
 	rm -rf $(VENV) .footprint .pytest_cache .mypy_cache .ruff_cache

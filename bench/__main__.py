@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data directory")
     parser.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="the broker: Tansu, or Apache Kafka (results saved as NAME.kafka.json)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="only rebuild BENCHMARKS.md and the charts from the saved results",
@@ -49,13 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     out = Output.for_size(args.size, args.report_dir)
+    out.broker = args.broker
     if args.report_only:
         from bench.report import write_report
 
         print(f"report: {write_report(out)}")
         return 0
     base = Path(tempfile.mkdtemp(prefix="footprint-bench-"))
-    stack = Stack(base / "servers", progress=lambda m: print(f"[stack  ] {m}", flush=True))
+    stack = Stack(
+        base / "servers",
+        progress=lambda m: print(f"[stack  ] {m}", flush=True),
+        broker=args.broker,
+    )
     began = time.monotonic()
     failed: list[str] = []
     print(f"benchmarks: {', '.join(names)} at size {args.size}; servers under {base}", flush=True)

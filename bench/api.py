@@ -247,7 +247,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "profile": profile,
         "failed_broker_down": failed_down,
         "measured_at": time.time(),
-        "command": f"python -m bench api --size {size}",
+        "command": stack.command("api", size),
     }
     line = result_line(
         {

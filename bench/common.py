@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from footprint.stack import ClickHouseServer, KafkaServer, PostgresServer, RedisServer
+from footprint.stack.apache_kafka import KafkaCluster
 
 __all__ = [
     "ROOT",
@@ -226,10 +227,13 @@ def bin_path(name: str) -> str:
 class Stack:
     """The real servers, started on first use and shared by the benchmarks of one invocation."""
 
-    def __init__(self, base: Path, progress: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, base: Path, progress: Callable[[str], None] = print, broker: str = "tansu"
+    ) -> None:
         self.base = base
         self.progress = progress
-        self._kafka: KafkaServer | None = None
+        self.broker = broker
+        self._kafka: KafkaServer | KafkaCluster | None = None
         self._postgres: PostgresServer | None = None
         self._redis: RedisServer | None = None
         self._clickhouse: ClickHouseServer | None = None
@@ -244,11 +248,19 @@ class Stack:
         return server
 
     @property
-    def kafka(self) -> KafkaServer:
-        """Tansu, memory-only."""
+    def kafka(self) -> KafkaServer | KafkaCluster:
+        """Tansu (memory-only), or one Apache Kafka node with ``--broker kafka``."""
         if self._kafka is None:
-            self._kafka = self._start(KafkaServer(self.base / "kafka"))
+            if self.broker == "kafka":
+                self._kafka = self._start(KafkaCluster(self.base / "apache-kafka"))
+            else:
+                self._kafka = self._start(KafkaServer(self.base / "kafka"))
         return self._kafka
+
+    def command(self, name: str, size: str) -> str:
+        """The command line that reproduces a benchmark on this stack."""
+        broker = f" --broker {self.broker}" if self.broker != "tansu" else ""
+        return f"python -m bench {name} --size {size}{broker}"
 
     @property
     def postgres(self) -> PostgresServer:
@@ -346,6 +358,8 @@ class Output:
     charts: Path
     size: str
     results_written: list[str] = field(default_factory=list)
+    # Results measured on Apache Kafka are saved as NAME.kafka.json beside Tansu's NAME.json.
+    broker: str = "tansu"
 
     @classmethod
     def for_size(cls, size: str, report_dir: Path | None) -> Output:
@@ -361,7 +375,10 @@ class Output:
         )
 
     def save(self, name: str, data: dict[str, Any]) -> Path:
-        """Write one benchmark's results as JSON."""
+        """Write one benchmark's results as JSON (``NAME.kafka.json`` on Apache Kafka)."""
+        if self.broker != "tansu" and name != "machine":
+            name = f"{name}.{self.broker}"
+            data = {**data, "broker": self.broker}
         self.results.mkdir(parents=True, exist_ok=True)
         path = self.results / f"{name}.json"
         path.write_text(json.dumps(data, indent=2, default=str) + "\n")

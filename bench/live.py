@@ -72,9 +72,15 @@ async def fill(redis_url: str, around: float, seconds: float) -> int:
         for window, (start, end) in sorted(touched):
             counts = [
                 WindowCount(
-                    window, start, end, int(5000 / (rank + 1)) + rng.randrange(5), link=link
+                    window,
+                    start,
+                    end,
+                    int(1250 / (rank + 1)) + rng.randrange(5),
+                    link=link,
+                    partition=p,
                 )
                 for rank, link in enumerate(links)
+                for p in range(4)
             ]
             counts += [
                 WindowCount(window, start, end, 7000 + rng.randrange(500), partition=p)
@@ -195,7 +201,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "goal_p99_ms": 10.0,
         "max_rps": loads["16 connections"]["rps"],
         "profile": profile,
-        "command": f"python -m bench live --size {size}",
+        "command": stack.command("live", size),
     }
     line = result_line(
         {

@@ -340,7 +340,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "fanout": fan,
         "goal_p99_ms": 50.0,
         "goal_fanout_s": 2.0,
-        "command": f"python -m bench notify --size {size}",
+        "command": stack.command("notify", size),
     }
     line = result_line(
         {

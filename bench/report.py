@@ -619,6 +619,53 @@ def _notify(n: dict[str, Any]) -> str:
     )
 
 
+def _brokers(out: Output) -> str:
+    """Worker throughput and notification latency on Tansu and on Apache Kafka, side by side."""
+    rows = []
+    for broker, suffix in (
+        ("Tansu 0.6 (memory)", ""),
+        ("Apache Kafka 4.1 (KRaft, 1 node)", ".kafka"),
+    ):
+        w = out.load(f"worker{suffix}")
+        n = out.load(f"notify{suffix}")
+        if w is None and n is None:
+            continue
+        worker = (
+            f"{w['worker']['events_per_s']:,} / {w['raw']['events_per_s']:,} = **{w['ratio']:.3f}**"
+            if w
+            else "–"
+        )
+        lat = n["latency"] if n else None
+        notify = (
+            f"{_ms(lat['p50_ms'], 1)} / {_ms(lat['p99_ms'], 1)} ms at {lat['rate']:.0f}/s"
+            if lat
+            else "–"
+        )
+        fan = f"{_ms(n['fanout']['last_socket_s'], 3)} s" if n else "–"
+        eo = w.get("worker_exactly_once") if w else None
+        exactly_once = (
+            f"{eo['events_per_s']:,}/s = {eo['events_per_s'] / w['worker']['events_per_s']:.2f}× "
+            f"(ClickHouse {eo.get('clickhouse_rows', '?'):,}, Redis 1m {eo.get('redis_1m_total')})"
+            if eo and w
+            else "–"
+        )
+        commands = ", ".join(f"`{d['command']}`" for d in (w, n) if d)
+        rows.append([broker, worker, exactly_once, notify, fan, commands])
+    if not rows:
+        return "_not run yet: `python -m bench worker notify --broker kafka`_"
+    return _table(
+        [
+            "broker",
+            "worker / raw consumer (footprints/s)",
+            "worker with exactly_once",
+            "notification p50 / p99",
+            "10k fan-out, last socket",
+            "commands",
+        ],
+        rows,
+    )
+
+
 def write_report(out: Output) -> Path:
     """Rebuild BENCHMARKS.md and the charts from the saved results."""
     results = {
@@ -667,6 +714,15 @@ def write_report(out: Output) -> Path:
         parts.append(
             render(results[name]) if name in results else f"_not run yet: `python -m bench {name}`_"
         )
+    parts += [
+        "",
+        "## 6. Brokers side by side: Tansu and Apache Kafka",
+        "",
+        "The sections above run on Tansu. The same benchmarks on Apache Kafka "
+        "(`--broker kafka`), each ratio measured within its own run:",
+        "",
+        _brokers(out),
+    ]
     if ANALYSIS.exists():
         parts += ["", ANALYSIS.read_text().strip()]
     out.report.parent.mkdir(parents=True, exist_ok=True)

@@ -487,7 +487,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "disk": disk,
         "postgres_what_if": {"rows": what_if_rows, "rows_per_s": what_if},
         "mismatches": mismatches,
-        "command": f"python -m bench stores --size {size}",
+        "command": stack.command("stores", size),
     }
     line = result_line(
         {

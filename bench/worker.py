@@ -184,6 +184,7 @@ def run_worker(
     profile_to: Path | None = None,
     max_seconds: float = 600.0,
     timeout: float = 120.0,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start a worker on ``topic`` with fresh stores; time it until PostgreSQL holds n rows.
 
@@ -208,6 +209,7 @@ def run_worker(
         FOOTPRINT_APP_ID=app_id,
         FOOTPRINT_PARTITIONS=str(PARTITIONS),
         FOOTPRINT_DATA_DIR=str(workdir / f"data-{t}"),
+        **(extra_env or {}),
     )
     argv = [
         bin_path("faust"),
@@ -330,7 +332,7 @@ def run_worker(
 async def _sink_costs(
     stack: Stack, items: list[Footprint], batch_size: int
 ) -> dict[str, dict[str, float]]:
-    from streams.counting import Item, plan
+    from streams.counting import Item, plan, split_link_key
     from streams.sinks import Batch, WindowCount
     from streams.sinks.clickhouse import ClickHouseSink
     from streams.sinks.postgres import PostgresSink
@@ -353,7 +355,9 @@ async def _sink_costs(
             offset += 1
         p = plan(entries)
         counts = [
-            WindowCount(window, r[0], r[1], len(kp.offsets), link=name)
+            WindowCount(
+                window, r[0], r[1], len(kp.offsets), link=split_link_key(name)[1], partition=0
+            )
             for window, group in p.links.items()
             for (name, r), kp in group.items()
         ] + [
@@ -504,6 +508,22 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
                 rate=profiled.get("profile_rate", 100),
             )
 
+    exactly_once: dict[str, Any] | None = None
+    if stack.broker == "kafka":
+        # The same run with Kafka transactions (Faust's exactly_once), for the comparison with
+        # the idempotent design: counts are exact either way (checked below).
+        progress("the worker again with processing_guarantee=exactly_once")
+        exactly_once = run_worker(
+            stack,
+            topic,
+            n,
+            workdir,
+            progress,
+            max_seconds=MAX_SECONDS[size],
+            extra_env={"FOOTPRINT_PROCESSING_GUARANTEE": "exactly_once"},
+        )
+        progress(f"worker with exactly_once: {exactly_once['events_per_s']:,} events/s")
+
     progress("per-event costs of each step alone")
     costs = per_event_costs(stack, MICRO_SIZES[size], progress)
 
@@ -517,12 +537,13 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "raw": raw,
         "worker": worker,
         "worker_profiled": profiled,
+        "worker_exactly_once": exactly_once,
         "profile": profile,
         "profile_error": profile_error,
         "per_event_costs": costs,
         "ratio": round(ratio, 4),
         "goal_ratio": 0.20,
-        "command": f"python -m bench worker --size {size}",
+        "command": stack.command("worker", size),
     }
     line = result_line(
         {
