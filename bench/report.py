@@ -645,7 +645,8 @@ def _brokers(out: Output) -> str:
         eo = w.get("worker_exactly_once") if w else None
         exactly_once = (
             f"{eo['events_per_s']:,}/s = {eo['events_per_s'] / w['worker']['events_per_s']:.2f}× "
-            f"(ClickHouse {eo.get('clickhouse_rows', '?'):,}, Redis 1m {eo.get('redis_1m_total')})"
+            f"(stored {eo['stored']:,}, ClickHouse {eo['clickhouse_rows']:,}, "
+            f"Redis 1m total {eo['redis_1m_total']:,})"
             if eo and w
             else "–"
         )

@@ -91,9 +91,10 @@ class Settings(BaseSettings):
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
-        description="Faust's guarantee. Results are exact with at_least_once already (every store "
-        "and table write is idempotent); exactly_once adds Kafka transactions (Apache Kafka only, "
-        "measured in BENCHMARKS.md)",
+        description="Faust's guarantee. Results are exact with at_least_once (every store and "
+        "table write is idempotent). exactly_once adds Kafka transactions (Apache Kafka only); "
+        "with faust-streaming 0.15.3 it stalled after worker kills (BENCHMARKS.md): not for "
+        "production",
     )
     embedded_worker: bool = False
     worker_web_port: int = Field(6066, ge=0, le=65535)
