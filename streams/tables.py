@@ -14,7 +14,7 @@ from footprint.settings import get_settings
 from footprint.windows import WINDOWS, retention_seconds
 from streams.app import app
 
-__all__ = ["PROGRESS", "SITE_VISITS", "VISITS"]
+__all__ = ["NOTIFY_PROGRESS", "PROGRESS", "SITE_VISITS", "VISITS"]
 
 _settings = get_settings()
 
@@ -50,3 +50,12 @@ PROGRESS: TableT = app.Table(
     help="how far each footprints partition has been written to the stores",
 )
 SITE_VISITS: dict[str, TableT] = {w: _windowed(f"site-visits-{w}", w) for w in WINDOWS}
+
+# Per notifications partition: {"applied": offset}, for the notifications agent's GapGuard.
+NOTIFY_PROGRESS: TableT = app.Table(
+    "notify-progress",
+    default=None,
+    partitions=_settings.partitions,
+    schema=faust.Schema(key_serializer="json", value_serializer="json"),
+    help="how far each notifications partition has been stored and fanned out",
+)

@@ -14,12 +14,9 @@ import contextlib
 import gc
 import logging
 import time
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import redis.asyncio as aioredis
-from faust.streams import _current_event
 from faust.types import EventT, StreamT
 
 from footprint.settings import get_settings
@@ -29,6 +26,7 @@ from streams.app import app
 from streams.counting import Item, apply, plan, split_link_key
 from streams.deadletter import dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
+from streams.marks import applied, event_context, mark
 from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
@@ -42,16 +40,6 @@ __all__ = ["count_and_store"]
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
-
-
-@contextlib.contextmanager
-def event_context(event: Any) -> Iterator[None]:
-    """Make ``event`` the current one, so a table write goes to its changelog partition."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 def count(
@@ -105,29 +93,13 @@ async def write_with_retry(sink: Sink, batch: Batch) -> None:
     await retry_forever(sink.name, lambda: timed_write(sink, batch))
 
 
-def _last_events(events: Sequence[EventT]) -> dict[int, EventT]:
-    """The last event of each source partition in the batch."""
-    last: dict[int, EventT] = {}
-    for event in events:
-        last[event.message.partition] = event
-    return last
-
-
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
-    for partition, event in _last_events(events).items():
-        key = str(partition)
-        with event_context(event):
-            PROGRESS[key] = update(PROGRESS.get(key), event.message.offset)
+    mark(PROGRESS, events, update)
 
 
 def _applied(partitions: Iterable[int]) -> dict[int, int]:
     """The last written offset of each partition, as far as PROGRESS knows."""
-    applied = {}
-    for partition in partitions:
-        record = PROGRESS.get(str(partition))
-        if record:
-            applied[partition] = record.get("applied", -1)
-    return applied
+    return applied(PROGRESS, partitions)
 
 
 _topic_name = footprints_topic.get_topic_name()
