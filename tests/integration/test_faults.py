@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.producer import packs, to_record
 from footprint.settings import load_settings
+from schemas.community import FollowUser
 from schemas.footprint import Footprint, pack
 from tests.integration.conftest import (
     BIN,
@@ -353,3 +354,80 @@ def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exa
     )
     assert (raw, distinct, rollup) == (10_000, 10_000, 10_000)
     assert first.alive(), first.tail()
+
+
+def produce_follows(bootstrap: str, topic: str, n: int, seconds: float) -> list[bytes]:
+    """``n`` follow events (one notification each) keyed by recipient, over ``seconds``."""
+    events = [
+        FollowUser(actor_id=f"fan-{i}", followed_id=f"star-{i % 40}").to_bytes() for i in range(n)
+    ]
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+        await producer.start()
+        try:
+            rounds = max(1, int(seconds * 20))
+            for r in range(rounds):
+                chunk = events[n * r // rounds : n * (r + 1) // rounds]
+                futures = [
+                    await producer.send(topic, value, key=f"star-{i % 40}".encode())
+                    for i, value in enumerate(chunk, start=n * r // rounds)
+                ]
+                await asyncio.gather(*futures)
+                await asyncio.sleep(seconds / rounds)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+    return events
+
+
+def notification_rows(url: str) -> tuple[int, int]:
+    """Rows in user_notifications and distinct (event, recipient) pairs among them."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            'SELECT count(*), count(DISTINCT (event_id, "user")) FROM user_notifications'
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+@pytest.mark.parametrize("stack", BROKERS, indirect=True)
+def test_notifications_worker_killed_twice_mid_stream_notifies_each_event_once(
+    ch_env, spawn, stack: Servers, tmp_path: Path
+) -> None:
+    env = ch_env
+    migrate(env)
+    n = 6000
+    bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
+    producer = threading.Thread(
+        target=produce_follows, args=(bootstrap, env["FOOTPRINT_NOTIFICATIONS_TOPIC"], n, 12.0)
+    )
+    worker = start_worker(spawn, env, "worker-0")
+    producer.start()
+    killed_at = []
+    for kill in range(2):
+        floor = notification_rows(env["FOOTPRINT_POSTGRES_URL"])[0]
+        wait_until(
+            lambda floor=floor: notification_rows(env["FOOTPRINT_POSTGRES_URL"])[0] > floor + 800,
+            timeout=120,
+            what="notifications stored before the kill",
+        )
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait()
+        killed_at.append(notification_rows(env["FOOTPRINT_POSTGRES_URL"])[0])
+        worker = start_worker(spawn, env, f"worker-{kill + 1}")
+    producer.join()
+    rows, distinct = wait_until(
+        lambda: r if (r := notification_rows(env["FOOTPRINT_POSTGRES_URL"]))[0] >= n else None,
+        timeout=120,
+        what=f"{n} notifications",
+    )
+    print(
+        f"{stack.broker}: notifications worker kill -9 x2 (at {killed_at} stored): sent={n} "
+        f"rows={rows} distinct={distinct} duplicates={rows - distinct} {guard_firings(tmp_path)}"
+    )
+    assert (rows, distinct) == (n, n)
+    assert worker.alive(), worker.tail()
