@@ -15,10 +15,12 @@ passed in.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,9 +29,25 @@ from api.enrich import parse_agent, referrer_host, utm_from_query, visitor_id
 from api.producer import FootprintProducer
 from footprint.ids import uuid7
 from footprint.settings import Settings, get_settings
-from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint
+from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint
 
-__all__ = ["FootprintMiddleware", "default_user_id", "no_footprint"]
+__all__ = ["FootprintMiddleware", "default_user_id", "no_footprint", "storable_path"]
+
+# ASGI paths are percent-decoded: "%00" arrives as NUL, which no store can hold.
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def storable_path(path: str) -> str:
+    """The path as a link every store accepts: control characters (and lone surrogates)
+    percent-encoded again, at most ``MAX_LINK`` characters, never empty."""
+    if _UNSTORABLE.search(path):
+        path = _UNSTORABLE.sub(
+            lambda m: quote(m.group().encode("utf-8", "surrogatepass"), safe=""), path
+        )
+    if not path.startswith("/"):
+        path = "/" + path
+    return path[:MAX_LINK]
+
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +145,10 @@ class FootprintMiddleware:
                 await self._record(scope, status, started)
 
     async def _record(self, scope: Scope, status: int, started: float) -> None:
+        if scope["method"] not in HTTP_METHODS:
+            # No registered method: not a request of any client the site serves. Recording it
+            # would make a footprint the worker refuses.
+            return
         try:
             self.producer.offer(self._footprint(scope, status, started))
             if self._own_producer:
@@ -149,7 +171,7 @@ class FootprintMiddleware:
         return Footprint.model_construct(
             event_id=uuid7(),
             method=scope["method"],
-            link=(scope.get("root_path", "") + scope["path"])[:MAX_LINK] or "/",
+            link=storable_path(scope.get("root_path", "") + scope["path"]),
             footprint_time=now,
             route=(getattr(route, "path", "") or "")[:MAX_TEXT],
             status_code=status,

@@ -46,8 +46,51 @@ __all__ = [
     "unpack",
 ]
 
+# The methods of the IANA HTTP Method Registry: what a server may really be asked (WebDAV's
+# PROPFIND, the new QUERY…). Anything else is refused as a method.
 HTTP_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+    [
+        "ACL",
+        "BASELINE-CONTROL",
+        "BIND",
+        "CHECKIN",
+        "CHECKOUT",
+        "CONNECT",
+        "COPY",
+        "DELETE",
+        "GET",
+        "HEAD",
+        "LABEL",
+        "LINK",
+        "LOCK",
+        "MERGE",
+        "MKACTIVITY",
+        "MKCALENDAR",
+        "MKCOL",
+        "MKREDIRECTREF",
+        "MKWORKSPACE",
+        "MOVE",
+        "OPTIONS",
+        "ORDERPATCH",
+        "PATCH",
+        "POST",
+        "PRI",
+        "PROPFIND",
+        "PROPPATCH",
+        "PUT",
+        "QUERY",
+        "REBIND",
+        "REPORT",
+        "SEARCH",
+        "TRACE",
+        "UNBIND",
+        "UNCHECKOUT",
+        "UNLINK",
+        "UNLOCK",
+        "UPDATE",
+        "UPDATEREDIRECTREF",
+        "VERSION-CONTROL",
+    ]
 )
 MAX_LINK = 2048
 MAX_TEXT = 512
@@ -56,7 +99,7 @@ MAX_TEXT = 512
 def _method(value: str) -> str:
     upper = value.upper()
     if upper not in HTTP_METHODS:
-        raise ValueError(f"must be an HTTP method ({', '.join(sorted(HTTP_METHODS))})")
+        raise ValueError("must be a registered HTTP method (GET, POST, PUT, DELETE, PROPFIND…)")
     return upper
 
 
@@ -104,7 +147,7 @@ def _millis(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
+Method = Annotated[str, StringConstraints(max_length=24), AfterValidator(_method)]
 # Any free text bound for a store: no NUL (PostgreSQL text cannot hold it). Lone surrogates
 # are refused by pydantic itself, from JSON and from Python. A pattern runs in pydantic-core,
 # not as a Python call per field: the worker validates every field of every footprint.
@@ -240,21 +283,16 @@ def pack(values: Sequence[bytes]) -> bytes:
     return b"[" + b",".join(values) + b"]"
 
 
-def _reasons(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in error.errors()
-    )
-
-
-def unpack(raw: bytes) -> tuple[list[Footprint], str | None]:
-    """The valid footprints of one message value, and why some are not, if any are not.
+def unpack(raw: bytes) -> tuple[list[Footprint], list[tuple[bytes, str]]]:
+    """The valid footprints of one message value, and each invalid item of a pack.
 
     Raises ``ValidationError`` or ``ValueError`` when the value as a whole is neither a footprint
     nor a non-empty array of them. In a pack, the valid items are returned even when others are
-    not; the reason names each invalid one by its index (``3.link: …``).
+    not; each invalid one comes back alone, as its own JSON and the reason
+    (``item 3: link: …``), so that only it is dead-lettered, not the footprints around it.
     """
     if raw.lstrip()[:1] != b"[":
-        return [Footprint.from_bytes(raw)], None
+        return [Footprint.from_bytes(raw)], []
     try:
         footprints = _PACK.validate_json(raw)
     except ValidationError as e:
@@ -267,7 +305,17 @@ def unpack(raw: bytes) -> tuple[list[Footprint], str | None]:
             for i, item in enumerate(items)
             if i not in bad
         ]
-        return good, f"invalid items {sorted(bad)}: {_reasons(e)}"
+        reasons: dict[int, list[str]] = {}
+        for err in e.errors():
+            index, *rest = err["loc"]
+            if isinstance(index, int):
+                where = ".".join(str(p) for p in rest) or "value"
+                reasons.setdefault(index, []).append(f"{where}: {err['msg']}")
+        invalid = [
+            (pydantic_core.to_json(items[i]), f"item {i}: {'; '.join(reasons[i])}")
+            for i in sorted(bad)
+        ]
+        return good, invalid
     if not footprints:
         raise ValueError("an empty pack of footprints")
-    return footprints, None
+    return footprints, []

@@ -15,47 +15,51 @@ __all__ = ["dead_letter", "decode", "decode_many"]
 T = TypeVar("T")
 
 
+# A message to dead-letter: the event, the reason, and the bytes to send when only one item of
+# the message is bad (None: the message's own bytes).
+Bad = tuple[EventT, str, bytes | None]
+
+
 def decode(
     events: Sequence[EventT], parse: Callable[[bytes], T], what: str
-) -> tuple[list[tuple[EventT, T]], list[tuple[EventT, str]]]:
-    """Split a batch into parsed values and (event, reason) for those that do not parse."""
-    return decode_many(events, lambda raw: ([parse(raw)], None), what)
+) -> tuple[list[tuple[EventT, T]], list[Bad]]:
+    """Split a batch into parsed values and (event, reason, None) for those that do not parse."""
+    return decode_many(events, lambda raw: ([parse(raw)], []), what)
 
 
 def decode_many(
     events: Sequence[EventT],
-    parse: Callable[[bytes], tuple[list[T], str | None]],
+    parse: Callable[[bytes], tuple[list[T], list[tuple[bytes, str]]]],
     what: str,
-) -> tuple[list[tuple[EventT, T]], list[tuple[EventT, str]]]:
+) -> tuple[list[tuple[EventT, T]], list[Bad]]:
     """Like ``decode`` for messages holding several values (``parse`` returns the valid ones
-    and why others are not): a message with any invalid value is dead-lettered whole, with
-    its original bytes, and its valid values are kept as well."""
+    and each invalid one with its reason): an invalid item is dead-lettered alone, as its own
+    bytes; a message that is not valid as a whole is dead-lettered with its original bytes."""
     good: list[tuple[EventT, T]] = []
-    bad: list[tuple[EventT, str]] = []
+    bad: list[Bad] = []
     for event in events:
         raw = event.value
         try:
             if not isinstance(raw, bytes):
                 raise TypeError(f"value is {type(raw).__name__}, not bytes")
-            values, problem = parse(raw)
+            values, invalid = parse(raw)
         except ValidationError as e:
             fields = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
                 for err in e.errors()
             )
-            bad.append((event, f"invalid {what}: {fields}"))
+            bad.append((event, f"invalid {what}: {fields}", None))
             continue
         except Exception as e:
-            bad.append((event, f"undecodable: {type(e).__name__}: {e}"))
+            bad.append((event, f"undecodable: {type(e).__name__}: {e}", None))
             continue
         good += [(event, value) for value in values]
-        if problem:
-            bad.append((event, f"invalid {what}: {problem}"))
+        bad += [(event, f"invalid {what}: {reason}", item) for item, reason in invalid]
     return good, bad
 
 
-async def dead_letter(topic: TopicT, event: EventT, reason: str) -> None:
-    """Send ``event`` to ``topic`` and wait until the broker has it."""
+async def dead_letter(topic: TopicT, event: EventT, reason: str, item: bytes | None = None) -> None:
+    """Send ``event`` (or only ``item``, one bad value of it) to ``topic``; wait for the broker."""
     msg = event.message
     headers = {
         "error": reason[:2000].encode(),
@@ -64,7 +68,10 @@ async def dead_letter(topic: TopicT, event: EventT, reason: str) -> None:
         "source-offset": str(msg.offset).encode(),
     }
     # A tombstone (null value) stays null; anything else not bytes is kept as its text.
-    value = event.value if isinstance(event.value, bytes | None) else str(event.value).encode()
+    if item is not None:
+        value: bytes | None = item
+    else:
+        value = event.value if isinstance(event.value, bytes | None) else str(event.value).encode()
     key = event.key if isinstance(event.key, bytes | None) else str(event.key).encode()
     # force=True: send now, not attached to the (batched) current event's acknowledgement.
     fut = await topic.send(key=key, value=value, headers=headers, force=True)

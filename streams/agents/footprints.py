@@ -24,7 +24,7 @@ from footprint.windows import WINDOWS
 from schemas.footprint import Footprint, unpack
 from streams.app import app
 from streams.counting import Item, apply, plan, split_link_key
-from streams.deadletter import dead_letter, decode_many
+from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
 from streams.marks import applied, event_context, mark
 from streams.metrics import timed, timed_write
@@ -118,9 +118,9 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
         id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
         for ev in events
     }
-    for event, reason in bad:
+    for event, reason, item in bad:
         if states[id(event)] != "done":
-            await dead_letter(dead_letter_topic, event, reason)
+            await dead_letter(dead_letter_topic, event, reason, item)
     todo, seen = [], set()
     for ev, fp in good:
         copy = (fp.event_id, ev.message.partition, ev.message.offset)
@@ -166,7 +166,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
 
 
 def complete(
-    good: list[tuple[EventT, Footprint]], bad: list[tuple[EventT, str]]
+    good: list[tuple[EventT, Footprint]], bad: list[Bad]
 ) -> list[tuple[EventT, Footprint]]:
     """Give footprints without an id or a time those of the message they came in.
 
@@ -177,7 +177,6 @@ def complete(
     out: list[tuple[EventT, Footprint]] = []
     last: EventT | None = None
     index = 0
-    refused: set[int] = set()
     for ev, fp in good:
         index = index + 1 if ev is last else 0  # position in its pack
         last = ev
@@ -199,9 +198,12 @@ def complete(
                 )
             )
         except ValueError as e:
-            if id(ev) not in refused:
-                refused.add(id(ev))
-                bad.append((ev, f"invalid footprint: {e}"))
+            # In a pack only this footprint goes to the dead letters, not its neighbours.
+            packed = isinstance(ev.value, bytes) and ev.value.lstrip()[:1] == b"["
+            reason = (
+                f"invalid footprint: item {index}: {e}" if packed else f"invalid footprint: {e}"
+            )
+            bad.append((ev, reason, fp.to_bytes() if packed else None))
     return out
 
 

@@ -64,8 +64,8 @@ async def process(events: list[EventT], store: NotificationStore) -> None:
     if not events:
         return
     good, bad = decode(events, parse_event, "community event")
-    for event, reason in bad:
-        await dead_letter(notifications_dead_letter_topic, event, reason)
+    for event, reason, item in bad:
+        await dead_letter(notifications_dead_letter_topic, event, reason, item)
     if good:
         await deliver(store, [e for _, e in good])
     mark(NOTIFY_PROGRESS, events, after_write)

@@ -27,21 +27,24 @@ def test_packs_and_single_footprints_are_kept_with_their_message() -> None:
     assert bad == []
 
 
-def test_a_pack_with_an_invalid_item_is_dead_lettered_whole_and_its_valid_items_kept() -> None:
-    a = _fp("/a")
-    mixed = _event(pack([a.to_bytes(), b'{"link": "no-slash"}']))
+def test_only_the_invalid_item_of_a_pack_is_dead_lettered_and_its_valid_items_kept() -> None:
+    a, b = _fp("/a"), _fp("/b")
+    other_visitors = b'{"link": "no-slash", "user_id": "alice"}'
+    mixed = _event(pack([a.to_bytes(), other_visitors, b.to_bytes()]))
     good, bad = decode_many([mixed], unpack, "footprint")
-    assert good == [(mixed, a)]
-    [(event, reason)] = bad
+    assert good == [(mixed, a), (mixed, b)]
+    [(event, reason, item)] = bad
     assert event is mixed
-    assert reason.startswith("invalid footprint: invalid items [1]")
+    assert item == b'{"link":"no-slash","user_id":"alice"}'  # this item alone, not a's or b's
+    assert reason.startswith("invalid footprint: item 1: method: Field required; link: String")
 
 
 def test_undecodable_and_invalid_messages_say_why() -> None:
     events = [_event(b"not json"), _event(b"[]"), _event(None), _event(b'{"link": "/x"}')]
     good, bad = decode_many(events, unpack, "footprint")
     assert good == []
-    reasons = [reason for _, reason in bad]
+    reasons = [reason for _, reason, _ in bad]
+    assert [item for _, _, item in bad] == [None] * 4  # whole messages: their own bytes
     assert reasons[0] == "invalid footprint: value: Invalid JSON: expected ident at line 1 column 2"
     assert reasons[1] == "undecodable: ValueError: an empty pack of footprints"
     assert reasons[2] == "undecodable: TypeError: value is NoneType, not bytes"

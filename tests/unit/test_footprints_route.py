@@ -325,3 +325,19 @@ def test_middleware_with_only_a_producer_uses_environment_settings(tmp_path: Pat
         assert [fp.route for fp in _produced(producer)] == ["/docs-like/{x}"]
     finally:
         get_settings.cache_clear()
+
+
+def test_middleware_never_records_a_footprint_the_worker_would_refuse(
+    host: tuple[FootprintProducer, TestClient],
+) -> None:
+    producer, client = host
+    client.request("PROPFIND", "/posts/1")  # WebDAV: a registered method
+    client.get("/posts/%00x")  # arrives NUL-decoded in the ASGI path
+    client.get("/posts/%1b%7f")
+    client.request("BREW", "/posts/2")  # no registered method: not recorded
+    produced = _produced(producer)  # validates each one as the worker does
+    assert [(fp.method, fp.link) for fp in produced] == [
+        ("PROPFIND", "/posts/1"),
+        ("GET", "/posts/%00x"),
+        ("GET", "/posts/%1B%7F"),
+    ]

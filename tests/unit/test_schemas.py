@@ -205,21 +205,24 @@ def test_durations_are_kept_to_the_microsecond_so_every_store_can_hold_them() ->
 
 def test_a_pack_unpacks_to_its_footprints_in_order() -> None:
     fps = [_footprint(event_id=uuid4(), link=f"/p/{i}") for i in range(3)]
-    assert unpack(pack([fp.to_bytes() for fp in fps])) == (fps, None)
+    assert unpack(pack([fp.to_bytes() for fp in fps])) == (fps, [])
 
 
 def test_a_single_footprint_is_still_a_message() -> None:
     fp = _footprint()
-    assert unpack(fp.to_bytes()) == ([fp], None)
+    assert unpack(fp.to_bytes()) == ([fp], [])
 
 
-def test_a_pack_keeps_its_valid_footprints_and_names_the_invalid_items() -> None:
+def test_a_pack_keeps_its_valid_footprints_and_returns_each_invalid_item_alone() -> None:
     a, b = _footprint(event_id=uuid4()), _footprint(event_id=uuid4())
     raw = pack([a.to_bytes(), b'{"link": 5}', b.to_bytes(), b"7"])
-    good, problem = unpack(raw)
+    good, invalid = unpack(raw)
     assert good == [a, b]
-    assert problem is not None and problem.startswith("invalid items [1, 3]")
-    assert "1.link" in problem
+    assert [item for item, _ in invalid] == [b'{"link":5}', b"7"]
+    first, second = (reason for _, reason in invalid)
+    assert first.startswith("item 1: ") and "link: Input should be a valid string" in first
+    assert "method: Field required" in first
+    assert second.startswith("item 3: value: ")
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"[", b"[{", b"[" * 5000 + b"]" * 5000, b"{}"])
@@ -236,8 +239,8 @@ REFERENCE = (
 
 
 def test_the_reference_sites_message_is_a_footprint_once_completed() -> None:
-    [fp], problem = unpack(REFERENCE)
-    assert problem is None and not fp.is_complete
+    [fp], invalid = unpack(REFERENCE)
+    assert invalid == [] and not fp.is_complete
     done = fp.complete(timestamp=1_764_456_902.5, topic="footprints", partition=2, offset=41)
     assert done.is_complete
     assert done.footprint_time == datetime(2026, 11, 29, 22, 55, 2, 346325, tzinfo=UTC)
