@@ -206,7 +206,9 @@ class Footprint(BaseModel):
         description="Unique per event, so a re-sent event is stored once. Absent: derived from "
         "the message's topic, partition and offset (a re-read keeps the same id).",
     )
-    method: Method = Field(description="The HTTP method, e.g. GET.")
+    method: Method = Field(
+        description="A method of the IANA HTTP Method Registry (GET, POST, PROPFIND…), any case."
+    )
     link: Link = Field(description="The path visited, e.g. /posts/42 (no scheme or host).")
     footprint_time: UtcTime | None = Field(
         None,
