@@ -281,3 +281,17 @@ def test_the_published_json_schema_is_the_models() -> None:
     assert json.loads(published.read_text()) == export.footprint_schema(), (
         "schemas/footprint.schema.json is stale: python -m schemas.export"
     )
+
+
+def test_every_accepted_method_fits_the_postgres_column() -> None:
+    import re
+    from pathlib import Path
+
+    from schemas.footprint import HTTP_METHODS
+
+    ddl = (Path(__file__).parents[2] / "sql" / "postgres" / "001_user_footprint.sql").read_text()
+    found = re.search(r"\bmethod\s+varchar\((\d+)\)", ddl)
+    assert found, "the method column of user_footprint"
+    width = int(found.group(1))
+    assert [m for m in HTTP_METHODS if len(m) > width] == []
+    assert Footprint.model_fields["method"].metadata[0].max_length == width
