@@ -210,8 +210,9 @@ class ApacheKafkaServer(ServerProcess):
                     "kafka.tools.StorageTool",
                     "format",
                     "--ignore-formatted",
-                    "-t",
-                    self.cluster_id,
+                    # "=": a URL-safe base64 id may start with "-", which argparse takes for an
+                    # option (seen: "argument --cluster-id/-t: expected one argument").
+                    f"--cluster-id={self.cluster_id}",
                     "-c",
                     str(self.config_path),
                 ],

@@ -45,3 +45,17 @@ def test_a_single_node_needs_no_second_replica(tmp_path: Path) -> None:
     props = node.properties()
     assert props["min.insync.replicas"] == "1"
     assert props["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{node.port}"
+
+
+def test_a_cluster_id_starting_with_a_dash_is_passed_as_one_argument(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    [node] = KafkaCluster(tmp_path).nodes
+    node._cluster_id = "-ABCDEFGHIJKLMNOPQRSTU"
+    seen: list[list[str]] = []
+    monkeypatch.setattr(apache_kafka, "kafka_classpath", lambda: "/nowhere.jar")
+    monkeypatch.setattr(apache_kafka, "_tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(apache_kafka, "run_checked", lambda argv, what: seen.append(argv) or "")
+    node.prepare()
+    [argv] = seen
+    assert "--cluster-id=-ABCDEFGHIJKLMNOPQRSTU" in argv
