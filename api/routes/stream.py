@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.auth import AdminUser
 from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep, SettingsDep
 from api.stream_status import recent_dead_letters, worker_heartbeats
 
@@ -53,10 +54,11 @@ async def stream_status(
 @router.get("/dead-letters")
 async def dead_letters(
     settings: SettingsDep,
+    _moderator: AdminUser,
     topic: Annotated[Literal["footprints", "notifications"], Query()] = "footprints",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    """The most recent dead letters: original value, the error and where it came from."""
+    """The most recent dead letters (moderators only): original value, error, source."""
     name = (
         settings.dead_letter_topic
         if topic == "footprints"

@@ -53,8 +53,10 @@ GUARDED = {
     ("GET", "/api/notifications/unread-count"),
     ("POST", "/api/notifications/{notification_id}/read"),
     ("POST", "/api/notifications/read-all"),
+    ("GET", "/api/stream/dead-letters"),
 }
-ADMIN_ONLY = {("POST", "/api/admin/penalties")}
+# Dead letters hold what visitors and users sent: moderators only.
+ADMIN_ONLY = {("POST", "/api/admin/penalties"), ("GET", "/api/stream/dead-letters")}
 VICTIM = "auth-victim"
 BODIES: dict[str, dict[str, Any]] = {
     "/api/posts": {"title": "by an impostor"},

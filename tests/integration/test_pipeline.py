@@ -62,7 +62,11 @@ def test_footprint_run_end_to_end_on_embedded_clickhouse(env, spawn) -> None:
         status = wait_until(lambda: caught_up(api, total), what="lag 0")
         assert status["worker_alive"]
         assert status["dead_lettered"] == len(BAD_MESSAGES)
-        shown = api.get("/api/stream/dead-letters", params={"limit": 3}).json()["entries"]
+        assert api.get("/api/stream/dead-letters").status_code == 401  # moderators only
+        moderator = {"Authorization": f"Bearer {_admin_token(env)}"}
+        shown = api.get("/api/stream/dead-letters", params={"limit": 3}, headers=moderator).json()[
+            "entries"
+        ]
         assert len(shown) == 3
         assert all(e["error"] and e["source"]["offset"] is not None for e in shown)
 
@@ -116,6 +120,12 @@ def test_faust_worker_with_clickhouse_server(env, spawn, clickhouse_server) -> N
         status = wait_until(lambda: caught_up(api, sum(sent.values())), what="lag 0")
         assert status["worker_alive"]
     assert worker.alive(), worker.tail()
+
+
+def _admin_token(env: dict[str, str]) -> str:
+    from api.auth import mint_token
+
+    return mint_token(_settings_from(env), "moderator", admin=True)
 
 
 def _base_env() -> dict[str, str]:
