@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,32 @@ def stream_through_api(
     finally:
         api.event_hooks = {"response": []}
     return sent, answers
+
+
+def after_progress(
+    env: dict[str, str], fault: Callable[[], object]
+) -> tuple[threading.Event, list[bool]]:
+    """Cause ``fault`` once the worker has stored 1,500 footprints, on a thread of its own.
+
+    The event is set when it is over, also when the worker never got that far (the stream must
+    end either way); the list holds True if the fault really happened.
+    """
+    over, done = threading.Event(), []
+
+    def run() -> None:
+        try:
+            wait_until(
+                lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 1500,
+                timeout=120,
+                what="progress before the fault",
+            )
+            fault()
+            done.append(True)
+        finally:
+            over.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return over, done
 
 
 async def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
@@ -126,23 +152,7 @@ def test_broker_restarted_mid_stream_keeps_topics_offsets_and_tables(
     env = _env_on(own_kafka, servers, tmp_path, clickhouse_server)
     migrate(env)
     worker = start_worker(spawn, env, "worker")
-    restarted = threading.Event()
-
-    def restart() -> None:
-        try:
-            wait_until(
-                lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 1500,
-                timeout=120,
-                what="progress before the restart",
-            )
-            own_kafka.restart()
-            done.append(True)
-        finally:
-            restarted.set()  # also when waiting failed: the stream must end either way
-
-    done: list[bool] = []
-
-    threading.Thread(target=restart, daemon=True).start()
+    restarted, done = after_progress(env, own_kafka.restart)
     with TestClient(create_app(settings_from(env))) as api:
         sent, answers = stream_through_api(api, restarted, 4000)
         assert done, f"no progress before the restart:\n{worker.tail()}"
@@ -194,25 +204,9 @@ def test_three_brokers_leader_killed_mid_stream_loses_nothing(
     topic = env["FOOTPRINT_FOOTPRINTS_TOPIC"]
     leaders = asyncio.run(_leaders(kafka3.bootstrap, topic))
     worker = start_worker(spawn, env, "worker")
-    killed = threading.Event()
     victim_id = Counter(leaders.values()).most_common(1)[0][0]
     victim = kafka3.node_by_id(victim_id)
-
-    def kill() -> None:
-        try:
-            wait_until(
-                lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 1500,
-                timeout=120,
-                what="progress before the kill",
-            )
-            victim.kill()
-            done.append(True)
-        finally:
-            killed.set()  # also when waiting failed: the stream must end either way
-
-    done: list[bool] = []
-
-    threading.Thread(target=kill, daemon=True).start()
+    killed, done = after_progress(env, victim.kill)
     began = time.monotonic()
     try:
         with TestClient(create_app(settings_from(env))) as api:
