@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from faust.types import TP, AppT, EventT
@@ -148,6 +148,17 @@ class StallWatch:
             partitions = partitions | set(self._delivered)
         for partition in partitions:
             self._delivered[partition] = now
+
+    async def check_assigned(self, applied_of: Callable[[list[int]], Mapping[int, int]]) -> None:
+        """``check`` the partitions assigned now (from a timer): a failure is logged, never
+        raised, because the watch must never stop the worker."""
+        try:
+            assigned = [
+                tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topic
+            ]
+            await self.check(applied_of(assigned))
+        except Exception as e:
+            log.warning("%s: stall check failed: %s: %s", self.topic, type(e).__name__, e)
 
     async def check(self, applied: Mapping[int, int]) -> list[int]:
         """Restart the fetch of every stalled partition; return their numbers."""

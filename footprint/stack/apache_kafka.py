@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from footprint.stack.kafka import kafka_metadata_ok
-from footprint.stack.process import ServerProcess, ServerStartError, free_port, run_checked
+from footprint.stack.kafka import KafkaProtocolServer
+from footprint.stack.process import ServerStartError, free_port, run_checked
 
 __all__ = ["KAFKA_VERSION", "ApacheKafkaServer", "KafkaCluster", "kafka_classpath"]
 
@@ -99,7 +99,7 @@ def kafka_classpath() -> str:
         return cached.read_text().strip()
 
 
-class ApacheKafkaServer(ServerProcess):
+class ApacheKafkaServer(KafkaProtocolServer):
     """One Apache Kafka node (broker and controller) on 127.0.0.1, data under ``data_dir``."""
 
     name = "kafka"
@@ -126,16 +126,6 @@ class ApacheKafkaServer(ServerProcess):
         self.heap = heap
         self._cluster_id = cluster_id
         self._classpath: str | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        """``host:port`` of this node."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """``kafka://host:port`` as FOOTPRINT_KAFKA_URL wants it."""
-        return f"kafka://{self.bootstrap}"
 
     @property
     def log_dir(self) -> Path:
@@ -250,10 +240,6 @@ class ApacheKafkaServer(ServerProcess):
             if k not in ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
         }
         return {"env": env, "cwd": str(self.data_dir)}
-
-    def probe(self) -> bool:
-        """A Kafka Metadata round trip that lists this node."""
-        return kafka_metadata_ok(self.host, self.port)
 
 
 class KafkaCluster:

@@ -10,7 +10,7 @@ from typing import Any
 
 from footprint.stack.process import ServerProcess, ServerStartError
 
-__all__ = ["KafkaServer", "kafka_metadata_ok", "tansu_binary"]
+__all__ = ["KafkaProtocolServer", "KafkaServer", "kafka_metadata_ok", "tansu_binary"]
 
 # Tansu reads these as defaults for its flags; a stray one in the user's shell must not leak in.
 _TANSU_ENV = (
@@ -64,16 +64,10 @@ def kafka_metadata_ok(host: str, port: int, timeout: float = 1.0) -> bool:
     return bool(got_id == correlation_id and brokers >= 1)
 
 
-class KafkaServer(ServerProcess):
-    """A memory-only Tansu broker on 127.0.0.1: topics and offsets vanish when it stops."""
+class KafkaProtocolServer(ServerProcess):
+    """A Kafka-protocol broker on 127.0.0.1, ready when a Metadata request answers."""
 
     name = "kafka"
-
-    def __init__(
-        self, data_dir: Path | str, port: int | None = None, *, start_timeout: float = 30.0
-    ) -> None:
-        super().__init__(data_dir, port, start_timeout=start_timeout)
-        self.binary: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -84,6 +78,20 @@ class KafkaServer(ServerProcess):
     def url(self) -> str:
         """``kafka://host:port`` as FOOTPRINT_KAFKA_URL and Faust's broker setting want it."""
         return f"kafka://{self.bootstrap}"
+
+    def probe(self) -> bool:
+        """A real Kafka Metadata round trip, not just an open port."""
+        return kafka_metadata_ok(self.host, self.port)
+
+
+class KafkaServer(KafkaProtocolServer):
+    """A memory-only Tansu broker on 127.0.0.1: topics and offsets vanish when it stops."""
+
+    def __init__(
+        self, data_dir: Path | str, port: int | None = None, *, start_timeout: float = 30.0
+    ) -> None:
+        super().__init__(data_dir, port, start_timeout=start_timeout)
+        self.binary: str | None = None
 
     def prepare(self) -> None:
         """Resolve the broker binary."""
@@ -110,7 +118,3 @@ class KafkaServer(ServerProcess):
         """Run with the user's environment minus the variables Tansu reads as flag defaults."""
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         return {"env": env, "cwd": str(self.data_dir)}
-
-    def probe(self) -> bool:
-        """A real Kafka Metadata round trip, not just an open port."""
-        return kafka_metadata_ok(self.host, self.port)

@@ -95,11 +95,7 @@ async def notify(stream: StreamT) -> None:
 @app.timer(5.0)
 async def restart_stalled_notification_partitions() -> None:
     """Restart the fetch of a notifications partition that has records waiting but delivers none."""
-    try:
-        assigned = [tp.partition for tp in app.consumer.assignment() if tp.topic == _topic_name]
-        await watch.check(applied(NOTIFY_PROGRESS, assigned))
-    except Exception as e:  # the watch must never stop the worker
-        log.warning("stall check failed: %s: %s", type(e).__name__, e)
+    await watch.check_assigned(lambda partitions: applied(NOTIFY_PROGRESS, partitions))
 
 
 @app.timer(3600.0, on_leader=True)
