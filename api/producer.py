@@ -36,13 +36,14 @@ Record = tuple[bytes, bytes, int, bool]
 
 
 def to_record(footprint: Footprint, from_spool: bool = False) -> Record:
-    """Key by link (per-link counts need no repartition); Kafka timestamp = event time."""
-    return (
-        footprint.link.encode(),
-        footprint.to_bytes(),
-        int(footprint.timestamp * 1000),
-        from_spool,
-    )
+    """Key by link (per-link counts need no repartition); Kafka timestamp = when accepted.
+
+    The worker judges a footprint's time against its message's timestamp (the event-time
+    policy), and the broker's time retention counts from it too. A footprint read back from the
+    spool was accepted earlier, at a time no longer known: its own time stands in.
+    """
+    sent = footprint.timestamp if from_spool else time.time()
+    return (footprint.link.encode(), footprint.to_bytes(), int(sent * 1000), from_spool)
 
 
 def packs(

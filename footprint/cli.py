@@ -4,6 +4,7 @@ footprint run        the whole product on an embedded real stack: API + worker o
 footprint migrate    apply sql/ to PostgreSQL and ClickHouse and create the topics
 footprint stack      only the embedded servers; prints their FOOTPRINT_* variables
 footprint generate   realistic traffic and community actions sent to a running API
+footprint backfill   import history (footprints older than FOOTPRINT_EVENT_MAX_AGE)
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_gen.add_argument("--bots", type=float, default=0.1, help="share of page views by bots")
     p_gen.add_argument("--utm", type=float, default=0.15, help="share of visits with UTM tags")
+    p_back = sub.add_parser("backfill", help="import history straight to the footprints topic")
+    p_back.add_argument("file", help="JSON lines, one footprint each; - for standard input")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -171,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             from footprint.generate import main as generate
 
             return generate(args)
+        elif args.command == "backfill":
+            from footprint.backfill import main as backfill
+
+            return backfill(get_settings(), args.file)
     except (SettingsError, ServerStartError) as e:
         print(f"footprint: {e}", file=sys.stderr)
         return 2

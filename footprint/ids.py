@@ -14,7 +14,7 @@ import os
 import time
 from uuid import UUID
 
-__all__ = ["message_id", "uuid7"]
+__all__ = ["content_id", "message_id", "uuid7"]
 
 _RAND_B = (1 << 62) - 1
 
@@ -41,10 +41,13 @@ def message_id(timestamp_ms: int, topic: str, partition: int, offset: int, index
     Reading the message again, after a crash or by another worker, gives the same id, so the
     stores still keep it once; and ids still grow with time, like the minted ones.
     """
-    digest = hashlib.blake2b(
-        f"{topic}\x00{partition}\x00{offset}\x00{index}".encode(), digest_size=10
-    ).digest()
-    rand = int.from_bytes(digest, "big")
+    return content_id(timestamp_ms, f"{topic}\x00{partition}\x00{offset}\x00{index}".encode())
+
+
+def content_id(timestamp_ms: int, content: bytes) -> UUID:
+    """A UUIDv8 led by ``timestamp_ms`` whose other 74 bits hash ``content``: the same input,
+    the same id (an imported line sent twice is stored once)."""
+    rand = int.from_bytes(hashlib.blake2b(content, digest_size=10).digest(), "big")
     value = (
         (timestamp_ms & 0xFFFF_FFFF_FFFF) << 80
         | 0x8 << 76

@@ -8,12 +8,16 @@ a malformed value stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.footprint import MAX_AHEAD
+from schemas.timepolicy import TimePolicy
 
 __all__ = ["Settings", "SettingsError", "get_settings", "ENV_PREFIX"]
 
@@ -129,6 +133,16 @@ class Settings(BaseSettings):
         "/api/stats",
         "/api/stream",
     ]
+    event_max_age: timedelta = Field(
+        timedelta(days=7),
+        description="How long before it is sent a footprint may be dated (7d, 12h, P30D); "
+        "older ones get a 422 at the API and a dead letter on the topic. History is imported "
+        "with `footprint backfill`",
+    )
+    event_max_ahead: timedelta = Field(
+        timedelta(minutes=5),
+        description="How far ahead of when it is sent a footprint may be dated (at most 5 min)",
+    )
     buffer_max_events: int = Field(100_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_footprints: int = Field(1000, ge=1)
@@ -145,6 +159,20 @@ class Settings(BaseSettings):
     # --- the API server under `footprint run` ---
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+
+    @field_validator("event_max_age", "event_max_ahead")
+    @classmethod
+    def _span(cls, v: timedelta, info: ValidationInfo) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("must not be negative")
+        if info.field_name == "event_max_ahead" and v > MAX_AHEAD:
+            raise ValueError("must be at most 5 minutes (later footprints would expire windows)")
+        return v
+
+    @property
+    def time_policy(self) -> TimePolicy:
+        """The accepted footprint times, for the API and the worker."""
+        return TimePolicy(self.event_max_age, self.event_max_ahead)
 
     @field_validator("kafka_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from api.deps import ProducerDep, SettingsDep
 from api.enrich import enrich
 from schemas.footprint import FootprintIn
+from schemas.timepolicy import TimePolicy
 
 router = APIRouter(prefix="/api/footprints", tags=["footprints"])
 
@@ -43,6 +45,19 @@ def _client_ip(request: Request, trust_forwarded: bool) -> str:
     return request.client.host if request.client else ""
 
 
+def _check_times(items: list[FootprintIn], policy: TimePolicy, many: bool) -> None:
+    """422 naming each footprint dated outside the event-time policy (against now)."""
+    now = datetime.now(UTC)
+    errors = []
+    for i, item in enumerate(items):
+        reason = policy.violation(item.footprint_time, now)
+        if reason:
+            loc = ("body", i, "footprint_time") if many else ("body", "footprint_time")
+            errors.append({"type": "event_time", "loc": loc, "msg": reason})
+    if errors:
+        raise RequestValidationError(errors)
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -73,6 +88,7 @@ async def post_footprints(
             f"at most {settings.max_batch_footprints} footprints per request "
             "(FOOTPRINT_MAX_BATCH_FOOTPRINTS)",
         )
+    _check_times(items, settings.time_policy, many)
     ip = _client_ip(request, settings.trust_forwarded_for)
     agent = request.headers.get("user-agent", "")
     ids = []

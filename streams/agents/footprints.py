@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
@@ -22,6 +24,7 @@ from faust.types import EventT, StreamT
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS
 from schemas.footprint import Footprint, unpack
+from schemas.timepolicy import TimePolicy, is_backfill
 from streams.app import app
 from streams.counting import Item, apply, plan, split_link_key
 from streams.deadletter import Bad, dead_letter, decode_many
@@ -166,44 +169,53 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
 
 
 def complete(
-    good: list[tuple[EventT, Footprint]], bad: list[Bad]
+    good: list[tuple[EventT, Footprint]], bad: list[Bad], policy: TimePolicy | None = None
 ) -> list[tuple[EventT, Footprint]]:
-    """Give footprints without an id or a time those of the message they came in.
+    """Give footprints without an id or a time those of the message they came in, and hold
+    every footprint's time to the event-time policy, against when its message was sent.
 
-    A message whose time is needed but out of range goes to ``bad`` with the reason.
+    A footprint that cannot be completed or is dated outside the policy goes to ``bad`` with the
+    reason; in a pack, alone, not with its neighbours. Messages with the backfill header are
+    held to the hard bounds only (checked when decoded).
     """
-    if all(fp.is_complete for _, fp in good):  # the API's and the middleware's always are
-        return good
+    policy = policy or _settings.time_policy
     out: list[tuple[EventT, Footprint]] = []
     last: EventT | None = None
     index = 0
+    lo, hi = -math.inf, math.inf
     for ev, fp in good:
-        index = index + 1 if ev is last else 0  # position in its pack
-        last = ev
-        if fp.is_complete:
-            out.append((ev, fp))
-            continue
         msg = ev.message
-        try:
-            out.append(
-                (
-                    ev,
-                    fp.complete(
-                        timestamp=msg.timestamp,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        index=index,
-                    ),
+        if ev is last:
+            index += 1  # position in its pack
+        else:
+            index, last = 0, ev
+            lo, hi = (
+                (-math.inf, math.inf) if is_backfill(msg.headers) else policy.bounds(msg.timestamp)
+            )
+        reason = None
+        if not fp.is_complete:
+            try:
+                fp = fp.complete(
+                    timestamp=msg.timestamp,
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    index=index,
                 )
-            )
-        except ValueError as e:
-            # In a pack only this footprint goes to the dead letters, not its neighbours.
-            packed = isinstance(ev.value, bytes) and ev.value.lstrip()[:1] == b"["
-            reason = (
-                f"invalid footprint: item {index}: {e}" if packed else f"invalid footprint: {e}"
-            )
-            bad.append((ev, reason, fp.to_bytes() if packed else None))
+            except ValueError as e:
+                reason = str(e)
+        if reason is None:
+            t = fp.timestamp
+            if lo <= t <= hi:
+                out.append((ev, fp))
+                continue
+            assert fp.footprint_time is not None
+            sent = datetime.fromtimestamp(msg.timestamp, UTC)
+            why = policy.violation(fp.footprint_time, sent) or "outside the accepted times"
+            reason = f"footprint_time: {why}"
+        packed = isinstance(ev.value, bytes) and ev.value.lstrip()[:1] == b"["
+        where = f"item {index}: " if packed else ""
+        bad.append((ev, f"invalid footprint: {where}{reason}", fp.to_bytes() if packed else None))
     return out
 
 

@@ -28,7 +28,9 @@ CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
 )
-ONE = {"method": "GET", "link": "/posts/42", "footprint_time": "2026-11-22T09:30:00Z"}
+# An hour ago, at a whole second: inside the event-time policy whenever the tests run.
+AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+ONE = {"method": "GET", "link": "/posts/42", "footprint_time": AN_HOUR_AGO.isoformat()}
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +86,7 @@ def test_one_footprint_accepted(api: tuple[FastAPI, TestClient]) -> None:
     (fp,) = _produced(producer)
     assert str(fp.event_id) == body["event_ids"][0]
     assert fp.link == "/posts/42"
-    assert fp.footprint_time == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert fp.footprint_time == AN_HOUR_AGO
     assert fp.browser == "Chrome"
     assert len(fp.visitor_id) == 16
 
@@ -341,3 +343,29 @@ def test_middleware_never_records_a_footprint_the_worker_would_refuse(
         ("GET", "/posts/%00x"),
         ("GET", "/posts/%1B%7F"),
     ]
+
+
+# --- the event-time policy -----------------------------------------------------------------
+
+
+def test_footprints_older_than_the_policy_get_a_422_naming_the_item(tmp_path: Path) -> None:
+    client = TestClient(create_app(_settings(tmp_path)))
+    old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+    r = client.post("/api/footprints", json={**ONE, "footprint_time": old})
+    assert r.status_code == 422
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "footprint_time"]
+    assert error["msg"].startswith("more than 7 days before it was sent")
+    r = client.post("/api/footprints", json=[ONE, {**ONE, "footprint_time": old}])
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", 1, "footprint_time"]]
+    assert client.app.state.producer.pending == 0  # nothing of a refused request is sent
+
+
+def test_the_policy_is_a_setting(tmp_path: Path) -> None:
+    client = TestClient(create_app(_settings(tmp_path, event_max_age="1:00:00")))
+    recent = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+    older = (datetime.now(UTC) - timedelta(minutes=90)).isoformat()
+    assert client.post("/api/footprints", json={**ONE, "footprint_time": recent}).status_code == 202
+    r = client.post("/api/footprints", json={**ONE, "footprint_time": older})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"].startswith("more than 1 hour before it was sent")

@@ -109,12 +109,21 @@ def test_spool_on_a_missing_directory_is_empty(tmp_path: Path) -> None:
 # --- producer: buffer and spill --------------------------------------------------------------
 
 
-def test_to_record_keys_by_link_with_event_time() -> None:
-    fp = _fp(5)
+def test_to_record_keys_by_link_stamped_when_accepted() -> None:
+    fp = _fp(5)  # dated 2026-11-22
+    before = int(time.time() * 1000)
     key, value, ts, from_spool = to_record(fp)
     assert not from_spool
     assert key == b"/posts/5"
     assert Footprint.from_bytes(value) == fp
+    # The worker's event-time policy compares the footprint's time with this.
+    assert before <= ts <= int(time.time() * 1000)
+
+
+def test_to_record_from_the_spool_keeps_the_event_time() -> None:
+    fp = _fp(5)
+    _, _, ts, from_spool = to_record(fp, from_spool=True)
+    assert from_spool
     assert ts == int(fp.footprint_time.timestamp() * 1000)
 
 
