@@ -138,9 +138,7 @@ def generate_sql(
 def _tsv(chdb: ClickHouse, sql: str) -> bytes:
     """Raw TSV from chdb (rows as PostgreSQL's COPY text format reads them)."""
     # footprint.clickhouse returns Python rows; millions of rows go faster as the engine's bytes.
-    session = chdb._session()  # type: ignore[attr-defined]
-    # The session prints times as epoch seconds (for its JSON); COPY wants text.
-    return bytes(session.query_bytes(sql + " SETTINGS date_time_output_format = 'simple'", "TSV"))
+    return bytes(chdb._query(sql, "TSV"))  # type: ignore[attr-defined]
 
 
 def load_postgres(

@@ -104,7 +104,8 @@ class ClickHouseSink:
                     row[0]
                     for row in client.execute(
                         "SELECT event_id FROM user_footprint WHERE event_id IN %(ids)s "
-                        "AND footprint_time >= %(lo)s AND footprint_time <= %(hi)s",
+                        "AND footprint_time >= toDateTime(%(lo)s, 'UTC') "
+                        "AND footprint_time <= toDateTime(%(hi)s, 'UTC')",
                         {
                             "ids": tuple(fp.event_id for fp in chunk),
                             "lo": datetime.fromtimestamp(

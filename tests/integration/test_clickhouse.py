@@ -27,7 +27,7 @@ from footprint.clickhouse import (
     ClickHouseError,
     chdb_open_path,
     connect,
-    escape_param,
+    substitute_params,
 )
 from footprint.migrate import SQL_DIR, apply_clickhouse
 from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
@@ -184,7 +184,8 @@ def dataset(seed: int = 7, n: int = 3000) -> list[list[Any]]:
 FIFTEEN = """
 SELECT toStartOfFifteenMinutes(footprint_time) AS bucket, count() AS visits
 FROM user_footprint FINAL
-WHERE footprint_time >= %(since)s AND footprint_time < %(until)s
+WHERE footprint_time >= toDateTime(%(since)s, 'UTC')
+  AND footprint_time < toDateTime(%(until)s, 'UTC')
 GROUP BY bucket
 ORDER BY bucket
 """
@@ -192,7 +193,7 @@ ORDER BY bucket
 TOP_LINKS = """
 SELECT link, sum(visits) AS total
 FROM user_footprint_minute
-WHERE minute >= %(since)s AND method IN %(methods)s
+WHERE minute >= toDateTime(%(since)s, 'UTC') AND method IN %(methods)s
 GROUP BY link
 ORDER BY total DESC, link
 LIMIT %(limit)s
@@ -439,8 +440,8 @@ def test_inline_insert_data_is_refused_alike(ch: ClickHouse, sql: str) -> None:
 def test_collections_and_scalars_as_parameters(ch: ClickHouse) -> None:
     u = uuid.UUID("7f1c0f58-2d7e-4c2a-9f1b-0d7a1c2b3e4f")
     got = ch.execute(
-        "SELECT %(n)s + 1, %(f)s, %(yes)s, %(none)s IS NULL, %(u)s, has(%(arr)s, 'b'), "
-        "%(one)s, 'b' IN %(tup)s, %(day)s",
+        "SELECT %(n)s + 1, %(f)s, %(yes)s, %(none)s IS NULL, toUUID(%(u)s), has(%(arr)s, 'b'), "
+        "'x' IN %(one)s, 'b' IN %(tup)s, toDate(%(day)s)",
         {
             "n": 41,
             "f": 2.5,
@@ -453,7 +454,7 @@ def test_collections_and_scalars_as_parameters(ch: ClickHouse) -> None:
             "day": dt.date(2024, 2, 29),
         },
     )
-    assert got == [(42, 2.5, 1, 1, u, 0, ("x",), 1, dt.date(2024, 2, 29))]
+    assert got == [(42, 2.5, 1, 1, u, 0, 1, 1, dt.date(2024, 2, 29))]
 
 
 def test_errors_carry_the_clickhouse_code(ch: ClickHouse) -> None:
@@ -483,21 +484,12 @@ def test_calls_from_many_threads(ch: ClickHouse) -> None:
 # --------------------------------------------------------------------------- connect
 
 
-def test_strings_are_escaped_like_clickhouse_driver() -> None:
-    from clickhouse_driver.util.escape import escape_chars_map
-
-    from footprint.clickhouse import _ESCAPE_CHARS
-
-    assert escape_chars_map == _ESCAPE_CHARS
-
-
-def test_escape_param_refuses_unknown_types() -> None:
-    with pytest.raises(TypeError):
-        escape_param(object())
-    assert escape_param("a'b\\") == "'a\\'b\\\\'"
-    assert escape_param(True) == "1"
-    assert escape_param(dt.datetime(2024, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))) == (
-        "toDateTime('2024-01-01 00:00:00', 'UTC')"
+def test_parameters_are_rendered_by_clickhouse_drivers_escaping() -> None:
+    sql = "SELECT %(s)s, %(b)s, %(t)s, %(n)s, %(ids)s"
+    aware = dt.datetime(2024, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    params = {"s": "a'b\\", "b": True, "t": aware, "n": None, "ids": (1, 2)}
+    assert substitute_params(sql, params) == (
+        "SELECT 'a\\'b\\\\', 1, '2024-01-01 00:00:00', NULL, (1, 2)"
     )
 
 
@@ -508,7 +500,7 @@ def test_unknown_scheme_is_named() -> None:
         connect("chdb://")
 
 
-def test_chdb_handles_share_one_session(chdb_url: str, tmp_path: Path) -> None:
+def test_chdb_handles_share_one_engine(chdb_url: str, tmp_path: Path) -> None:
     a = connect(chdb_url)
     b = connect(chdb_url)
     try:
