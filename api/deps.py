@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
+from api.salts import DailySalts
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import ClickHouse
 from footprint.settings import Settings
@@ -21,6 +22,7 @@ __all__ = [
     "PostgresDep",
     "ProducerDep",
     "RedisDep",
+    "SaltsDep",
     "SettingsDep",
 ]
 
@@ -45,6 +47,10 @@ async def _redis(request: Request) -> aioredis.Redis:
     return request.app.state.redis
 
 
+async def _salts(request: Request) -> DailySalts:
+    return request.app.state.salts
+
+
 async def _offsets(request: Request) -> KafkaOffsets:
     return request.app.state.offsets
 
@@ -58,5 +64,6 @@ ProducerDep = Annotated[FootprintProducer, Depends(_producer)]
 PostgresDep = Annotated[AsyncConnectionPool, Depends(_postgres)]
 ClickHouseDep = Annotated[ClickHouse, Depends(_clickhouse)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
+SaltsDep = Annotated[DailySalts, Depends(_salts)]
 KafkaOffsetsDep = Annotated[KafkaOffsets, Depends(_offsets)]
 NotifierDep = Annotated[NotificationPublisher, Depends(_notifier)]

@@ -1,23 +1,32 @@
 """Turn a request (or a reported page view) into a ``Footprint``.
 
-Privacy as in Plausible: the visitor id is a keyed hash of IP and user agent with a salt that
-rotates every UTC day, so a visitor cannot be followed across days and the raw IP is never kept.
+Privacy as in Plausible: the visitor id is a hash of the day's random salt (``api.salts``), the
+site, the IP address and the user agent, so a visitor cannot be followed across UTC days and the
+raw IP is never kept. A referrer keeps its scheme, host and path only: its query string and
+fragment (``/reset?token=…``) and any user name and password are dropped.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
-from datetime import UTC, date, datetime
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from ua_parser import parse as parse_ua
 
-from schemas.footprint import MAX_TEXT, Footprint, FootprintIn
+from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint, FootprintIn
 
-__all__ = ["Agent", "daily_salt", "enrich", "parse_agent", "referrer_host", "utm_from_query"]
+__all__ = [
+    "Agent",
+    "clean_referrer",
+    "enrich",
+    "parse_agent",
+    "referrer_host",
+    "site_of",
+    "utm_from_query",
+    "visitor_id",
+]
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _BOT_MARKERS = ("bot", "crawler", "spider", "slurp", "headless", "lighthouse")
@@ -46,21 +55,38 @@ def parse_agent(user_agent: str) -> Agent:
     return Agent(browser, os_family, device, is_bot)
 
 
-def daily_salt(secret: str, day: date) -> bytes:
-    """The salt for one UTC day, derived so that every API process agrees without sharing state."""
-    return hmac.new(secret.encode(), day.isoformat().encode(), hashlib.sha256).digest()
-
-
-@functools.lru_cache(maxsize=4)
-def _salt_for(secret: str, day: date) -> bytes:
-    return daily_salt(secret, day)
-
-
-def visitor_id(ip: str, user_agent: str, *, secret: str, when: datetime) -> str:
-    """A cookieless visitor id, stable within a UTC day only."""
-    salt = _salt_for(secret, when.astimezone(UTC).date())
-    digest = hashlib.blake2b(f"{ip}\x00{user_agent}".encode(), key=salt[:64], digest_size=8)
+def visitor_id(salt: bytes, site: str, ip: str, user_agent: str) -> str:
+    """A cookieless visitor id: the same for the same day's salt, site, IP and agent only."""
+    digest = hashlib.blake2b(f"{site}\x00{ip}\x00{user_agent}".encode(), key=salt, digest_size=8)
     return digest.hexdigest()
+
+
+def site_of(host: str) -> str:
+    """The lower-case host name of a ``Host`` header (or an ``Origin``), without the port."""
+    if not host:
+        return ""
+    try:
+        return (urlsplit(host if "//" in host else "//" + host).hostname or "")[:MAX_TEXT]
+    except ValueError:
+        return ""
+
+
+def clean_referrer(referrer: str) -> str:
+    """``scheme://host[:port]/path`` of a referrer: no query, fragment or user info; empty when
+    it cannot be parsed (what cannot be parsed cannot be stripped safely)."""
+    if not referrer:
+        return ""
+    try:
+        parts = urlsplit(referrer)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return ""
+    host = parts.netloc.rpartition("@")[2].lower()
+    if host:
+        origin = f"{parts.scheme}://{host}" if parts.scheme else f"//{host}"
+    else:  # mailto:…, a bare path
+        origin = f"{parts.scheme}:" if parts.scheme else ""
+    return (origin + parts.path)[:MAX_LINK]
 
 
 def referrer_host(referrer: str) -> str:
@@ -80,11 +106,11 @@ def utm_from_query(query: str) -> dict[str, str]:
     return {k: v[:MAX_TEXT] for k, v in parse_qsl(query) if k in UTM_FIELDS}
 
 
-def enrich(item: FootprintIn, *, ip: str, user_agent: str, secret: str) -> Footprint:
+def enrich(item: FootprintIn, *, ip: str, user_agent: str, site: str, salt: bytes) -> Footprint:
     """The full footprint for a reported page view; body fields win over request headers."""
     agent_string = item.user_agent if item.user_agent is not None else user_agent
     agent = parse_agent(agent_string[:MAX_TEXT])
-    referrer = item.referrer or ""
+    referrer = clean_referrer(item.referrer or "")
     return Footprint(
         event_id=item.event_id,
         method=item.method,
@@ -104,6 +130,6 @@ def enrich(item: FootprintIn, *, ip: str, user_agent: str, secret: str) -> Footp
         os=agent.os,
         device=agent.device,
         is_bot=agent.is_bot,
-        visitor_id=visitor_id(ip, agent_string, secret=secret, when=item.footprint_time),
+        visitor_id=visitor_id(salt, site, ip, agent_string),
         user_id=item.user_id or "",
     )

@@ -26,6 +26,7 @@ from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
 from api.routes import community, dashboard, footprints, health, notifications, stats, stream
+from api.salts import DailySalts
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
 from footprint.settings import Settings, SettingsError, get_settings
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_buffer=settings.buffer_max_events,
         spool_dir=Path(settings.data_dir) / "spool",
     )
+    app.state.salts = DailySalts(settings.redis_url)
     for router in (
         health.router,
         footprints.router,
@@ -133,7 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", dashboard.static_files(), name="static")
     errors.install(app)
-    app.add_middleware(FootprintMiddleware, producer=app.state.producer, settings=settings)
+    app.add_middleware(
+        FootprintMiddleware, producer=app.state.producer, settings=settings, salts=app.state.salts
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(TrackerCORS, origins=settings.cors_origins)
     return app

@@ -25,8 +25,17 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.enrich import parse_agent, referrer_host, utm_from_query, visitor_id
+from api.client_ip import client_ip, forwarded_for
+from api.enrich import (
+    clean_referrer,
+    parse_agent,
+    referrer_host,
+    site_of,
+    utm_from_query,
+    visitor_id,
+)
 from api.producer import FootprintProducer
+from api.salts import DailySalts
 from footprint.ids import uuid7
 from footprint.settings import Settings, get_settings
 from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint
@@ -93,6 +102,7 @@ class FootprintMiddleware:
         kafka_url: str | None = None,
         exclude: Sequence[str] | None = None,
         user_id: UserIdGetter = default_user_id,
+        salts: DailySalts | None = None,
     ) -> None:
         self.app = app
         self.settings = settings or get_settings()
@@ -105,6 +115,8 @@ class FootprintMiddleware:
         self._exact = frozenset(self.exclude)
         self._prefixes = tuple(p.rstrip("/") + "/" for p in self.exclude)
         self.user_id = user_id
+        # Shared with the other processes through FOOTPRINT_REDIS_URL; without it, per process.
+        self.salts = salts or DailySalts(self.settings.redis_url)
 
     @property
     def producer(self) -> FootprintProducer:
@@ -150,7 +162,8 @@ class FootprintMiddleware:
             # would make a footprint the worker refuses.
             return
         try:
-            self.producer.offer(self._footprint(scope, status, started))
+            salt = await self.salts.current()
+            self.producer.offer(self._footprint(scope, status, started, salt))
             if self._own_producer:
                 await self.producer.start()  # no-op once running; covers apps without lifespan
         except Exception:  # capture must never break the host app
@@ -159,11 +172,13 @@ class FootprintMiddleware:
     def _excluded(self, path: str) -> bool:
         return path in self._exact or path.startswith(self._prefixes)
 
-    def _footprint(self, scope: Scope, status: int, started: float) -> Footprint:
+    def _footprint(self, scope: Scope, status: int, started: float, salt: bytes) -> Footprint:
         headers = scope.get("headers") or []
         user_agent = _header(headers, b"user-agent")[:MAX_TEXT]
-        referrer = _header(headers, b"referer")[:MAX_LINK]
-        ip = self._client_ip(scope, headers)
+        referrer = clean_referrer(_header(headers, b"referer")[:MAX_LINK])
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        ip = client_ip(peer, forwarded_for(headers), self.settings.trusted_proxies)
         now = datetime.now(UTC)
         agent = parse_agent(user_agent)
         route = scope.get("route")
@@ -187,19 +202,9 @@ class FootprintMiddleware:
             os=agent.os,
             device=agent.device,
             is_bot=agent.is_bot,
-            visitor_id=visitor_id(
-                ip, user_agent, secret=self.settings.visitor_salt_secret, when=now
-            ),
+            visitor_id=visitor_id(salt, site_of(_header(headers, b"host")), ip, user_agent),
             user_id=(self.user_id(scope) or "")[:MAX_TEXT],
         )
-
-    def _client_ip(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
-        if self.settings.trust_forwarded_for:
-            forwarded = _header(headers, b"x-forwarded-for")
-            if forwarded:
-                return forwarded.split(",")[0].strip()
-        client = scope.get("client")
-        return client[0] if client else ""
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_wrapper() -> Message:

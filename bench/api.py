@@ -150,7 +150,6 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     base_env = dict(
         FOOTPRINT_FOOTPRINTS_TOPIC=topic,
         FOOTPRINT_PARTITIONS="4",
-        FOOTPRINT_VISITOR_SALT_SECRET="bench",
     )
     up_env = child_env(
         **base_env, FOOTPRINT_KAFKA_URL=stack.kafka.url, FOOTPRINT_DATA_DIR=str(workdir / "up")

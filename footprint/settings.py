@@ -8,12 +8,13 @@ a malformed value stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.footprint import MAX_AHEAD
@@ -22,6 +23,8 @@ from schemas.timepolicy import TimePolicy
 __all__ = ["Settings", "SettingsError", "get_settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "FOOTPRINT_"
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(RuntimeError):
@@ -146,8 +149,16 @@ class Settings(BaseSettings):
     buffer_max_events: int = Field(100_000, ge=1)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_footprints: int = Field(1000, ge=1)
-    visitor_salt_secret: str = "footprint-dev-salt"
-    trust_forwarded_for: bool = False
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="Reverse proxies in front of the API (or the site) that append to "
+        "X-Forwarded-For; the visitor is the n-th hop from the right. 0: the socket peer",
+    )
+    trust_forwarded_for: bool | None = Field(
+        None, description="Deprecated: true means FOOTPRINT_TRUSTED_PROXIES=1"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         ["*"], description="origins allowed to POST /api/footprints (the tracker); empty: none"
     )
@@ -224,6 +235,19 @@ class Settings(BaseSettings):
             if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
                 raise ValueError(f"an origin is * or scheme://host[:port] (got {origin!r})")
         return [o.rstrip("/") for o in v]
+
+    @model_validator(mode="after")
+    def _deprecated_forwarded_for(self) -> Settings:
+        # It trusted the leftmost hop, which any client writes; one proxy is what it meant.
+        if self.trust_forwarded_for and "trusted_proxies" not in self.model_fields_set:
+            log.warning(
+                "%sTRUST_FORWARDED_FOR is deprecated: set %sTRUSTED_PROXIES to the number of "
+                "proxies in front of the API (taking it as 1)",
+                ENV_PREFIX,
+                ENV_PREFIX,
+            )
+            self.trusted_proxies = 1
+        return self
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -39,6 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.auth import mint_token
+from api.enrich import clean_referrer
 from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreateParentComment, CreatePost, FollowUser, PenaltyUser
 from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint, FootprintIn
@@ -88,7 +89,7 @@ INJECTIONS = (
 DROP_TABLE_LINK = "/'; DROP TABLE user_footprint; --"
 SCRIPT_LINK = "/<script>alert(document.cookie)</script>"
 # Footprint fields PostgreSQL must hold exactly as sent (str_strip_whitespace aside: generated
-# values never start or end with white space).
+# values never start or end with white space), the referrer as ``clean_referrer`` makes it.
 VERBATIM = ("link", "route", "referrer", "utm_source", "utm_campaign", "user_id")
 
 # Figures of each part, for the closing line.
@@ -245,7 +246,10 @@ def _not_utf8(raw: bytes) -> bool:
 
 
 def _verbatim(item: dict[str, Any]) -> dict[str, str]:
-    return {k: item[k] for k in VERBATIM if k in item}
+    # A referrer is kept without its query, fragment and user info (unit-tested in test_enrich).
+    return {
+        k: clean_referrer(item[k]) if k == "referrer" else item[k] for k in VERBATIM if k in item
+    }
 
 
 def _with(field_: str, value: Any, link: str = "/hostile/base") -> dict[str, Any]:

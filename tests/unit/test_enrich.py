@@ -1,12 +1,21 @@
-"""api/enrich.py: agent families, the daily cookieless visitor id, UTM and referrer parsing."""
+"""api/enrich.py: agent families, the cookieless visitor id, UTM and referrer parsing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+import secrets
+from datetime import UTC, datetime
 
 import pytest
 
-from api.enrich import enrich, parse_agent, referrer_host, utm_from_query, visitor_id
+from api.enrich import (
+    clean_referrer,
+    enrich,
+    parse_agent,
+    referrer_host,
+    site_of,
+    utm_from_query,
+    visitor_id,
+)
 from schemas.footprint import FootprintIn
 
 CHROME = (
@@ -19,7 +28,8 @@ IPHONE = (
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 IP = "203.0.113.42"
-SECRET = "unit-test-secret"
+SALT = bytes(range(32))
+SITE = "shop.example"
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -56,33 +66,25 @@ def test_empty_agent_is_other() -> None:
 # --- visitor id ------------------------------------------------------------------------------
 
 
-def _vid(ip: str = IP, ua: str = CHROME, when: datetime = NOON, secret: str = SECRET) -> str:
-    return visitor_id(ip, ua, secret=secret, when=when)
+def _vid(ip: str = IP, ua: str = CHROME, salt: bytes = SALT, site: str = SITE) -> str:
+    return visitor_id(salt, site, ip, ua)
 
 
-def test_visitor_id_stable_within_a_utc_day() -> None:
-    start = datetime(2026, 11, 22, 0, 0, 0, tzinfo=UTC)
-    end = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
-    assert _vid(when=start) == _vid(when=NOON) == _vid(when=end)
+def test_visitor_id_is_stable_for_the_same_salt() -> None:
+    assert _vid() == _vid()
 
 
-def test_visitor_id_changes_across_utc_days() -> None:
-    assert _vid(when=NOON) != _vid(when=NOON + timedelta(days=1))
-    before_midnight = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
-    assert _vid(when=before_midnight) != _vid(when=before_midnight + timedelta(seconds=2))
-
-
-def test_visitor_id_day_is_the_utc_day_not_the_local_one() -> None:
-    # 01:00 in UTC+5 on the 23rd is 20:00 UTC on the 22nd: same UTC day as NOON.
-    local = datetime(2026, 11, 23, 1, 0, tzinfo=timezone(timedelta(hours=5)))
-    assert _vid(when=local) == _vid(when=NOON)
-
-
-def test_visitor_id_differs_by_agent_ip_and_secret() -> None:
+def test_visitor_id_differs_by_agent_ip_site_and_salt() -> None:
     base = _vid()
     assert _vid(ua=IPHONE) != base
     assert _vid(ip="198.51.100.7") != base
-    assert _vid(secret="another-site") != base
+    assert _vid(site="blog.example") != base  # no linking one visitor across sites
+    assert _vid(salt=secrets.token_bytes(32)) != base  # a new day's salt: a new visitor
+
+
+def test_visitor_id_fields_cannot_be_shifted_into_each_other() -> None:
+    # "a" + "b.c" must not hash like "a.b" + "c": the fields are separated.
+    assert visitor_id(SALT, "a", "b.c", CHROME) != visitor_id(SALT, "a.b", "c", CHROME)
 
 
 def test_visitor_id_never_contains_the_ip() -> None:
@@ -90,6 +92,20 @@ def test_visitor_id_never_contains_the_ip() -> None:
     assert IP not in vid
     assert len(vid) == 16
     assert set(vid) <= set("0123456789abcdef")  # a short keyed hex digest, nothing readable
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("Shop.Example:8443", "shop.example"),
+        ("https://Shop.Example", "shop.example"),  # an Origin header
+        ("[2001:db8::1]:80", "2001:db8::1"),
+        ("", ""),
+        ("[::1", ""),
+    ],
+)
+def test_site_of(host: str, site: str) -> None:
+    assert site_of(host) == site
 
 
 # --- utm and referrer ------------------------------------------------------------------------
@@ -124,12 +140,33 @@ def test_referrer_host(referrer: str, host: str) -> None:
     assert referrer_host(referrer) == host
 
 
+@pytest.mark.parametrize(
+    ("referrer", "stored"),
+    [
+        ("https://app.example/reset?token=s3cr3t#step2", "https://app.example/reset"),
+        ("https://bob:hunter2@Mail.Example:8443/inbox?id=9", "https://mail.example:8443/inbox"),
+        ("https://www.google.com/search?q=my+diagnosis", "https://www.google.com/search"),
+        ("http://news.example/a/b;jsessionid=1/c", "http://news.example/a/b;jsessionid=1/c"),
+        ("https://t.example#access_token=abc", "https://t.example"),
+        ("//cdn.example/x?y", "//cdn.example/x"),
+        ("/relative/only?session=1", "/relative/only"),
+        ("android-app://com.google.android.gm/", "android-app://com.google.android.gm/"),
+        ("mailto:a@b.example?subject=x", "mailto:a@b.example"),
+        ("http://[::1", ""),  # malformed: dropped, it cannot be stripped safely
+        ("http://example.com:port/?x", ""),
+        ("", ""),
+    ],
+)
+def test_clean_referrer_keeps_scheme_host_and_path_only(referrer: str, stored: str) -> None:
+    assert clean_referrer(referrer) == stored
+
+
 # --- enrich ----------------------------------------------------------------------------------
 
 
 def test_enrich_prefers_body_user_agent_over_header() -> None:
     item = FootprintIn(method="GET", link="/a", footprint_time=NOON, user_agent=IPHONE)
-    fp = enrich(item, ip=IP, user_agent=CHROME, secret=SECRET)
+    fp = enrich(item, ip=IP, user_agent=CHROME, site=SITE, salt=SALT)
     assert fp.browser == "Mobile Safari"
     assert fp.device == "iPhone"
     assert fp.visitor_id == _vid(ua=IPHONE)
@@ -137,7 +174,7 @@ def test_enrich_prefers_body_user_agent_over_header() -> None:
 
 def test_enrich_falls_back_to_header_user_agent() -> None:
     item = FootprintIn(method="GET", link="/a", footprint_time=NOON)
-    fp = enrich(item, ip=IP, user_agent=GOOGLEBOT, secret=SECRET)
+    fp = enrich(item, ip=IP, user_agent=GOOGLEBOT, site=SITE, salt=SALT)
     assert fp.browser == "Googlebot"
     assert fp.is_bot is True
     assert fp.visitor_id == _vid(ua=GOOGLEBOT)
@@ -151,16 +188,17 @@ def test_enrich_fills_every_derived_field_and_keeps_no_ip() -> None:
         route="/checkout",
         status_code=201,
         duration_ms=12.5,
-        referrer="https://Search.Example.org/q?x=1",
+        referrer="https://Search.Example.org/q?x=1#frag",
         utm_source="ads",
         utm_campaign="winter",
         user_id="u-1",
     )
-    fp = enrich(item, ip=IP, user_agent=CHROME, secret=SECRET)
+    fp = enrich(item, ip=IP, user_agent=CHROME, site=SITE, salt=SALT)
     assert fp.event_id == item.event_id
     assert fp.method == "POST"
     assert (fp.route, fp.status_code, fp.duration_ms) == ("/checkout", 201, 12.5)
     assert fp.referrer_host == "search.example.org"
+    assert fp.referrer == "https://search.example.org/q"
     assert (fp.utm_source, fp.utm_medium, fp.utm_campaign) == ("ads", "", "winter")
     assert fp.user_id == "u-1"
     assert fp.footprint_time == NOON
@@ -169,6 +207,6 @@ def test_enrich_fills_every_derived_field_and_keeps_no_ip() -> None:
 
 
 def test_enrich_defaults_for_a_minimal_footprint() -> None:
-    fp = enrich(FootprintIn(method="GET", link="/"), ip=IP, user_agent="", secret=SECRET)
+    fp = enrich(FootprintIn(method="GET", link="/"), ip=IP, user_agent="", site=SITE, salt=SALT)
     assert (fp.route, fp.status_code, fp.duration_ms, fp.referrer_host) == ("", 0, 0.0, "")
     assert fp.browser == "Other"

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
+from api import enrich as enrich_module
+from api.enrich import parse_agent
 from api.main import create_app
 from api.middleware import FootprintMiddleware
 from api.producer import FootprintProducer
+from api.salts import DailySalts
 from footprint.settings import Settings, load_settings
 from schemas.footprint import Footprint
 
@@ -198,22 +203,81 @@ def test_client_ip_never_produced(api: tuple[FastAPI, TestClient]) -> None:
     assert CHROME.encode() not in raw
 
 
-def test_forwarded_ip_used_for_visitor_only_when_trusted(tmp_path: Path) -> None:
-    def visitor(trust: bool, forwarded: str) -> tuple[str, bytes]:
-        app = create_app(_settings(tmp_path, trust_forwarded_for=trust))
-        client = TestClient(app, client=(CLIENT_IP, 50000))
-        r = client.post("/api/footprints", json=ONE, headers={"x-forwarded-for": forwarded})
-        assert r.status_code == 202
-        return _produced(app.state.producer)[0].visitor_id, _raw(app.state.producer)
+def _visitor(tmp_path: Path, trusted: int, forwarded: str) -> tuple[str, bytes]:
+    app = create_app(_settings(tmp_path, trusted_proxies=trusted))
+    client = TestClient(app, client=(CLIENT_IP, 50000))
+    r = client.post("/api/footprints", json=ONE, headers={"x-forwarded-for": forwarded})
+    assert r.status_code == 202
+    return _produced(app.state.producer)[0].visitor_id, _raw(app.state.producer)
 
-    a, raw_a = visitor(True, "198.51.100.1, 10.0.0.1")
-    b, _ = visitor(True, "198.51.100.2")
-    assert a != b
-    assert b"198.51.100.1" not in raw_a
-    # Not trusted: the header is ignored (anyone could set it), the peer address is used.
-    c, _ = visitor(False, "198.51.100.1")
-    d, _ = visitor(False, "198.51.100.2")
-    assert c == d
+
+def test_forwarded_ip_is_read_from_the_right_through_trusted_proxies(tmp_path: Path) -> None:
+    # One process's salt for every app below (no Redis here): only the address may differ.
+    salts = DailySalts(None)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("api.main.DailySalts", lambda url: salts)
+        real, raw = _visitor(tmp_path, 1, "203.0.113.7")
+        spoofed, _ = _visitor(tmp_path, 1, "6.6.6.6, 203.0.113.7")
+        other, _ = _visitor(tmp_path, 1, "6.6.6.6, 198.51.100.2")
+        # Not trusted: the header is ignored (anyone could set it), the peer address is used.
+        direct_a, _ = _visitor(tmp_path, 0, "203.0.113.7")
+        direct_b, _ = _visitor(tmp_path, 0, "198.51.100.2")
+    assert spoofed == real  # a made-up leftmost hop does not make a new visitor
+    assert other != real
+    assert direct_a == direct_b
+    assert b"203.0.113.7" not in raw
+
+
+def test_big_batches_are_enriched_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(_settings(tmp_path))
+    client = TestClient(app)
+    threads: list[str] = []
+
+    def parse(agent: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return real_parse(agent)
+
+    real_parse = enrich_module.parse_ua
+    monkeypatch.setattr(enrich_module, "parse_ua", parse)
+    # A small body is handled where the request is; a big one in the enrichment thread.
+    r = client.post("/api/footprints", json={**ONE, "user_agent": f"{CHROME} small/{uuid4()}"})
+    assert r.status_code == 202
+    assert threads and not threads[0].startswith("footprint-enrich")
+    threads.clear()
+    items = [{**ONE, "user_agent": f"{CHROME} new/{uuid4()}"} for _ in range(100)]
+    r = client.post("/api/footprints", json=items)
+    assert r.status_code == 202
+    assert r.json()["accepted"] == 100
+    assert len(threads) == 100
+    assert all(name.startswith("footprint-enrich") for name in threads)
+    assert len(_produced(app.state.producer)) == 101
+    # Errors found in the thread still answer as they did on the loop.
+    r = client.post("/api/footprints", json=[*items[:99], {**ONE, "link": "no-slash"}])
+    assert r.status_code == 422
+    assert ["body", 99, "link"] in _error_locs(r)
+
+
+def test_repeated_agents_are_parsed_once(api: tuple[FastAPI, TestClient]) -> None:
+    _, client = api
+    agent = f"{CHROME} repeat/{uuid4()}"
+    before = parse_agent.cache_info()
+    r = client.post("/api/footprints", json=[{**ONE, "user_agent": agent}] * 5)
+    assert r.status_code == 202
+    after = parse_agent.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 4)
+
+
+def test_referrer_is_stored_without_query_and_fragment(api: tuple[FastAPI, TestClient]) -> None:
+    app, client = api
+    referrer = "https://bob:pw@App.Example/reset?token=s3cr3t#top"
+    r = client.post("/api/footprints", json={**ONE, "referrer": referrer})
+    assert r.status_code == 202
+    (fp,) = _produced(app.state.producer)
+    assert (fp.referrer, fp.referrer_host) == ("https://app.example/reset", "app.example")
+    assert b"s3cr3t" not in _raw(app.state.producer)
+    assert b"bob" not in _raw(app.state.producer)
 
 
 # --- FootprintMiddleware in a host app -------------------------------------------------------
@@ -260,6 +324,7 @@ def test_middleware_records_a_page_view(host: tuple[FootprintProducer, TestClien
     assert fp.utm_source == "x"
     assert fp.utm_campaign == "launch"
     assert fp.referrer_host == "news.example.com"
+    assert fp.referrer == "https://news.example.com/item"  # its query is not the site's to keep
     assert fp.browser == "Chrome"
     assert fp.duration_ms > 0
     assert abs(datetime.now(UTC) - fp.footprint_time) < timedelta(seconds=30)
@@ -369,3 +434,22 @@ def test_the_policy_is_a_setting(tmp_path: Path) -> None:
     r = client.post("/api/footprints", json={**ONE, "footprint_time": older})
     assert r.status_code == 422
     assert r.json()["detail"][0]["msg"].startswith("more than 1 hour before it was sent")
+
+
+def test_middleware_reads_forwarded_for_from_the_right(tmp_path: Path) -> None:
+    producer = FootprintProducer("127.0.0.1:1", "footprints", spool_dir=tmp_path / "spool")
+    app = FastAPI()
+
+    @app.get("/")
+    async def home() -> dict[str, str]:
+        return {}
+
+    app.add_middleware(
+        FootprintMiddleware, producer=producer, settings=_settings(tmp_path, trusted_proxies=1)
+    )
+    client = TestClient(app, client=("10.0.0.9", 50000))
+    for forwarded in ("203.0.113.7", "6.6.6.6, 203.0.113.7", "6.6.6.6, 198.51.100.2"):
+        client.get("/", headers={"x-forwarded-for": forwarded, "user-agent": CHROME})
+    real, spoofed, other = (fp.visitor_id for fp in _produced(producer))
+    assert spoofed == real
+    assert other != real

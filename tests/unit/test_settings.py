@@ -269,3 +269,22 @@ def test_migrate_command_exits_2_naming_variable(
     assert code == 2
     assert "FOOTPRINT_REDIS_URL" in err
     assert "Traceback" not in err
+
+
+def test_trusted_proxies_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxies == 0
+    monkeypatch.setenv("FOOTPRINT_TRUSTED_PROXIES", "2")
+    assert load_settings().trusted_proxies == 2
+    monkeypatch.setenv("FOOTPRINT_TRUSTED_PROXIES", "-1")
+    with pytest.raises(SettingsError, match="FOOTPRINT_TRUSTED_PROXIES"):
+        load_settings()
+
+
+def test_deprecated_trust_forwarded_for_means_one_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOOTPRINT_TRUST_FORWARDED_FOR", "true")
+    assert load_settings().trusted_proxies == 1
+    monkeypatch.setenv("FOOTPRINT_TRUSTED_PROXIES", "2")  # the new variable wins
+    assert load_settings().trusted_proxies == 2
+    monkeypatch.delenv("FOOTPRINT_TRUSTED_PROXIES")
+    monkeypatch.setenv("FOOTPRINT_TRUST_FORWARDED_FOR", "false")
+    assert load_settings().trusted_proxies == 0
