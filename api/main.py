@@ -95,7 +95,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
             from streams.app import app as faust_app
 
-            await stack.enter_async_context(faust_app_running(faust_app))
+            # Bounded: a stop waits for no store that is down (see streams/shutdown.py).
+            await stack.enter_async_context(
+                faust_app_running(faust_app, stop_timeout=settings.stop_timeout)
+            )
         yield
 
 

@@ -10,11 +10,13 @@ footprint backfill   import history (footprints older than FOOTPRINT_EVENT_MAX_A
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from types import FrameType
 
 from footprint.settings import SettingsError, get_settings, load_settings
 from footprint.stack.process import ServerStartError
@@ -75,14 +77,46 @@ def _services() -> list[str]:
     ]
 
 
-def run(host: str | None, port: int | None, broker: str | None = None) -> None:
-    """Embedded stack, migrations, then the API with the worker in-process, until Ctrl-C."""
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(host: str, port: int, stop_timeout: float) -> None:
+    """uvicorn with the API until Ctrl-C or SIGTERM; the first one starts the stop's deadline."""
     import uvicorn
 
+    from footprint.deadline import exit_after
+    from footprint.stack.process import kill_all
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # The whole stop (requests, worker, clients, servers) gets stop_timeout; past it
+            # the servers are killed and the process exits (footprint/deadline.py).
+            exit_after(stop_timeout, "footprint run", before_exit=kill_all)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        "api.main:app",
+        host=host,
+        port=port,
+        log_level="info",
+        # Open requests and WebSockets get a quarter of the stop; the worker needs the rest.
+        timeout_graceful_shutdown=max(1, int(stop_timeout / 4)),
+    )
+    # uvicorn re-raises the signal it stopped on once it is done: KeyboardInterrupt here.
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(config).run()
+
+
+def run(host: str | None, port: int | None, broker: str | None = None) -> None:
+    """Embedded stack, migrations, then the API with the worker in-process, until Ctrl-C."""
     os.environ.setdefault("FOOTPRINT_EMBEDDED_WORKER", "true")
     if not os.environ.get("FOOTPRINT_JWT_SECRET"):
         os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
         log.warning("FOOTPRINT_JWT_SECRET is not set: using the development secret")
+    # SIGTERM stops like Ctrl-C. Its default action would end the process on the spot (also
+    # when uvicorn re-raises it after its own stop), before the embedded servers are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = _start_stack(broker)
     try:
         migrate()
@@ -90,7 +124,7 @@ def run(host: str | None, port: int | None, broker: str | None = None) -> None:
         print(f"Footprint is running: http://{host or s.host}:{port or s.port}  (docs: /docs)")
         print("\n".join(_services()))
         print("Press Ctrl-C to stop; data lives in", os.path.abspath(s.data_dir), flush=True)
-        uvicorn.run("api.main:app", host=host or s.host, port=port or s.port, log_level="info")
+        _serve(host or s.host, port or s.port, s.stop_timeout)
     finally:
         stack.stop()  # type: ignore[attr-defined]
 

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, description="Prometheus /metrics of the worker; 0: not served"
     )
+    stop_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a stop (Ctrl-C, SIGTERM) of the worker or `footprint run` may take "
+        "before the process exits anyway; a batch not yet written is not committed and is read "
+        "again on the next start",
+    )
 
     # --- notifications ---
     notifications_topic: str = "notifications"

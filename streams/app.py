@@ -7,7 +7,7 @@ Topics, tables and agents live in sibling modules, found by autodiscovery.
 import faust
 
 from footprint.settings import SettingsError, get_settings
-from streams import compat
+from streams import compat, shutdown
 
 try:
     _settings = get_settings()
@@ -44,3 +44,5 @@ app = faust.App(
 
 # The worker's patches of faust/aiokafka private names, each checked: see streams/compat.py.
 compat.apply(_settings)
+# Ctrl-C and SIGTERM stop the worker in bounded time, even mid-retry: see streams/shutdown.py.
+shutdown.install(app, _settings)

@@ -13,20 +13,32 @@ otherwise: a dependency upgrade that renames one must stop the worker and fail
   ListOffsets end offset. Tansu 0.6 under-reports it after a multi-record batch, so recovery
   would stop early. Self-detecting: it takes the larger of ListOffsets and a fetch's high
   watermark, which agree on Apache Kafka.
+- ``bound_stop_wait``: when the app *stops*, Faust waits for every message its agents took to
+  be acknowledged before it stops the agents, with no limit: a batch whose store write is being
+  retried kept the worker from stopping for ever. At stop the wait now lasts while a pass is
+  running, at most ``FOOTPRINT_STOP_TIMEOUT / 2`` (see streams/shutdown.py). A rebalance keeps
+  Faust's own wait.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from footprint.kafka_admin import true_end_offsets
 from footprint.settings import Settings
 
-__all__ = ["CompatError", "apply", "use_fetch_max_wait", "use_true_highwaters"]
+__all__ = [
+    "CompatError",
+    "apply",
+    "bound_stop_wait",
+    "use_fetch_max_wait",
+    "use_true_highwaters",
+]
 
 
 class CompatError(RuntimeError):
@@ -87,7 +99,33 @@ def use_fetch_max_wait(milliseconds: int) -> None:
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
 
+def bound_stop_wait(seconds: float, settled: Callable[[float], Awaitable[bool]]) -> None:
+    """At stop, wait until ``settled`` (no pass in flight), at most ``seconds``."""
+    require(faust.App, "_consumer_wait_empty")  # called by App._stop_consumer
+    original = faust.App._consumer_wait_empty
+    if _patched(original):
+        return
+
+    async def _consumer_wait_empty(self: Any, consumer: Any, logger: Any) -> None:
+        if not self.should_stop:  # a rebalance: Faust's own wait
+            await original(self, consumer, logger)
+            return
+        if not await settled(seconds):
+            logger.warning(
+                "a batch still in flight after %.0fs: stopping the agents; its offsets are "
+                "not committed",
+                seconds,
+            )
+        # What was acknowledged is committed when the consumer stops, right after.
+
+    _consumer_wait_empty.footprint_patched = True  # type: ignore[attr-defined]
+    faust.App._consumer_wait_empty = _consumer_wait_empty  # type: ignore[method-assign]
+
+
 def apply(settings: Settings) -> None:
     """Apply every patch the worker needs, for these settings."""
+    from streams.shutdown import settled
+
     use_fetch_max_wait(settings.fetch_max_wait_ms)
     use_true_highwaters(settings.kafka_bootstrap)
+    bound_stop_wait(settings.stop_timeout / 2, settled)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from streams.shutdown import Stoppable, WorkerStopping
 from streams.sinks.base import SinkError
 from streams.status import status
 
@@ -17,8 +18,14 @@ MAX_BACKOFF = 10.0
 T = TypeVar("T")
 
 
-async def retry_forever(name: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Await ``attempt()`` until it returns, backing off on failure; report state in status."""
+async def retry_forever(
+    name: str, attempt: Callable[[], Awaitable[T]], *, stop: Stoppable | None = None
+) -> T:
+    """Await ``attempt()`` until it returns, backing off on failure; report state in status.
+
+    With ``stop`` (the Faust app), a failure once it is stopping, or its stop during a backoff,
+    raises ``WorkerStopping``: the batch is given up unacknowledged, not retried for ever.
+    """
     backoff = 0.2
     while True:
         try:
@@ -32,7 +39,12 @@ async def retry_forever(name: str, attempt: Callable[[], Awaitable[T]]) -> T:
                 log.warning("%s failed, retrying in %.1fs: %s", name, backoff, e)
             else:
                 log.exception("%s failed unexpectedly, retrying in %.1fs", name, backoff)
-            await asyncio.sleep(backoff)
+            if stop is None:
+                await asyncio.sleep(backoff)
+            else:
+                await stop.sleep(backoff)  # returns early when the service stops
+                if stop.should_stop:
+                    raise WorkerStopping(f"{name}: given up, the worker is stopping") from e
             backoff = min(backoff * 2, MAX_BACKOFF)
         else:
             status.sinks[name] = "ok"

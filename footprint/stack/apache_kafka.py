@@ -318,7 +318,11 @@ class KafkaCluster:
             except BaseException as e:
                 errors.append(e)
 
-        threads = [threading.Thread(target=start, args=(n,)) for n in self.nodes if not n.running]
+        todo = [n for n in self.nodes if not n.running]
+        if len(todo) == 1:
+            # On this thread: a node started here dies with its parent (see stack/orphans.py).
+            start(todo[0])
+        threads = [threading.Thread(target=start, args=(n,)) for n in todo if len(todo) > 1]
         for t in threads:
             t.start()
         for t in threads:

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from footprint.settings import ENV_PREFIX, Settings
+from footprint.stack import orphans
 from footprint.stack.apache_kafka import KafkaCluster
 from footprint.stack.kafka import KafkaServer
 from footprint.stack.postgres import PostgresServer
@@ -40,6 +41,9 @@ class EmbeddedStack:
         """Start the missing servers; return the ``FOOTPRINT_*`` variables that point at them."""
         s = self.settings
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Servers a killed earlier run left behind go first: one may hold Kafka's port.
+        for server_dir in orphans.leftovers(self.data_dir):
+            orphans.stop_leftover(server_dir)
         try:
             if not s.kafka_url:
                 self._start("kafka_url", self._broker())

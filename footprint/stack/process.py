@@ -1,4 +1,9 @@
-"""A server run as a child process: started, probed until ready, paused, stopped, always reaped."""
+"""A server run as a child process: started, probed until ready, paused, stopped, always reaped.
+
+A server never outlives its parent for long: it gets its stop signal when the parent dies
+(Linux), and the next start on its data dir stops whatever an earlier parent left running
+(see ``footprint/stack/orphans.py``).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from footprint.stack import orphans
+
 __all__ = [
     "ServerProcess",
     "ServerStartError",
     "free_port",
+    "kill_all",
     "run_checked",
     "stop_all",
     "tcp_open",
@@ -69,6 +77,15 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def kill_all() -> None:
+    """SIGKILL every server this Python process started: the last resort of a stop that hangs."""
+    with _registry_lock:
+        servers = list(_registry.values())
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server._signal(server._tree(), signal.SIGKILL)
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -192,6 +209,7 @@ class ServerProcess:
             return self
         began = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        orphans.stop_leftover(self.data_dir)
         self.prepare()
         argv = self.command()
         with self.log_path.open("ab") as logf:
@@ -206,8 +224,10 @@ class ServerProcess:
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=orphans.die_with_parent(self.stop_signal),
                 **self.popen_kwargs(),
             )
+        orphans.record(self.data_dir, self.name, self._proc.pid, self.stop_signal)
         self._paused = False
         with _registry_lock:
             _registry[id(self)] = self
@@ -296,6 +316,7 @@ class ServerProcess:
         self._forget()
 
     def _forget(self) -> None:
+        orphans.forget(self.data_dir)
         self._proc = None
         self._paused = False
         with _registry_lock:

@@ -33,6 +33,7 @@ from streams.marks import applied, event_context, mark
 from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
+from streams.shutdown import WorkerStopping, in_flight
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
 from streams.sinks.postgres import PostgresSink
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
@@ -93,7 +94,7 @@ def count(
 
 async def write_with_retry(sink: Sink, batch: Batch) -> None:
     """Write until the sink accepts the batch: consumption waits rather than dropping data."""
-    await retry_forever(sink.name, lambda: timed_write(sink, batch))
+    await retry_forever(sink.name, lambda: timed_write(sink, batch), stop=app)
 
 
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
@@ -139,7 +140,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     # second copy at another offset, and that copy must count nowhere.
     postgres = next(s for s in sinks if isinstance(s, PostgresSink))
     claims, created = await retry_forever(
-        postgres.name, lambda: timed(postgres.name, postgres.claim(_batch(todo)))
+        postgres.name, lambda: timed(postgres.name, postgres.claim(_batch(todo))), stop=app
     )
     canonical = [
         (ev, fp)
@@ -244,9 +245,12 @@ async def count_and_store(stream: StreamT) -> None:
             began = time.monotonic()
             watch.pass_started()
             try:
-                await process(events, sinks)
+                with in_flight(events):
+                    await process(events, sinks)
             finally:
                 watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
+    except WorkerStopping:
+        pass  # the batch is held (streams/shutdown.py); Faust stops the agent next
     finally:
         for sink in sinks:
             with contextlib.suppress(Exception):

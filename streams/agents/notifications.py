@@ -25,6 +25,7 @@ from streams.marks import applied, mark
 from streams.notifications import NotificationStore
 from streams.progress import after_write
 from streams.retry import retry_forever
+from streams.shutdown import WorkerStopping, in_flight
 from streams.status import status
 from streams.tables import NOTIFY_PROGRESS
 from streams.topics import notifications_dead_letter_topic, notifications_topic
@@ -46,8 +47,10 @@ def _store() -> NotificationStore:
 
 async def deliver(store: NotificationStore, batch: list[CommunityEvent]) -> None:
     """Store a batch (retrying), then fan it out (retrying)."""
-    rows, unread = await retry_forever("notifications-postgres", lambda: store.store(batch))
-    await retry_forever("notifications-redis", lambda: store.fan_out(rows, unread))
+    rows, unread = await retry_forever(
+        "notifications-postgres", lambda: store.store(batch), stop=app
+    )
+    await retry_forever("notifications-redis", lambda: store.fan_out(rows, unread), stop=app)
     status.notifications += len(rows)
 
 
@@ -84,9 +87,12 @@ async def notify(stream: StreamT) -> None:
             began = time.monotonic()
             watch.pass_started()
             try:
-                await process(events, store)
+                with in_flight(events):
+                    await process(events, store)
             finally:
                 watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
+    except WorkerStopping:
+        pass  # the batch is held (streams/shutdown.py); Faust stops the agent next
     finally:
         with contextlib.suppress(Exception):
             await store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -14,6 +15,7 @@ from streams import compat
 def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(AIOKafkaConsumerThread, "_highwaters")
     compat.require(AIOKafkaConsumerThread, "_create_worker_consumer")
+    compat.require(faust.App, "_consumer_wait_empty")
 
     async def consumer_attribute() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
