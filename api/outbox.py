@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from uuid import UUID
 
-import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -203,6 +202,8 @@ class OutboxRelay:
             keys = list({r.key for r in claimed if r.key is not None})
             cur = await conn.execute(_OTHERS, (keys, [r.id for r in claimed]))
             ready = publishable(claimed, {bytes(k): i for k, i in await cur.fetchall()})
+            if not ready:
+                return 0, len(claimed)
             await self.publisher.publish_records(
                 [
                     Record(r.topic, r.key, r.value, [(k, v.encode()) for k, v in r.headers])
@@ -212,9 +213,8 @@ class OutboxRelay:
             # Deleted in the claim's transaction, after the acknowledgement: a crash before the
             # commit leaves the rows for a second publish, never loses one.
             await conn.execute(_DELETE, ([r.id for r in ready],))
-        if ready:
-            self.stats.published += len(ready)
-            self.stats.last_published_at = time.time()
+        self.stats.published += len(ready)
+        self.stats.last_published_at = time.time()
         return len(ready), len(claimed) - len(ready)
 
     async def refresh_backlog(self) -> Backlog:
@@ -259,7 +259,7 @@ class OutboxRelay:
                     self.wake()  # commits made while we were not listening
                     async for _ in conn.notifies():
                         self.wake()
-            except (psycopg.Error, OSError) as e:
+            except Exception as e:
                 # The poll keeps the relay going meanwhile.
                 log.warning("outbox LISTEN lost, reconnecting in %.1fs: %s", backoff, e)
                 await asyncio.sleep(backoff)
