@@ -25,8 +25,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.auth import mint_token
+from api.outbox import enqueue
 from footprint.kafka_admin import true_end_offsets
 from footprint.settings import load_settings
+from schemas.community import PenaltyUser
 from tests.integration.conftest import (
     BIN,
     JWT_SECRET,
@@ -96,6 +98,8 @@ def app(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     # Short enough that a test sees attempts fail and the retry succeed within seconds.
     env["FOOTPRINT_NOTIFICATION_PUBLISH_TIMEOUT"] = "1.5"
     env["FOOTPRINT_OUTBOX_RETRY_MAX_SECONDS"] = "1"
+    # Far beyond every wait below: only a wake-up (in-process or NOTIFY) can explain a delivery.
+    env["FOOTPRINT_OUTBOX_POLL_SECONDS"] = "120"
     port = free_port()
     proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
     try:
@@ -179,6 +183,29 @@ def test_an_action_that_rolls_back_after_writing_its_event_publishes_nothing(
     assert rows(app, "SELECT count(*) FROM posts WHERE author_id = %s", doomed) == [(0,)]
     actors = {e["actor_id"] for e in topic_events(app.bootstrap, app.topic)}
     assert marker in actors and doomed not in actors
+
+
+def test_an_event_a_host_app_commits_to_the_outbox_is_delivered_at_once(app: Running) -> None:
+    mod, victim = uid("hostmod"), uid("hostvictim")
+    event = PenaltyUser(actor_id=mod, user_id=victim, reason="from the host's transaction")
+
+    async def host() -> float:
+        # Another process than the API: its commit reaches the relay through NOTIFY alone.
+        async with await psycopg.AsyncConnection.connect(app.pg) as conn:
+            async with conn.transaction():
+                await conn.execute("INSERT INTO users (id) VALUES (%s), (%s)", (mod, victim))
+                await enqueue(conn, app.topic, event)
+            return time.monotonic()
+
+    committed = asyncio.run(host())
+    with app.api.client(victim) as v:
+        inbox = wait_until(
+            lambda: v.get("/api/notifications").json()["items"], timeout=20, what="the inbox"
+        )
+    latency = time.monotonic() - committed
+    print(f"host app commit to inbox: {latency:.2f}s")
+    assert [n["payload"]["event_id"] for n in inbox] == [str(event.event_id)]
+    assert latency < 10, "woken by NOTIFY, not by the 120 s poll"
 
 
 def test_actions_succeed_while_the_broker_is_down_and_are_delivered_once_when_it_is_back(
