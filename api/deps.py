@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
-from api.notify import NotificationPublisher
+from api.outbox import OutboxRelay
 from api.producer import FootprintProducer
 from api.salts import DailySalts
 from api.stream_status import KafkaOffsets
@@ -18,7 +18,7 @@ from footprint.settings import Settings
 __all__ = [
     "ClickHouseDep",
     "KafkaOffsetsDep",
-    "NotifierDep",
+    "OutboxDep",
     "PostgresDep",
     "ProducerDep",
     "RedisDep",
@@ -55,8 +55,8 @@ async def _offsets(request: Request) -> KafkaOffsets:
     return request.app.state.offsets
 
 
-async def _notifier(request: Request) -> NotificationPublisher:
-    return request.app.state.notifier
+async def _outbox(request: Request) -> OutboxRelay:
+    return request.app.state.outbox
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -66,4 +66,4 @@ ClickHouseDep = Annotated[ClickHouse, Depends(_clickhouse)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 SaltsDep = Annotated[DailySalts, Depends(_salts)]
 KafkaOffsetsDep = Annotated[KafkaOffsets, Depends(_offsets)]
-NotifierDep = Annotated[NotificationPublisher, Depends(_notifier)]
+OutboxDep = Annotated[OutboxRelay, Depends(_outbox)]

@@ -1,9 +1,10 @@
 """The Footprint API: ``uvicorn api.main:app``.
 
-Produces footprints, answers live and historical stats, reports the stream's status. Every
-client is opened and closed in the one lifespan below. With ``FOOTPRINT_EMBEDDED_WORKER=true``
-(what ``footprint run`` sets) the Faust worker runs in this process too, on the same loop, so the
-embedded ClickHouse (chdb, one process per data path) is shared by the worker and the queries.
+Produces footprints, answers live and historical stats, reports the stream's status, relays the
+community actions' outbox to the notifications topic. Every client is opened and closed in the
+one lifespan below. With ``FOOTPRINT_EMBEDDED_WORKER=true`` (what ``footprint run`` sets) the
+Faust worker runs in this process too, on the same loop, so the embedded ClickHouse (chdb, one
+process per data path) is shared by the worker and the queries.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from api.hub import Hub
 from api.limits import BodyLimitMiddleware
 from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
+from api.outbox import OutboxRelay
 from api.producer import FootprintProducer
 from api.routes import community, dashboard, footprints, health, notifications, stats, stream
 from api.salts import DailySalts
@@ -80,10 +82,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.notifications_topic,
             partitions=settings.partitions,
             replication_factor=settings.replication_factor,
+            timeout=settings.notification_publish_timeout,
         )
         await notifier.start()
         stack.push_async_callback(notifier.stop)
         app.state.notifier = notifier
+
+        # Publishes the community events the actions committed to the outbox.
+        relay = OutboxRelay(
+            pool,
+            notifier,
+            settings.require("postgres_url"),
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+            retry_max_seconds=settings.outbox_retry_max_seconds,
+        )
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        app.state.outbox = relay
 
         hub = Hub(settings.require("redis_url"))
         await hub.start()

@@ -1,13 +1,15 @@
 """``GET /metrics``: the API's Prometheus metrics (and the worker's under ``footprint run``).
 
-Footprints offered and delivered by the producer, what waits for the broker, open WebSockets,
-and (with ``RequestMetricsMiddleware`` installed) requests and their latency per route template.
-Values are read from the app's state at scrape time. Each app has its own registry, so several
-apps in one process (tests) never collide.
+Footprints offered and delivered by the producer, what waits for the broker, the community
+events' outbox backlog, open WebSockets, and (with ``RequestMetricsMiddleware`` installed)
+requests and their latency per route template. Values are read from the app's state at scrape
+time. Each app has its own registry, so several apps in one process (tests) never collide.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ApiCollector", "ApiMetrics", "RequestMetricsMiddleware", "metrics_of", "router"]
 
 router = APIRouter(tags=["ops"])
+log = logging.getLogger(__name__)
 
 
 class ApiCollector:
@@ -60,6 +63,31 @@ class ApiCollector:
                 "footprint_api_producer_connected",
                 "1 when the producer is connected to the broker.",
                 value=1.0 if stats.connected else 0.0,
+            )
+        relay = getattr(state, "outbox", None)  # set by the lifespan
+        if relay is not None:
+            backlog = relay.last_backlog
+            if backlog is not None:
+                yield GaugeMetricFamily(
+                    "footprint_api_outbox_backlog",
+                    "Community events committed to the outbox and not yet acknowledged by the "
+                    "broker (every API process's, read from PostgreSQL).",
+                    value=backlog.count,
+                )
+                yield GaugeMetricFamily(
+                    "footprint_api_outbox_oldest_age_seconds",
+                    "How long the oldest event in the outbox has waited (0 when empty).",
+                    value=backlog.oldest_age_seconds,
+                )
+            yield CounterMetricFamily(
+                "footprint_api_outbox_published",
+                "Outbox events this process's relay published (acknowledged by the broker).",
+                value=relay.stats.published,
+            )
+            yield CounterMetricFamily(
+                "footprint_api_outbox_failed_attempts",
+                "Relay passes that failed (the broker or PostgreSQL away); each is retried.",
+                value=relay.stats.failed_attempts,
             )
         hub = getattr(state, "hub", None)  # set by the lifespan
         yield GaugeMetricFamily(
@@ -123,8 +151,16 @@ def metrics_of(app: FastAPI) -> ApiMetrics:
 
 
 @router.get("/metrics", include_in_schema=False)
-def get_metrics(request: Request) -> Response:
+async def get_metrics(request: Request) -> Response:
     """Prometheus metrics of this API process."""
+    relay = getattr(request.app.state, "outbox", None)
+    if relay is not None:
+        # Collectors cannot await: read the backlog here. Without PostgreSQL the gauges keep
+        # their last value rather than fail the whole scrape.
+        try:
+            await asyncio.wait_for(relay.refresh_backlog(), 5)
+        except Exception as e:
+            log.warning("outbox backlog unavailable for /metrics: %s", e)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(metrics_of(request.app).registry), media_type=content_type)
 

@@ -9,25 +9,38 @@ A host app that has no HTTP hop to make::
     await publisher.start()
     await publisher.publish(FollowUser(actor_id="ann", followed_id="bob"))
 
-``publish`` returns once the broker has acknowledged the event, so an action that succeeds has
-its notification on its way; the event id makes a retried publish harmless.
+``publish`` returns once the broker has acknowledged the event; the event id makes a retried
+publish harmless. The API itself does not publish inside a request: its community actions write
+their events to the outbox and ``api.outbox.OutboxRelay`` publishes them with ``publish_records``
+after the action's transaction has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
 from footprint.kafka_admin import TopicSpec, ensure_topics
 from schemas.community import CommunityEvent
 
-__all__ = ["NotificationPublisher", "PublishError"]
+__all__ = ["NotificationPublisher", "PublishError", "Record"]
 
 
 class PublishError(RuntimeError):
     """The broker did not take the event."""
+
+
+class Record(NamedTuple):
+    """One message as it goes to the broker."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class NotificationPublisher:
@@ -51,8 +64,9 @@ class NotificationPublisher:
 
     async def start(self) -> None:
         """Connect (lazily retried by ``publish`` if the broker is not up yet)."""
+        # Bounded: an unreachable broker must not hold up the API's start.
         with contextlib.suppress(Exception):
-            await self._connect()
+            await asyncio.wait_for(self._connect(), self.timeout)
 
     async def _connect(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -70,15 +84,32 @@ class NotificationPublisher:
 
     async def publish(self, event: CommunityEvent) -> None:
         """Send one event and wait for the broker's acknowledgement."""
+        record = Record(self.topic, event.actor_id.encode(), event.to_bytes(), [])
         try:
-            producer = await asyncio.wait_for(self._connect(), self.timeout)
-            await asyncio.wait_for(
-                producer.send_and_wait(self.topic, event.to_bytes(), key=event.actor_id.encode()),
-                self.timeout,
-            )
+            await self.publish_records([record])
+        except PublishError as e:
+            raise PublishError(f"could not publish {event.type} {event.event_id}: {e}") from e
+
+    async def publish_records(self, records: Sequence[Record]) -> None:
+        """Send records in order and wait until the broker has acknowledged every one.
+
+        One deadline covers connecting and every acknowledgement. On failure the producer is
+        closed (the next call reconnects) and some records may have been written anyway: the
+        caller retries all of them, and consumers drop the copies by event id.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                producer = await self._connect()
+                # aiokafka keeps one request in flight per partition, so records of one key
+                # are written in the order sent.
+                futures = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=r.headers or None)
+                    for r in records
+                ]
+                await asyncio.gather(*futures)
         except Exception as e:
             await self.stop()
-            raise PublishError(f"could not publish {event.type} {event.event_id}: {e}") from e
+            raise PublishError(f"{type(e).__name__}: {e}") from e
 
     async def stop(self) -> None:
         """Close the producer."""

@@ -1,7 +1,8 @@
 """Consumer status for ``/api/stream/status``: worker heartbeats plus committed offsets and lag.
 
 Heartbeats come from Redis (workers publish them); offsets come from Kafka itself, read with
-the worker's consumer group id without joining the group.
+the worker's consumer group id without joining the group; the outbox backlog comes from
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import asyncio
 import contextlib
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from api.outbox import OutboxRelay
 from footprint.kafka_admin import true_end_offsets
 from streams.status import STATUS_PREFIX
 
-__all__ = ["KafkaOffsets", "recent_dead_letters", "worker_heartbeats"]
+__all__ = ["KafkaOffsets", "outbox_status", "recent_dead_letters", "worker_heartbeats"]
 
 
 async def worker_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
@@ -31,6 +34,16 @@ async def worker_heartbeats(redis: aioredis.Redis) -> list[dict[str, Any]]:
             beat["age_seconds"] = round(time.time() - beat.get("heartbeat_at", 0), 3)
             out.append(beat)
     return sorted(out, key=lambda b: b.get("worker_id", ""))
+
+
+async def outbox_status(relay: OutboxRelay) -> dict[str, Any]:
+    """Events committed but not yet on the topic (all API processes), and this relay's record."""
+    backlog = await relay.refresh_backlog()
+    return {
+        "backlog": backlog.count,
+        "oldest_age_seconds": backlog.oldest_age_seconds,
+        "relay": asdict(relay.stats),
+    }
 
 
 class KafkaOffsets:

@@ -125,6 +125,29 @@ class Settings(BaseSettings):
         0.01, gt=0, le=60, description="How long a notification batch collects events"
     )
     inbox_size: int = Field(100, ge=1, le=10_000)
+    notification_publish_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="How long one publish waits for the broker's acknowledgements",
+    )
+    outbox_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Outbox rows the relay claims and publishes per pass"
+    )
+    outbox_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How often the relay looks at the outbox when no commit woke it (a fallback: "
+        "commits in this process and LISTEN/NOTIFY from others wake it at once)",
+    )
+    outbox_retry_max_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="The longest pause between publish attempts while the "
+        "broker refuses the outbox's events (the pause doubles from 0.2 s)",
+    )
     jwt_secret: str | None = Field(
         None, description="HS256 key for user tokens (≥ 32 characters); dev value under `run`"
     )

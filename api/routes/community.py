@@ -1,20 +1,27 @@
 """A minimal community API standing in for the host site: its actions produce notifications.
 
-Each action writes the social graph to PostgreSQL and publishes its event in the same
-transaction: if the broker does not take the event, the action is rolled back (503).
+Each action writes the social graph to PostgreSQL and its notification event to the outbox in
+one transaction; the outbox relay publishes the event once that transaction has committed
+(api/outbox.py). A rolled-back action publishes nothing, and an action succeeds (201) while the
+broker is down: its event waits in the outbox.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, HTTPException, Path, status
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import AdminUser, CurrentUser
-from api.deps import NotifierDep, PostgresDep
-from api.notify import PublishError
+from api.deps import OutboxDep, PostgresDep
+from api.outbox import OutboxRelay
 from schemas.community import (
     CommunityEvent,
     CreateChildComment,
@@ -27,6 +34,7 @@ from schemas.community import (
 from schemas.footprint import StorableText
 
 router = APIRouter(prefix="/api", tags=["community"])
+log = logging.getLogger(__name__)
 
 
 class PostIn(BaseModel):
@@ -58,19 +66,30 @@ async def _ensure_users(conn: AsyncConnection, *ids: str) -> None:
         await conn.execute("INSERT INTO users (id) VALUES (%s) ON CONFLICT DO NOTHING", (user_id,))
 
 
-async def _publish(notifier: Any, event: CommunityEvent) -> None:
+@asynccontextmanager
+async def _action(pool: AsyncConnectionPool, outbox: OutboxRelay) -> AsyncIterator[AsyncConnection]:
+    """One transaction for an action and its outbox event; the relay is woken once it commits.
+
+    A database failure, the commit's included, rolls both back and answers 503: nothing was
+    saved and nothing will be published, so the client can simply try again.
+    """
     try:
-        await notifier.publish(event)
-    except PublishError as e:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from e
+        async with pool.connection() as conn, conn.transaction():
+            yield conn
+    except psycopg.Error as e:
+        log.warning("community action rolled back: %s", e)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the action was not saved; try again"
+        ) from e
+    outbox.wake()
 
 
 @router.post("/posts", status_code=status.HTTP_201_CREATED)
 async def create_post(
-    body: PostIn, user: CurrentUser, pool: PostgresDep, notifier: NotifierDep
+    body: PostIn, user: CurrentUser, pool: PostgresDep, outbox: OutboxDep
 ) -> dict[str, Any]:
     """Publish a post; the author's followers are notified."""
-    async with pool.connection() as conn, conn.transaction():
+    async with _action(pool, outbox) as conn:
         await _ensure_users(conn, user.id)
         row = await (
             await conn.execute(
@@ -80,7 +99,7 @@ async def create_post(
         ).fetchone()
         assert row is not None
         event = CreatePost(actor_id=user.id, post_id=row[0], title=body.title)
-        await _publish(notifier, event)
+        await outbox.add(conn, event)
     return {
         "id": row[0],
         "author_id": user.id,
@@ -95,10 +114,10 @@ async def create_comment(
     body: CommentIn,
     user: CurrentUser,
     pool: PostgresDep,
-    notifier: NotifierDep,
+    outbox: OutboxDep,
 ) -> dict[str, Any]:
     """Comment on a post (its author is notified) or reply to a comment (its author is)."""
-    async with pool.connection() as conn, conn.transaction():
+    async with _action(pool, outbox) as conn:
         post = await (
             await conn.execute("SELECT id FROM posts WHERE id = %s", (post_id,))
         ).fetchone()
@@ -135,7 +154,7 @@ async def create_comment(
                 comment_id=row[0],
                 parent_comment_id=body.parent_comment_id,
             )
-        await _publish(notifier, event)
+        await outbox.add(conn, event)
     return {
         "id": row[0],
         "post_id": post_id,
@@ -149,12 +168,12 @@ async def follow(
     user_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")],
     user: CurrentUser,
     pool: PostgresDep,
-    notifier: NotifierDep,
+    outbox: OutboxDep,
 ) -> dict[str, Any]:
     """Follow a user; they are notified (once: following again changes nothing)."""
     if user_id == user.id:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "you cannot follow yourself")
-    async with pool.connection() as conn, conn.transaction():
+    async with _action(pool, outbox) as conn:
         await _ensure_users(conn, user.id, user_id)
         created = await (
             await conn.execute(
@@ -166,7 +185,7 @@ async def follow(
         event_id = None
         if created:
             event = FollowUser(actor_id=user.id, followed_id=user_id)
-            await _publish(notifier, event)
+            await outbox.add(conn, event)
             event_id = str(event.event_id)
     return {
         "follower_id": user.id,
@@ -178,10 +197,10 @@ async def follow(
 
 @router.post("/admin/penalties", status_code=status.HTTP_201_CREATED)
 async def penalise(
-    body: PenaltyIn, moderator: AdminUser, pool: PostgresDep, notifier: NotifierDep
+    body: PenaltyIn, moderator: AdminUser, pool: PostgresDep, outbox: OutboxDep
 ) -> dict[str, Any]:
     """Penalise a user (moderators only); the user is notified."""
-    async with pool.connection() as conn, conn.transaction():
+    async with _action(pool, outbox) as conn:
         await _ensure_users(conn, moderator.id, body.user_id)
         row = await (
             await conn.execute(
@@ -192,5 +211,5 @@ async def penalise(
         ).fetchone()
         assert row is not None
         event = PenaltyUser(actor_id=moderator.id, user_id=body.user_id, reason=body.reason)
-        await _publish(notifier, event)
+        await outbox.add(conn, event)
     return {"id": row[0], "user_id": body.user_id, "event_id": str(event.event_id)}

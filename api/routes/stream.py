@@ -1,4 +1,5 @@
-"""Stream processing status: workers, committed offsets and lag, the API's own producer."""
+"""Stream processing status: workers, committed offsets and lag, the API's own producer, the
+community events' outbox."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import AdminUser
-from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep, SettingsDep
-from api.stream_status import recent_dead_letters, worker_heartbeats
+from api.deps import KafkaOffsetsDep, OutboxDep, ProducerDep, RedisDep, SettingsDep
+from api.stream_status import outbox_status, recent_dead_letters, worker_heartbeats
 
 router = APIRouter(prefix="/api/stream", tags=["stream"])
 
@@ -19,10 +20,15 @@ ALIVE_SECONDS = 10.0
 
 @router.get("/status")
 async def stream_status(
-    redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep
+    redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep, relay: OutboxDep
 ) -> dict[str, Any]:
-    """Is a worker alive, how far behind is it, what failed last."""
+    """Is a worker alive, how far behind is it, what failed last, what waits in the outbox."""
     errors: dict[str, str] = {}
+    # Read before the offsets: an empty outbox then means every event is counted in the lag.
+    try:
+        outbox: dict[str, Any] | None = await outbox_status(relay)
+    except Exception as e:
+        outbox, errors["postgres"] = None, f"{type(e).__name__}: {e}"
     try:
         workers = await worker_heartbeats(redis)
     except Exception as e:
@@ -46,6 +52,7 @@ async def stream_status(
         "lag": sum(p["lag"] for p in partitions),
         "last_error": last.get("last_error") if last else None,
         "producer": {**asdict(producer.stats), "pending": producer.pending},
+        "outbox": outbox,
         "errors": errors,
         "checked_at": time.time(),
     }

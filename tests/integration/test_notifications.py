@@ -1,4 +1,4 @@
-"""Notifications end to end: community actions → Kafka → worker → PostgreSQL + Redis → /ws.
+"""Notifications end to end: actions → outbox → Kafka → worker → PostgreSQL + Redis → /ws.
 
 One ``footprint run`` process (API and worker) serves every test of this module; each test uses
 its own users, so tests do not see each other's notifications.
@@ -154,11 +154,12 @@ def rows(app: Running, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def settled(app: Running) -> bool:
-    """The worker has committed every notification event produced so far (lag 0)."""
+    """Every event is out of the outbox and committed by the worker (lag 0)."""
     status = httpx.get(app.base + "/api/stream/status", timeout=10).json()
     topic = app.env["FOOTPRINT_NOTIFICATIONS_TOPIC"]
     parts = [p for p in status["partitions"] if p["topic"] == topic]
-    return bool(parts) and all(p["lag"] == 0 for p in parts)
+    outbox = status["outbox"]
+    return bool(outbox and outbox["backlog"] == 0 and parts) and all(p["lag"] == 0 for p in parts)
 
 
 def test_a_post_reaches_each_of_1000_followers_live_and_not_the_author(app: Running) -> None:
