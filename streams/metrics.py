@@ -26,7 +26,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from streams.sinks.base import Batch, Sink
-from streams.status import WorkerStatus, status
+from streams.status import FAILURE_KINDS, WorkerStatus, status
 
 __all__ = [
     "SINK_WRITE_SECONDS",
@@ -141,9 +141,34 @@ class WorkerCollector:
         sinks = GaugeMetricFamily(
             "footprint_worker_sink_up", "1 when the sink's last write succeeded.", labels=["sink"]
         )
+        states = GaugeMetricFamily(
+            "footprint_worker_sink_state",
+            "1 for the sink's current state: ok, unavailable (an outage, retrying) or bug "
+            "(the worker's own code failed, retrying).",
+            labels=["sink", "state"],
+        )
         for sink, state in sorted(s.sinks.copy().items()):
             sinks.add_metric([sink], 1.0 if state == "ok" else 0.0)
+            for name in ("ok", "unavailable", "bug"):
+                states.add_metric([sink, name], 1.0 if state == name else 0.0)
         yield sinks
+        yield states
+        failures = CounterMetricFamily(
+            "footprint_worker_sink_failures",
+            "Store write failures by kind: unavailable (attempts retried), refused (items "
+            "dead-lettered), bug (attempts retried after an exception of the worker's code).",
+            labels=["sink", "kind"],
+        )
+        for sink, counts in sorted(s.failures.copy().items()):
+            for kind in FAILURE_KINDS:
+                failures.add_metric([sink, kind], counts.get(kind, 0))
+        yield failures
+        if s.last_bug_at is not None:
+            yield GaugeMetricFamily(
+                "footprint_worker_last_bug_timestamp_seconds",
+                "When the worker's own code last failed writing to a store.",
+                value=s.last_bug_at,
+            )
         positions = GaugeMetricFamily(
             "footprint_worker_processed_offset",
             "Offset of the last footprint processed, per partition.",

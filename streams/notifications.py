@@ -3,6 +3,10 @@
 Recipients are resolved by SQL (``INSERT … SELECT … ON CONFLICT DO NOTHING``) so a post by an
 author with many followers is one statement. A replayed event creates no second row; its rows
 are re-published anyway, and clients drop what they have already seen by id.
+
+Failures are classified as the footprint sinks classify them (``streams/sinks/postgres.py``,
+``streams/sinks/redis.py``): ``StoreUnavailable`` is retried, ``StoreRefused`` makes the agent
+split the batch until the refused events are alone and dead-letter them.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from footprint.inbox import (
     inbox_key,
 )
 from schemas.community import CommunityEvent
-from streams.sinks.base import SinkError
+from streams.sinks.base import StoreRefused, StoreUnavailable
+from streams.sinks.postgres import classify as postgres_failure
+from streams.sinks.redis import classify as redis_failure
 
-__all__ = ["NotificationStore", "NotificationStoreError", "RECIPIENTS"]
+__all__ = ["NotificationStore", "RECIPIENTS"]
 
 # Who is notified of each event type: never the actor.
 RECIPIENTS: dict[str, str] = {
@@ -72,10 +78,6 @@ FAN_OUT_CHUNK = 250
 _PURGE = "DELETE FROM user_notifications WHERE created_time < now() - make_interval(secs => %s)"
 
 
-class NotificationStoreError(SinkError):
-    """PostgreSQL or Redis refused a batch of notifications."""
-
-
 class NotificationStore:
     """PostgreSQL rows (the truth), Redis recent lists and live deliveries."""
 
@@ -101,7 +103,7 @@ class NotificationStore:
                     self.postgres_url, connect_timeout=5
                 )
             except psycopg.Error as e:
-                raise NotificationStoreError(f"cannot connect to PostgreSQL: {e}") from e
+                raise StoreUnavailable("postgres", f"cannot connect: {e}") from e
         return self._conn
 
     async def store(
@@ -126,8 +128,10 @@ class NotificationStore:
                 await cur.execute(_UNREAD, (users,))
                 unread = {u: int(n) for u, n in await cur.fetchall()}
         except psycopg.Error as e:
-            await self.close()
-            raise NotificationStoreError(f"PostgreSQL write failed: {e}") from e
+            error = postgres_failure(e)
+            if not isinstance(error, StoreRefused):  # after a refusal the session is usable
+                await self.close()
+            raise error from e
         return rows, unread
 
     async def fan_out(self, rows: Sequence[dict[str, Any]], unread: dict[str, int]) -> None:
@@ -164,7 +168,7 @@ class NotificationStore:
         try:
             await pipe.execute()
         except RedisError as e:
-            raise NotificationStoreError(f"Redis fan-out failed: {e}") from e
+            raise redis_failure(e) from e
 
     async def purge(self) -> int:
         """Delete notifications older than the retention; return how many."""
@@ -175,7 +179,7 @@ class NotificationStore:
                 return cur.rowcount
         except psycopg.Error as e:
             await self.close()
-            raise NotificationStoreError(f"PostgreSQL purge failed: {e}") from e
+            raise postgres_failure(e) from e
 
     async def close(self) -> None:
         """Close both connections."""

@@ -16,6 +16,19 @@ from api.stream_status import outbox_status, recent_dead_letters, worker_heartbe
 router = APIRouter(prefix="/api/stream", tags=["stream"])
 
 ALIVE_SECONDS = 10.0
+# A store's state across workers is the worst any live worker reports: a bug of the worker's
+# own code is not an outage of the store, and the two call for different people.
+_SEVERITY = {"ok": 0, "unavailable": 1, "bug": 2}
+
+
+def store_states(workers: list[dict[str, Any]]) -> dict[str, str]:
+    """Each store's worst state among ``workers``: ``ok``, ``unavailable`` or ``bug``."""
+    worst: dict[str, str] = {}
+    for worker in workers:
+        for store, state in (worker.get("sinks") or {}).items():
+            if _SEVERITY.get(state, 1) >= _SEVERITY.get(worst.get(store, "ok"), 0):
+                worst[store] = state
+    return worst
 
 
 @router.get("/status")
@@ -40,6 +53,8 @@ async def stream_status(
     alive = [w for w in workers if w.get("age_seconds", 1e9) < ALIVE_SECONDS]
     last_errors = [w for w in workers if w.get("last_error")]
     last = max(last_errors, key=lambda w: w.get("last_error_at") or 0, default=None)
+    bugs = [w for w in workers if w.get("last_bug")]
+    last_bug = max(bugs, key=lambda w: w.get("last_bug_at") or 0, default=None)
     return {
         "worker_alive": bool(alive),
         "workers": workers,
@@ -51,6 +66,8 @@ async def stream_status(
         "partitions": partitions,
         "lag": sum(p["lag"] for p in partitions),
         "last_error": last.get("last_error") if last else None,
+        "stores": store_states(alive),
+        "last_bug": last_bug.get("last_bug") if last_bug else None,
         "producer": {**asdict(producer.stats), "pending": producer.pending},
         "outbox": outbox,
         "errors": errors,

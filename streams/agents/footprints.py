@@ -5,6 +5,12 @@ whichever comes first. Offsets are acknowledged only after the pass returns, tha
 sinks have written the batch: delivery is at-least-once and every step is idempotent
 (tables by source offset, PostgreSQL and ClickHouse by event id, Redis by absolute values).
 Invalid events go to the dead-letter topic with the reason; processing continues.
+
+A store that refuses a batch (``StoreRefused``) has it split until the refused footprints are
+alone (``streams/isolate.py``); those are dead-lettered with the store's reason, the rest is
+stored. PostgreSQL, the system of record, is written first and decides what exists: a footprint
+it refuses is stored and counted nowhere; one ClickHouse refuses stays in PostgreSQL and in the
+window counts (the dead letter names ClickHouse).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
@@ -29,13 +36,15 @@ from streams.app import app
 from streams.counting import Item, apply, plan, split_link_key
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
+from streams.isolate import isolate, isolate_batch
 from streams.marks import applied, event_context, mark
 from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
 from streams.shutdown import WorkerStopping, in_flight
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
-from streams.sinks.postgres import PostgresSink
+from streams.sinks.base import StoreRefused
+from streams.sinks.postgres import Claim, PostgresSink
 from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -93,8 +102,61 @@ def count(
 
 
 async def write_with_retry(sink: Sink, batch: Batch) -> None:
-    """Write until the sink accepts the batch: consumption waits rather than dropping data."""
+    """Write until the sink accepts the batch: consumption waits rather than dropping data.
+
+    Raises ``StoreRefused`` when the sink refuses the data itself.
+    """
     await retry_forever(sink.name, lambda: timed_write(sink, batch), stop=app)
+
+
+Pair = tuple[EventT, Footprint]
+
+
+async def claim(postgres: PostgresSink, todo: Sequence[Pair]) -> tuple[set[Claim], set[UUID]]:
+    """Claim ``todo`` in PostgreSQL; dead-letter the footprints it refuses (claimed by none)."""
+    found = await isolate(
+        todo,
+        lambda chunk: retry_forever(
+            postgres.name,
+            lambda: timed(postgres.name, postgres.claim(_batch(chunk))),
+            stop=app,
+        ),
+    )
+    await refuse(postgres.name, found.refused)
+    claims: set[Claim] = set()
+    created: set[UUID] = set()
+    for c, n in found.results:
+        claims |= c
+        created |= n
+    return claims, created
+
+
+async def write_isolating(sink: Sink, batch: Batch, pairs: Sequence[Pair]) -> None:
+    """Write the batch to a sink; dead-letter the footprints it refuses, store the others.
+
+    ``pairs`` are the batch's (event, footprint), aligned with ``batch.footprints``.
+    """
+    if not sink.keeps_footprints:
+        try:
+            await write_with_retry(sink, batch)
+        except StoreRefused as e:
+            # Redis's values come from the tables: no footprint is to blame, and the rest of
+            # the (non-transactional) pipeline has run. The next batch rewrites those values.
+            status.failed(sink.name, "refused")
+            status.error(e.reason)
+            log.error("%s (a live count of this batch; its footprints are stored)", e.reason)
+        return
+    refused = await isolate_batch(batch, lambda part: write_with_retry(sink, part))
+    await refuse(sink.name, [(pairs[i], e) for i, e in refused])
+
+
+async def refuse(store: str, refused: Sequence[tuple[Pair, StoreRefused]]) -> None:
+    """Dead-letter each footprint a store refused, alone, with the store's reason."""
+    for (event, fp), e in refused:
+        log.warning("dead-lettering footprint %s: %s", fp.event_id, e.reason)
+        item = fp.to_bytes() if packed(event) else None  # a pack: this footprint alone
+        await dead_letter(dead_letter_topic, event, e.reason, item)
+        status.failed(store, "refused")
 
 
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
@@ -139,9 +201,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     # PostgreSQL decides which copy of each event is the one: a producer's retry can put a
     # second copy at another offset, and that copy must count nowhere.
     postgres = next(s for s in sinks if isinstance(s, PostgresSink))
-    claims, created = await retry_forever(
-        postgres.name, lambda: timed(postgres.name, postgres.claim(_batch(todo))), stop=app
-    )
+    claims, created = await claim(postgres, todo)
     canonical = [
         (ev, fp)
         for ev, fp in todo
@@ -156,7 +216,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
         fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
     )
     others = [s for s in sinks if s is not postgres]
-    await asyncio.gather(*(write_with_retry(sink, batch) for sink in others))
+    await asyncio.gather(*(write_isolating(sink, batch, canonical) for sink in others))
     _mark(events, after_write)
 
     status.processed += len(good) + len(bad)
@@ -214,10 +274,16 @@ def complete(
             sent = datetime.fromtimestamp(msg.timestamp, UTC)
             why = policy.violation(fp.footprint_time, sent) or "outside the accepted times"
             reason = f"footprint_time: {why}"
-        packed = isinstance(ev.value, bytes) and ev.value.lstrip()[:1] == b"["
-        where = f"item {index}: " if packed else ""
-        bad.append((ev, f"invalid footprint: {where}{reason}", fp.to_bytes() if packed else None))
+        # In a pack only this footprint goes to the dead letters, not its neighbours.
+        in_pack = packed(ev)
+        where = f"item {index}: " if in_pack else ""
+        bad.append((ev, f"invalid footprint: {where}{reason}", fp.to_bytes() if in_pack else None))
     return out
+
+
+def packed(event: EventT) -> bool:
+    """Whether the message is a pack (a JSON array): a dead letter then holds one item."""
+    return isinstance(event.value, bytes) and event.value.lstrip()[:1] == b"["
 
 
 def _batch(pairs: Sequence[tuple[EventT, Footprint]]) -> Batch:

@@ -6,6 +6,11 @@ go to the notifications dead-letter topic with the reason. Each partition is rea
 the last offset handled is recorded per partition (``NOTIFY_PROGRESS``) and a batch that skips
 past the next one is cut and the consumer sought back (``GapGuard``), as for footprints: seen
 with Faust on Apache Kafka as on Tansu after worker restarts.
+
+A batch a store refuses (``StoreRefused``) is split until the refused events are alone
+(``streams/isolate.py``); those go to the dead-letter topic with the store's reason and the
+others are delivered. An event whose rows PostgreSQL stored but whose live delivery Redis
+refused is dead-lettered too: replayed, its rows are re-published.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from schemas.community import CommunityEvent, parse_event
 from streams.app import app
 from streams.deadletter import dead_letter, decode
 from streams.gaps import GapGuard, StallWatch
+from streams.isolate import isolate
 from streams.marks import applied, mark
 from streams.notifications import NotificationStore
 from streams.progress import after_write
 from streams.retry import retry_forever
 from streams.shutdown import WorkerStopping, in_flight
+from streams.sinks.base import StoreRefused
 from streams.status import status
 from streams.tables import NOTIFY_PROGRESS
 from streams.topics import notifications_dead_letter_topic, notifications_topic
@@ -45,13 +52,38 @@ def _store() -> NotificationStore:
     )
 
 
-async def deliver(store: NotificationStore, batch: list[CommunityEvent]) -> None:
-    """Store a batch (retrying), then fan it out (retrying)."""
-    rows, unread = await retry_forever(
-        "notifications-postgres", lambda: store.store(batch), stop=app
+async def deliver(store: NotificationStore, good: list[tuple[EventT, CommunityEvent]]) -> None:
+    """Store a batch, then fan it out, retrying outages; dead-letter what a store refuses."""
+    stored = await isolate(
+        good,
+        lambda chunk: retry_forever(
+            "notifications-postgres", lambda: store.store([e for _, e in chunk]), stop=app
+        ),
     )
-    await retry_forever("notifications-redis", lambda: store.fan_out(rows, unread), stop=app)
+    for (event, _), e in stored.refused:
+        await refuse("notifications-postgres", event, e)
+    rows = [row for part, _ in stored.results for row in part]
+    unread: dict[str, int] = {}
+    for _, counts in stored.results:
+        unread.update(counts)  # a later part's counts include the earlier parts' rows
+    sent = await isolate(
+        rows,
+        lambda chunk: retry_forever(
+            "notifications-redis", lambda: store.fan_out(chunk, unread), stop=app
+        ),
+    )
+    events = {str(e.event_id): event for event, e in good}
+    refused = {str(row["payload"]["event_id"]): e for row, e in sent.refused}
+    for event_id, e in refused.items():
+        await refuse("notifications-redis", events[event_id], e)
     status.notifications += len(rows)
+
+
+async def refuse(store: str, event: EventT, e: StoreRefused) -> None:
+    """Dead-letter one event a store refused, with the store's reason."""
+    log.warning("dead-lettering community event at offset %s: %s", event.message.offset, e.reason)
+    await dead_letter(notifications_dead_letter_topic, event, e.reason)
+    status.failed(store, "refused")
 
 
 _topic_name = notifications_topic.get_topic_name()
@@ -70,7 +102,7 @@ async def process(events: list[EventT], store: NotificationStore) -> None:
     for event, reason, item in bad:
         await dead_letter(notifications_dead_letter_topic, event, reason, item)
     if good:
-        await deliver(store, [e for _, e in good])
+        await deliver(store, good)
     mark(NOTIFY_PROGRESS, events, after_write)
     status.notification_events += len(events)
 

@@ -1,8 +1,20 @@
 """The sink protocol: every store the worker writes to implements ``open``/``write``/``close``.
 
 ``write`` receives one whole batch and must be idempotent: the worker retries a failed batch,
-and after a crash it re-reads events whose offsets were not committed. Each sink raises its own
-``SinkError`` subclass, chained to the driver's exception.
+and after a crash it re-reads events whose offsets were not committed.
+
+A sink reports a failed write as one of two kinds, chained to the driver's exception, in the
+manner of quixstreams' ``SinkBackpressureError``: one signal means "try again later", and
+retrying anything else would only stall the pipeline.
+
+* ``StoreUnavailable``: the store is down, overloaded, timed out: the same write is retried
+  with backoff, and consumption waits.
+* ``StoreRefused``: the store refuses this data (a value too long, a row too large for an
+  index, a type it cannot parse): retrying cannot help. The agent splits the batch until the
+  refused items are alone and dead-letters those; the rest is stored.
+
+Each sink classifies its driver's errors in its own module. Any other exception is a bug in
+the worker, and is reported as one (``streams/retry.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +26,37 @@ from uuid import UUID
 
 from schemas.footprint import Footprint
 
-__all__ = ["Batch", "ListSink", "Sink", "SinkError", "WindowCount"]
+__all__ = [
+    "Batch",
+    "ListSink",
+    "Sink",
+    "SinkError",
+    "StoreRefused",
+    "StoreUnavailable",
+    "WindowCount",
+]
 
 
 class SinkError(Exception):
-    """A sink could not write a batch; the batch is retried."""
+    """A store could not write a batch: raise one of the two kinds below."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"{store}: {message}")
+        self.store = store
+        self.message = message
+
+
+class StoreUnavailable(SinkError):
+    """The store is down, overloaded or timed out: the same write is retried later."""
+
+
+class StoreRefused(SinkError):
+    """The store refuses this data: never retried; the refused items are dead-lettered."""
+
+    @property
+    def reason(self) -> str:
+        """The dead letter's ``error`` header: which store refused, and its own words."""
+        return f"{self.store} refused: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +94,16 @@ class Sink(Protocol):
     """A store the worker writes each batch to."""
 
     name: str
+    # Whether ``write`` stores the batch's footprints one by one (PostgreSQL, ClickHouse), so
+    # that a refused batch can be split to find the refused footprints. Redis stores values
+    # derived from the tables, which no footprint of the batch alone is to blame for.
+    keeps_footprints: bool
 
     async def open(self) -> None:
         """Connect; called before the first write and after a failure."""
 
     async def write(self, batch: Batch) -> None:
-        """Store the batch durably, idempotently; raise a SinkError on failure."""
+        """Store the batch durably, idempotently; raise StoreUnavailable or StoreRefused."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -71,6 +113,7 @@ class ListSink:
     """Keeps every batch in memory: for unit tests of the agent's logic."""
 
     name = "list"
+    keeps_footprints = True
 
     def __init__(self) -> None:
         self.batches: list[Batch] = []

@@ -4,21 +4,26 @@ The driver is synchronous, so a batch is inserted in a worker thread. The table 
 ReplacingMergeTree keyed by event id: a replayed batch collapses on merge and ``FINAL`` reads
 are exact. The per-minute rollup is fed by a materialized view, so each footprint must be
 inserted once: after a crash, in-doubt footprints are checked against the table first.
+
+Errors are classified by ClickHouse error code (``REFUSED_CODES``), the same on both backends
+(``footprint.clickhouse.ClickHouseError.code``): a refused batch is split by the agent until the
+refused footprints are alone; anything else is an outage, retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from footprint.clickhouse import ClickHouse, connect
+from footprint.clickhouse import ClickHouse, ClickHouseError, connect
 from schemas.footprint import FIELDS, Footprint, field_values
-from streams.sinks.base import Batch, SinkError
+from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
-__all__ = ["COLUMNS", "ClickHouseSink", "ClickHouseSinkError", "by_month"]
+__all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify"]
 
 CHECK_CHUNK = 2000  # event ids per in-doubt check: ~100 KB of query text
 
@@ -35,8 +40,51 @@ def by_month(footprints: Sequence[Footprint]) -> dict[tuple[int, int], list[Foot
     return months
 
 
-class ClickHouseSinkError(SinkError):
-    """ClickHouse refused or lost a batch."""
+# ClickHouse error codes (src/Common/ErrorCodes.cpp; clickhouse_driver.errors.ErrorCodes)
+# that mean "these rows", not "this server": the same rows would fail again. Everything else
+# (159 timeout, 202 too many simultaneous queries, 209/210 socket and network errors, 241
+# memory limit, 242 read-only table, 243 no disk space, 252 too many parts, 60 a missing
+# table…) and any error without a code is taken as an outage and retried: when unsure, the
+# worker waits rather than dead-letter a good footprint.
+REFUSED_CODES: dict[int, str] = {
+    6: "CANNOT_PARSE_TEXT",
+    26: "CANNOT_PARSE_QUOTED_STRING",
+    27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+    38: "CANNOT_PARSE_DATE",
+    41: "CANNOT_PARSE_DATETIME",
+    53: "TYPE_MISMATCH",
+    69: "ARGUMENT_OUT_OF_BOUND",
+    70: "CANNOT_CONVERT_TYPE",
+    72: "CANNOT_PARSE_NUMBER",
+    117: "INCORRECT_DATA",
+    131: "TOO_LARGE_STRING_SIZE",
+    321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+    349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+    469: "VIOLATED_CONSTRAINT",
+}
+# 252 (TOO_MANY_PARTS) is both "too many parts, merges are behind" (an overload: retry) and
+# "too many partitions for single INSERT block" (this block spans more than
+# max_partitions_per_insert_block months: the same block always fails). Inserts are split by
+# month so the second should not happen; if it does, it is the data's doing.
+_TOO_MANY_PARTS = 252
+_PARTITIONS = "partitions for single insert block"
+
+
+def classify(e: BaseException) -> SinkError | None:
+    """The kind of a ClickHouse failure, or None for an exception of the worker's own."""
+    message = str(e).strip().split("\n")[0]
+    if isinstance(e, ClickHouseError):
+        if e.code in REFUSED_CODES or (
+            e.code == _TOO_MANY_PARTS and _PARTITIONS in message.lower()
+        ):
+            return StoreRefused("clickhouse", message)
+        if isinstance(e.__cause__, TypeError | ValueError | OverflowError | struct.error):
+            # The client could not serialise a value for its column (e.g. out of range).
+            return StoreRefused("clickhouse", message)
+        return StoreUnavailable("clickhouse", message)
+    if isinstance(e, OSError | EOFError):  # TimeoutError and ConnectionError are OSErrors
+        return StoreUnavailable("clickhouse", f"{type(e).__name__}: {message}")
+    return None
 
 
 _IS_BOT = FIELDS.index("is_bot")
@@ -57,6 +105,7 @@ class ClickHouseSink:
     """Batched inserts of footprints into ClickHouse."""
 
     name = "clickhouse"
+    keeps_footprints = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -69,7 +118,7 @@ class ClickHouseSink:
             try:
                 self._client = await asyncio.to_thread(connect, self.url)
             except Exception as e:
-                raise ClickHouseSinkError(f"cannot connect to ClickHouse: {e}") from e
+                raise StoreUnavailable("clickhouse", f"cannot connect: {e}") from e
 
     async def write(self, batch: Batch) -> None:
         """Insert the batch, less the in-doubt footprints ClickHouse already holds."""
@@ -84,9 +133,14 @@ class ClickHouseSink:
         try:
             await asyncio.to_thread(self._write, self._client, batch)
         except Exception as e:
+            # Earlier months of the batch may be in: the next write checks before inserting.
             self._suspect = True
-            await self.close()
-            raise ClickHouseSinkError(f"ClickHouse insert failed: {e}") from e
+            error = classify(e)
+            if not isinstance(error, StoreRefused):
+                await self.close()
+            if error is None:
+                raise  # a bug of ours: reported as such by the caller
+            raise error from e
         self._suspect = False
 
     @staticmethod

@@ -5,6 +5,9 @@ Each batch is COPYed into a temporary staging table and moved with
 one row however often it is delivered. The row remembers the (partition, offset) it was read
 from; ``claim`` tells the worker which copies in a batch are the stored ones, so a duplicate
 message (a producer's retry lands at a new offset) is counted nowhere else either.
+
+Errors are classified by SQLSTATE (``REFUSED``): a batch PostgreSQL refuses is split by the
+agent until the refused footprints are alone; anything else it says is an outage, retried.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from uuid import UUID
 import psycopg
 
 from schemas.footprint import FIELDS, Footprint, field_values
-from streams.sinks.base import Batch, SinkError
+from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
-__all__ = ["COLUMNS", "Claim", "PostgresSink", "PostgresSinkError"]
+__all__ = ["COLUMNS", "REFUSED", "Claim", "PostgresSink", "classify"]
 
 COLUMNS: tuple[str, ...] = (*FIELDS, "source_partition", "source_offset")
 Claim = tuple[UUID, int, int]  # event id, partition, offset of its stored copy
@@ -44,8 +47,31 @@ _TYPES = (
 )
 
 
-class PostgresSinkError(SinkError):
-    """PostgreSQL refused or lost a batch."""
+# SQLSTATEs (a two-character class, or one full code) that mean "these rows", not "this
+# server": sending the same rows again can only fail again. Everything else PostgreSQL or the
+# driver says (class 08 connection, 53 resources such as too many connections, 57 operator
+# intervention such as admin shutdown or a statement timeout, 40 serialization, 42 a missing
+# table before migrations ran, no SQLSTATE at all for a refused connection) is taken as an
+# outage and retried: when unsure, the worker waits, because a wrong refusal would dead-letter
+# a good footprint out of every store.
+REFUSED: dict[str, str] = {
+    "22": "data exception: a value too long, out of range, an invalid byte sequence",
+    "23": "integrity constraint: NOT NULL, CHECK, a unique key other than event_id",
+    "54000": "program limit exceeded: a row too large for an index (a long multi-byte link)",
+}
+
+
+def classify(e: psycopg.Error | TimeoutError) -> SinkError:
+    """The kind of a PostgreSQL failure, with the server's own message."""
+    state = getattr(e, "sqlstate", None) or ""
+    diag = getattr(e, "diag", None)
+    message = (diag.message_primary if diag is not None else None) or str(e).split("\n")[0]
+    if state[:2] in REFUSED or state in REFUSED:
+        return StoreRefused("postgres", message)
+    if isinstance(e, psycopg.DataError | psycopg.IntegrityError):
+        # Raised by the driver itself (no SQLSTATE), e.g. a value it cannot dump.
+        return StoreRefused("postgres", message)
+    return StoreUnavailable("postgres", f"{type(e).__name__}: {message or 'timed out'}")
 
 
 def rows(footprints: Sequence[Footprint], sources: Sequence[tuple[int, int]]) -> list[tuple]:
@@ -62,6 +88,7 @@ class PostgresSink:
     """Batched, idempotent writes of footprints to PostgreSQL."""
 
     name = "postgres"
+    keeps_footprints = True
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -82,7 +109,7 @@ class PostgresSink:
             self._types = [types[c] for c in COLUMNS]
         except psycopg.Error as e:
             await self.close()
-            raise PostgresSinkError(f"cannot connect to PostgreSQL: {e}") from e
+            raise StoreUnavailable("postgres", f"cannot connect: {e}") from e
 
     async def write(self, batch: Batch) -> None:
         """COPY the batch and move it into user_footprint in one transaction."""
@@ -102,9 +129,13 @@ class PostgresSink:
             async with asyncio.timeout(self.timeout):
                 claims, created = await self._claim(batch)
         except (psycopg.Error, TimeoutError) as e:
-            # A server that stops answering (paused, partitioned) is an outage like a refusal.
-            await self.close()
-            raise PostgresSinkError(f"PostgreSQL write failed: {type(e).__name__}: {e}") from e
+            # A server that stops answering (paused, partitioned) is an outage (TimeoutError).
+            error = classify(e)
+            if not isinstance(error, StoreRefused):
+                # After a refusal the transaction was rolled back and the session is usable:
+                # the agent's next, smaller batches reuse it.
+                await self.close()
+            raise error from e
         return claims, created
 
     async def _claim(self, batch: Batch) -> tuple[set[Claim], set[UUID]]:

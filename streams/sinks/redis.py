@@ -2,6 +2,10 @@
 
 Counts are written as absolute values read from the Faust tables (never incremented here), so
 a replayed batch rewrites the same numbers. Unique visitors per window are a HyperLogLog.
+
+Errors are classified by redis-py's exception classes and Redis's error prefixes
+(``classify``). The pipeline is not a transaction: when Redis refuses one command (a key
+holding another type), every other command has run, so nothing is retried.
 """
 
 from __future__ import annotations
@@ -10,22 +14,54 @@ import json
 from collections import defaultdict
 
 import redis.asyncio as aioredis
+from redis import exceptions as rx
 from redis.exceptions import RedisError
 
 from footprint.windows import LIVE_CHANNEL, links_key, retention_seconds, totals_key, visitors_key
-from streams.sinks.base import Batch, SinkError
+from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
-__all__ = ["RedisSink", "RedisSinkError"]
+__all__ = ["REFUSED_PREFIXES", "RedisSink", "classify"]
+
+# Error replies about the value or the key, not the server: the same command fails again.
+# (Inside a Lua script Redis reports them with the same first word.) Everything else --
+# connection and timeout errors, LOADING, BUSY, READONLY (a replica), OOM, TRYAGAIN, MASTERDOWN,
+# an unknown reply -- is taken as an outage and retried: when unsure, the worker waits.
+REFUSED_PREFIXES: tuple[str, ...] = (
+    "WRONGTYPE",  # the key holds another type (someone else wrote it)
+    "ERR value is not",  # … an integer or out of range / a valid float
+    "ERR increment or decrement would overflow",
+    "ERR string exceeds maximum allowed size",
+    "ERR min or max is not a float",
+)
+_OUTAGES = (
+    rx.ConnectionError,
+    rx.TimeoutError,
+    rx.OutOfMemoryError,
+    rx.ReadOnlyError,
+    rx.TryAgainError,
+)
 
 
-class RedisSinkError(SinkError):
-    """Redis refused or lost a batch."""
+def classify(e: RedisError, store: str = "redis") -> SinkError:
+    """The kind of a Redis failure, with Redis's own message."""
+    message = str(e).strip()
+    if isinstance(e, _OUTAGES):
+        return StoreUnavailable(store, f"{type(e).__name__}: {message}")
+    if isinstance(e, rx.DataError):
+        # redis-py refused to encode a value (e.g. None): nothing was sent.
+        return StoreRefused(store, message)
+    # A refused script command is reported as "Error running script …: WRONGTYPE …" by
+    # older servers: look at every part of the message.
+    if isinstance(e, rx.ResponseError) and any(p in message for p in REFUSED_PREFIXES):
+        return StoreRefused(store, message)
+    return StoreUnavailable(store, f"{type(e).__name__}: {message}")
 
 
 class RedisSink:
     """Live window counts in Redis, one pipeline per batch."""
 
     name = "redis"
+    keeps_footprints = False  # counts and visitor sets: values of the tables, not footprints
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -74,7 +110,7 @@ class RedisSink:
         try:
             await pipe.execute()
         except RedisError as e:
-            raise RedisSinkError(f"Redis write failed: {e}") from e
+            raise classify(e) from e
 
     async def close(self) -> None:
         """Close the client's connections."""

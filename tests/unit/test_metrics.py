@@ -55,9 +55,13 @@ def busy_worker() -> WorkerStatus:
     s.processed, s.stored, s.dead_lettered, s.duplicates = 1200, 1197, 3, 5
     s.notification_events, s.notifications, s.batches = 40, 95, 7
     s.last_batch_at = 1_700_000_000.0
-    s.sinks = {"postgres": "ok", "clickhouse": "retrying"}
+    s.sinks = {"postgres": "ok", "clickhouse": "unavailable", "redis": "bug"}
     s.positions = {"footprints:0": 599, "footprints:1": 600}
-    s.error("clickhouse: SinkError: connection refused")
+    s.error("clickhouse: unavailable: connection refused")
+    s.failed("clickhouse", "unavailable", 4)
+    s.failed("postgres", "refused", 3)
+    s.failed("redis", "bug")
+    s.bug("redis: bug: KeyError: 'link' (redis.py:60 in write)")
     return s
 
 
@@ -77,6 +81,17 @@ def test_worker_collector_reports_the_status_counters() -> None:
     assert got[("footprint_worker_sink_up", (("sink", "postgres"),))] == 1
     assert got[("footprint_worker_sink_up", (("sink", "clickhouse"),))] == 0
     assert got[("footprint_worker_last_error_timestamp_seconds", ())] > 0
+    # A store that is down and a bug of the worker's own code are told apart.
+    assert got[("footprint_worker_sink_state", (("sink", "clickhouse"), ("state", "unavailable")))]
+    assert got[("footprint_worker_sink_state", (("sink", "clickhouse"), ("state", "bug")))] == 0
+    assert got[("footprint_worker_sink_state", (("sink", "redis"), ("state", "bug")))] == 1
+    assert got[("footprint_worker_sink_state", (("sink", "postgres"), ("state", "ok")))] == 1
+    failures = "footprint_worker_sink_failures_total"
+    assert got[(failures, (("kind", "unavailable"), ("sink", "clickhouse")))] == 4
+    assert got[(failures, (("kind", "refused"), ("sink", "postgres")))] == 3
+    assert got[(failures, (("kind", "bug"), ("sink", "redis")))] == 1
+    assert got[(failures, (("kind", "bug"), ("sink", "clickhouse")))] == 0
+    assert got[("footprint_worker_last_bug_timestamp_seconds", ())] > 0
     part0 = (("partition", "0"), ("topic", "footprints"))
     assert got[("footprint_worker_processed_offset", part0)] == 599
     assert got[("footprint_worker_consumer_lag", part0)] == 100
