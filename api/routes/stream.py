@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.auth import AdminUser
+from api.auth import AdminUser, StatsReader
 from api.deps import KafkaOffsetsDep, ProducerDep, RedisDep, SettingsDep
 from api.stream_status import recent_dead_letters, worker_heartbeats
 
@@ -19,9 +19,9 @@ ALIVE_SECONDS = 10.0
 
 @router.get("/status")
 async def stream_status(
-    redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep
+    _reader: StatsReader, redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep
 ) -> dict[str, Any]:
-    """Is a worker alive, how far behind is it, what failed last."""
+    """Is a worker alive, how far behind is it, what failed last (stats credential)."""
     errors: dict[str, str] = {}
     try:
         workers = await worker_heartbeats(redis)

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.integration
 
 SETTINGS = load_settings(jwt_secret=JWT_SECRET)
 OTHER_SECRET = "another-secret-another-secret-0123456789"
+STATS = {("GET", "/api/stats/live"), ("GET", "/api/stats/summary"), ("GET", "/api/stream/status")}
 GUARDED = {
     ("POST", "/api/posts"),
     ("POST", "/api/posts/{post_id}/comments"),
@@ -54,9 +55,11 @@ GUARDED = {
     ("POST", "/api/notifications/{notification_id}/read"),
     ("POST", "/api/notifications/read-all"),
     ("GET", "/api/stream/dead-letters"),
+    *STATS,
 }
-# Dead letters hold what visitors and users sent: moderators only.
-ADMIN_ONLY = {("POST", "/api/admin/penalties"), ("GET", "/api/stream/dead-letters")}
+# Dead letters hold what visitors and users sent: moderators only. The stats need a stats
+# credential, today an admin token.
+ADMIN_ONLY = {("POST", "/api/admin/penalties"), ("GET", "/api/stream/dead-letters"), *STATS}
 VICTIM = "auth-victim"
 BODIES: dict[str, dict[str, Any]] = {
     "/api/posts": {"title": "by an impostor"},
