@@ -1,9 +1,11 @@
 """``/ws/live``: the live 1m / 5m / 1h windows, pushed whenever the worker updates them.
 
-No authentication: it shows the same figures as ``GET /api/stats/live``. The socket gets a
-snapshot on connect, then one after each announcement of the worker (coalesced, at most
-``MAX_PUSHES_PER_SECOND``), and one every ``REFRESH_SECONDS`` without traffic so that a window
-rolling over to an empty one is shown too. Messages::
+It shows the same figures as ``GET /api/stats/live`` and needs the same credential, sent like
+on ``/ws``: ``Authorization: Bearer``, the subprotocol pair ``bearer, <token>`` (browsers), or
+``?token=``; a missing, bad or insufficient one closes the socket with 1008 and the reason.
+The socket gets a snapshot on connect, then one after each announcement of the worker
+(coalesced, at most ``MAX_PUSHES_PER_SECOND``), and one every ``REFRESH_SECONDS`` without
+traffic so that a window rolling over to an empty one is shown too. Messages::
 
     {"type": "live", "at": "...", "windows": {"1m": {total, visitors, top_pages, start, end}, ...}}
 """
@@ -19,8 +21,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api.auth import AuthError, NotAllowed, authorize_stats, websocket_token
 from api.hub import Hub
 from api.live import live_stats
+from api.ws import POLICY_VIOLATION
 
 __all__ = ["router", "snapshot"]
 
@@ -63,6 +67,14 @@ def _drain(queue: asyncio.Queue[dict[str, Any]]) -> None:
 @router.websocket("/ws/live")
 async def live_socket(ws: WebSocket) -> None:
     """Live window stats, pushed on every update of the worker (see the module docstring)."""
+    token, subprotocol = websocket_token(ws)
+    try:
+        authorize_stats(ws.app.state.settings, token)
+    except (AuthError, NotAllowed) as e:
+        # Accept first: a close before accept reaches browsers as a bare 403, without the reason.
+        await ws.accept(subprotocol=subprotocol)
+        await ws.close(code=POLICY_VIOLATION, reason=str(e))
+        return
     hub: Hub = ws.app.state.hub
     redis: aioredis.Redis = ws.app.state.redis
     top: int = ws.app.state.settings.live_top_n
@@ -70,7 +82,7 @@ async def live_socket(ws: WebSocket) -> None:
     queue = hub.register_live()  # before the first snapshot, so no update falls in between
     receiver: asyncio.Task[None] | None = None
     try:
-        await ws.accept()
+        await ws.accept(subprotocol=subprotocol)
         receiver = asyncio.create_task(_until_disconnect(ws))
         min_gap = 1.0 / MAX_PUSHES_PER_SECOND
         while True:

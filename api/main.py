@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import click
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
@@ -118,9 +119,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
+def _bind_host(settings: Settings) -> str:
+    """Where the API will listen: ``uvicorn --host`` when its CLI runs, else FOOTPRINT_HOST."""
+    # uvicorn's command line is a click command that imports the app inside its own context,
+    # so its --host (or UVICORN_HOST) is readable here; `footprint run` sets FOOTPRINT_HOST.
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and getattr(ctx.command.callback, "__module__", "") == "uvicorn.main":
+        return str(ctx.params.get("host") or settings.host)
+    return settings.host
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for the given settings (the environment's by default)."""
     settings = settings or get_settings()
+    settings.enforce_secrets(_bind_host(settings))
     settings.require("jwt_secret")
     logs.install()
     app = FastAPI(

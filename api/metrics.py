@@ -1,5 +1,8 @@
 """``GET /metrics``: the API's Prometheus metrics (and the worker's under ``footprint run``).
 
+A stats credential is required (``Authorization: Bearer <admin token>``; Prometheus:
+``authorization: {credentials: <token>}`` in the scrape config).
+
 Footprints offered and delivered by the producer, what waits for the broker, the community
 events' outbox backlog, open WebSockets, and (with ``RequestMetricsMiddleware`` installed)
 requests and their latency per route template. Values are read from the app's state at scrape
@@ -24,6 +27,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import StatsReader
 from schemas.footprint import HTTP_METHODS
 
 if TYPE_CHECKING:
@@ -151,8 +155,8 @@ def metrics_of(app: FastAPI) -> ApiMetrics:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def get_metrics(request: Request) -> Response:
-    """Prometheus metrics of this API process."""
+async def get_metrics(_reader: StatsReader, request: Request) -> Response:
+    """Prometheus metrics of this API process (stats credential)."""
     relay = getattr(request.app.state, "outbox", None)
     if relay is not None:
         # Collectors cannot await: read the backlog here. Without PostgreSQL the gauges keep

@@ -13,32 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api import inbox
-from api.auth import AuthError, User, verify_token
+from api.auth import AuthError, User, verify_token, websocket_token
 from api.hub import Hub
 
 router = APIRouter(tags=["websocket"])
 
 POLICY_VIOLATION = 1008
-
-
-def _take_token(ws: WebSocket) -> tuple[str | None, str | None]:
-    """The token and the subprotocol to answer with; strips ``token`` from the query string."""
-    auth = ws.headers.get("authorization", "")
-    protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",")]
-    query = parse_qsl(ws.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    query_token = next((v for k, v in query if k == "token"), None)
-    if query_token is not None:
-        ws.scope["query_string"] = urlencode([(k, v) for k, v in query if k != "token"]).encode()
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip(), None
-    if len(protocols) >= 2 and protocols[0].lower() == "bearer":
-        return protocols[1], "bearer"
-    return query_token, None
 
 
 async def _until_disconnect(ws: WebSocket) -> None:
@@ -69,7 +53,7 @@ class _Sender:
 async def notifications_socket(ws: WebSocket) -> None:
     """Live notifications of the token's user (see the module docstring)."""
     app = ws.app
-    token, subprotocol = _take_token(ws)
+    token, subprotocol = websocket_token(ws)
     last_id_raw = ws.query_params.get("last_id")
     try:
         user: User = verify_token(app.state.settings, token)

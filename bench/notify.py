@@ -270,6 +270,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     settings = load_settings(jwt_secret=BENCH_JWT_SECRET)
     watched = followers[:: max(1, len(followers) // cfg["sockets"])][: cfg["sockets"]]
     tokens = {u: mint_token(settings, u) for u in [*recipients, *watched]}
+    reader = mint_token(settings, "bench-admin", admin=True)
 
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -289,7 +290,11 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
                     raise ChildExited(f"the {name} exited:\n{child.tail()}")
             try:
                 health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                status = httpx.get(f"http://127.0.0.1:{port}/api/stream/status", timeout=2)
+                status = httpx.get(
+                    f"http://127.0.0.1:{port}/api/stream/status",
+                    headers={"Authorization": f"Bearer {reader}"},  # a stats credential
+                    timeout=2,
+                )
             except httpx.HTTPError:
                 return None
             workers = status.json().get("workers", []) if status.status_code == 200 else []

@@ -18,15 +18,12 @@ import sys
 import threading
 from types import FrameType
 
-from footprint.settings import SettingsError, get_settings, load_settings
+from footprint.settings import DEV_JWT_SECRET, SettingsError, get_settings, load_settings
 from footprint.stack.process import ServerStartError
 
 __all__ = ["main"]
 
 log = logging.getLogger("footprint")
-
-# `footprint run` and `footprint token` use it when FOOTPRINT_JWT_SECRET is unset: dev only.
-DEV_JWT_SECRET = "footprint-development-secret-not-for-production"
 
 
 def migrate(*, clickhouse: bool = True) -> None:
@@ -77,6 +74,32 @@ def _services() -> list[str]:
     ]
 
 
+def _secrets(host: str | None = None) -> None:
+    """Refuse missing or published secrets outside development; in development, fill the JWT one.
+
+    Runs before any server starts, so a refused configuration fails in a moment.
+    """
+    if host is not None:
+        os.environ["FOOTPRINT_HOST"] = host  # what the API's own start-up check reads too
+    get_settings.cache_clear()
+    settings = get_settings()
+    settings.enforce_secrets()
+    if not settings.jwt_secret:
+        os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
+        get_settings.cache_clear()
+        log.warning("FOOTPRINT_JWT_SECRET is not set: using the development secret")
+
+
+def _dashboard_url(host: str, port: int) -> str:
+    """The dashboard's URL with a fresh admin token in the fragment (browsers never send it)."""
+    from api.auth import mint_token
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    token = mint_token(get_settings(), "dashboard", admin=True)
+    return f"http://{shown}:{port}/#token={token}"
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -111,9 +134,7 @@ def _serve(host: str, port: int, stop_timeout: float) -> None:
 def run(host: str | None, port: int | None, broker: str | None = None) -> None:
     """Embedded stack, migrations, then the API with the worker in-process, until Ctrl-C."""
     os.environ.setdefault("FOOTPRINT_EMBEDDED_WORKER", "true")
-    if not os.environ.get("FOOTPRINT_JWT_SECRET"):
-        os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
-        log.warning("FOOTPRINT_JWT_SECRET is not set: using the development secret")
+    _secrets(host)
     # SIGTERM stops like Ctrl-C. Its default action would end the process on the spot (also
     # when uvicorn re-raises it after its own stop), before the embedded servers are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -121,10 +142,11 @@ def run(host: str | None, port: int | None, broker: str | None = None) -> None:
     try:
         migrate()
         s = get_settings()
-        print(f"Footprint is running: http://{host or s.host}:{port or s.port}  (docs: /docs)")
+        print(f"Footprint is running: http://{s.host}:{port or s.port}  (docs: /docs)")
+        print(f"  Dashboard        {_dashboard_url(s.host, port or s.port)}")
         print("\n".join(_services()))
         print("Press Ctrl-C to stop; data lives in", os.path.abspath(s.data_dir), flush=True)
-        _serve(host or s.host, port or s.port, s.stop_timeout)
+        _serve(s.host, port or s.port, s.stop_timeout)
     finally:
         stack.stop()  # type: ignore[attr-defined]
 
@@ -153,9 +175,7 @@ def token(user: str, admin: bool, ttl: float) -> None:
     """Print a signed token for ``user`` (the development secret unless one is set)."""
     from api.auth import mint_token
 
-    if not os.environ.get("FOOTPRINT_JWT_SECRET"):
-        os.environ["FOOTPRINT_JWT_SECRET"] = DEV_JWT_SECRET
-        get_settings.cache_clear()
+    _secrets()
     print(mint_token(get_settings(), user, admin=admin, ttl=ttl))
 
 

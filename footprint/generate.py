@@ -27,7 +27,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from footprint.settings import Settings, get_settings
+from footprint.settings import DEV_JWT_SECRET, Settings, get_settings
 from footprint.traffic import MODERATOR, Action, Mix, PageView, Traffic
 
 __all__ = ["GenerateError", "Options", "Summary", "TokenBucket", "generate", "main"]
@@ -111,8 +111,7 @@ def _jwt_settings() -> Settings:
     settings = get_settings()
     if settings.jwt_secret:
         return settings
-    from footprint.cli import DEV_JWT_SECRET  # what `footprint run` uses when unset
-
+    # What `footprint run` uses when unset.
     return settings.model_copy(update={"jwt_secret": DEV_JWT_SECRET})
 
 

@@ -8,6 +8,7 @@ a malformed value stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +21,31 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from schemas.footprint import MAX_AHEAD
 from schemas.timepolicy import TimePolicy
 
-__all__ = ["Settings", "SettingsError", "get_settings", "ENV_PREFIX"]
+__all__ = [
+    "DEV_JWT_SECRET",
+    "ENV_PREFIX",
+    "KNOWN_SECRETS",
+    "Settings",
+    "SettingsError",
+    "get_settings",
+    "is_loopback",
+]
 
 ENV_PREFIX = "FOOTPRINT_"
+
+# `footprint run` and `footprint token` use it when FOOTPRINT_JWT_SECRET is unset: development only.
+DEV_JWT_SECRET = "footprint-development-secret-not-for-production"
+
+# Secret settings, and the values of each that this repository publishes (code, docs, examples,
+# the compose file and its history). Anyone can read those, so outside development they count as
+# no secret at all. One line per secret setting.
+KNOWN_SECRETS: dict[str, tuple[str, ...]] = {
+    "jwt_secret": (
+        DEV_JWT_SECRET,
+        "change-me-in-production-0123456789abcdef",  # docker-compose.yml's former default
+        "paste-the-output-of-openssl-rand-hex-32-here",  # .env.example
+    ),
+}
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +74,16 @@ def _check_url(
     return value
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name, "" or "*": reachable from elsewhere as far as we know
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -62,6 +95,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="production refuses missing or published secrets at start-up (so does "
+        "an API bound to a non-loopback address)",
     )
 
     # --- servers (unset: provided by the embedded stack under `footprint run`) ---
@@ -115,6 +154,10 @@ class Settings(BaseSettings):
         description="Seconds a stop (Ctrl-C, SIGTERM) of the worker or `footprint run` may take "
         "before the process exits anyway; a batch not yet written is not committed and is read "
         "again on the next start",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        description="address the worker's metrics server binds (it has no authentication)",
     )
 
     # --- notifications ---
@@ -249,7 +292,7 @@ class Settings(BaseSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret(cls, v: str | None) -> str | None:
-        if v is not None and len(v) < 32:
+        if v and len(v) < 32:
             raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
         return v or None
 
@@ -284,6 +327,33 @@ class Settings(BaseSettings):
     def kafka_bootstrap(self) -> str:
         """The broker list as aiokafka wants it: ``host:port,host:port``."""
         return self.require("kafka_url").split("://", 1)[1]
+
+    def development(self, host: str | None = None) -> bool:
+        """Whether development secrets are tolerated: FOOTPRINT_ENV=development, loopback bind.
+
+        ``host`` is the address the API binds (``FOOTPRINT_HOST`` by default).
+        """
+        return self.env == "development" and is_loopback(self.host if host is None else host)
+
+    def enforce_secrets(self, host: str | None = None) -> None:
+        """Outside development, a SettingsError naming each secret that is missing or published."""
+        if self.development(host):
+            return
+        problems = []
+        for name, known in KNOWN_SECRETS.items():
+            value = getattr(self, name)
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if not value:
+                problems.append(f"{variable} is not set")
+            elif value in known:
+                problems.append(f"{variable} is a value published with Footprint")
+        if problems:
+            bind = self.host if host is None else host
+            why = "FOOTPRINT_ENV=production" if self.env == "production" else f"bound to {bind}"
+            raise SettingsError(
+                f"refusing to start outside development ({why}): {'; '.join(problems)}. "
+                "Generate a secret with `openssl rand -hex 32`."
+            )
 
     def require(self, name: str) -> str:
         """The value of a server URL (or secret), or a SettingsError naming its variable."""

@@ -6,15 +6,20 @@
 * Its contents match what Footprint needs: every ``FOOTPRINT_*`` variable is a Settings field, the
   server URLs point at services of the file and pass Settings validation, start-up order relies on
   health checks, the images and commands are the required ones, data lives in named volumes.
+* Nothing is open by default: no secret has a default value (``${VAR:?message}``, from ``.env``,
+  whose template is ``.env.example``), the app runs with ``FOOTPRINT_ENV=production``, and only the
+  API is published beyond the host's loopback.
 
 ``${VAR:-default}`` in the file is read as its default (the variables of the shell running the
-tests are ignored), which is what ``docker compose up`` uses without a ``.env`` file.
+tests are ignored), which is what ``docker compose up`` uses without a ``.env`` file; a required
+``${VAR:?message}`` is read as a fresh random secret, as an operator's ``.env`` would give it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -27,10 +32,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from footprint.settings import ENV_PREFIX, Settings
+from footprint.settings import ENV_PREFIX, KNOWN_SECRETS, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
@@ -61,6 +67,12 @@ DATA_PATHS = {
 }
 
 _VAR = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
+# Variables that hold secrets: never a default in the file, always required.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY\b|CREDENTIAL")
+# What an operator's .env gives each required variable (one value per name, for the whole file).
+OPERATOR_ENV: dict[str, str] = {}
+# Ports published on every interface: the API (ingest from browsers, stats with a token).
+PUBLIC_PORTS = {("api", "8000")}
 
 
 def interpolate(value: str) -> str:
@@ -73,9 +85,11 @@ def interpolate(value: str) -> str:
         op = m.group("op")
         if op in (":-", "-"):
             return m.group("arg")
+        if op in (":?", "?"):
+            return OPERATOR_ENV.setdefault(name, secrets.token_hex(32))
         raise AssertionError(
-            f"docker-compose.yml: ${{{name}}} has no default: give it one "
-            f"(${{{name}:-...}}) so the file works without a .env file"
+            f"docker-compose.yml: ${{{name}}} has neither a default (${{{name}:-...}}) nor "
+            f"a message for when it is missing (${{{name}:?...}})"
         )
 
     return _VAR.sub(sub, value)
@@ -148,7 +162,7 @@ def test_compose_file_matches_compose_spec_schema() -> None:
     )
 
 
-def test_docker_compose_config_accepts_file() -> None:
+def _docker_compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.skip("docker-compose not on PATH; the compose-spec schema check still ran")
@@ -158,18 +172,33 @@ def test_docker_compose_config_accepts_file() -> None:
         for k, v in os.environ.items()
         if not k.startswith(("FOOTPRINT_", "POSTGRES_", "CLICKHOUSE_", "KAFKA_"))
     }
-    proc = subprocess.run(
-        [exe, "-f", str(COMPOSE), "config", "-q"],
+    # --env-file: never an operator's own .env next to the file.
+    env_args = ["--env-file", str(env_file)]
+    return subprocess.run(
+        [exe, "-f", str(COMPOSE), *env_args, "config", "-q"],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
         env=env,
     )
+
+
+def test_docker_compose_config_accepts_file_with_the_env_example() -> None:
+    proc = _docker_compose_config(ENV_EXAMPLE)
     assert proc.returncode == 0, (
-        f"`docker-compose -f docker-compose.yml config -q` rejects the file:\n"
-        f"{proc.stdout}\n{proc.stderr}"
+        f"`docker-compose -f docker-compose.yml --env-file .env.example config -q` rejects the "
+        f"file:\n{proc.stdout}\n{proc.stderr}"
     )
+
+
+def test_docker_compose_refuses_to_start_without_secrets(tmp_path: Path) -> None:
+    empty = tmp_path / ".env"
+    empty.write_text("")
+    proc = _docker_compose_config(empty)
+    assert proc.returncode != 0, "docker-compose accepted the file without any secret set"
+    # It stops at the first missing one and shows its message.
+    assert "in .env (see .env.example)" in proc.stderr, proc.stderr
 
 
 # --- (b) contents -----------------------------------------------------------------------------
@@ -468,6 +497,105 @@ def test_worker_serves_metrics(services: dict[str, Any]) -> None:
     assert port in published(worker) or port in map(str, worker.get("expose") or []), (
         f"the worker's metrics port {port} must be published or exposed"
     )
+
+
+# --- nothing open by default --------------------------------------------------------------
+
+
+def test_no_secret_has_a_default() -> None:
+    text = COMPOSE.read_text()
+    problems = []
+    for m in _VAR.finditer(text):
+        name = m.group("name") or m.group("bare")
+        if not name or not SECRET_NAME.search(name):
+            continue
+        if m.group("op") not in (":?",):
+            problems.append(f"{m.group(0)}: a secret must be required, ${{{name}:?message}}")
+    assert not problems, "secrets with a default or without a message:\n  " + "\n  ".join(problems)
+    required = {m.group("name") for m in _VAR.finditer(text) if m.group("op") == ":?"}
+    for name in KNOWN_SECRETS:
+        assert f"{ENV_PREFIX}{name.upper()}" in required, (
+            f"{ENV_PREFIX}{name.upper()} must come from .env: ${{{ENV_PREFIX}{name.upper()}:?...}}"
+        )
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_in_production(
+    services: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = env_of(services[name])
+    assert env.get(f"{ENV_PREFIX}ENV") == "production", (
+        f"service `{name}` must set FOOTPRINT_ENV=production: published secrets are then refused"
+    )
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # With the operator's fresh secrets the API starts (the check passes, bound to 0.0.0.0) ...
+    Settings(_env_file=None).enforce_secrets("0.0.0.0")  # type: ignore[call-arg]
+    # ... and with the template's placeholders left in place it refuses, naming each variable.
+    example = env_example()
+    for key in env:
+        if key in example:
+            monkeypatch.setenv(key, example[key])
+    with pytest.raises(SettingsError) as refused:
+        Settings(_env_file=None).enforce_secrets("0.0.0.0")  # type: ignore[call-arg]
+    for field in KNOWN_SECRETS:
+        assert f"{ENV_PREFIX}{field.upper()}" in str(refused.value)
+
+
+def host_bindings(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, container port) of each published port; "" is every interface."""
+    found = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            found.append((str(port.get("host_ip", "")), str(port.get("target"))))
+            continue
+        parts = str(port).split(":")
+        host = parts[0] if len(parts) == 3 else ""
+        found.append((host, parts[-1].split("/")[0]))
+    return found
+
+
+def test_only_the_api_is_published_beyond_loopback(services: dict[str, Any]) -> None:
+    exposed = [
+        f"{name}: {host or '0.0.0.0'}:{port}"
+        for name, svc in services.items()
+        for host, port in host_bindings(svc)
+        if host not in ("127.0.0.1", "::1", "[::1]") and (name, port) not in PUBLIC_PORTS
+    ]
+    assert not exposed, (
+        f"published on every interface (use 127.0.0.1:HOST:CONTAINER, or do not publish): {exposed}"
+    )
+    for name in BACKING_SERVICES:
+        if name != "kafka":  # its host listener is published on loopback for local tools
+            assert not services[name].get("ports"), f"{name} must not be published"
+
+
+def env_example() -> dict[str, str]:
+    """The variables of .env.example."""
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def test_env_example_lists_every_required_variable_and_how_to_make_one() -> None:
+    assert ENV_EXAMPLE.is_file(), ".env.example is missing"
+    required = {
+        m.group("name") for m in _VAR.finditer(COMPOSE.read_text()) if m.group("op") == ":?"
+    }
+    example = env_example()
+    assert required <= set(example), f".env.example lacks {sorted(required - set(example))}"
+    text = ENV_EXAMPLE.read_text()
+    assert "openssl rand -hex 32" in text and "secrets.token_hex(32)" in text
+    for key in KNOWN_SECRETS:
+        value = example[f"{ENV_PREFIX}{key.upper()}"]
+        assert value in KNOWN_SECRETS[key], f"{key}: the placeholder {value!r} must be refused"
+    assert ".env" in (ROOT / ".gitignore").read_text().split(), ".env must be ignored by git"
 
 
 # --- the image ---------------------------------------------------------------------------------

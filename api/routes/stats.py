@@ -1,4 +1,7 @@
-"""Visit statistics: live windows from the Faust tables, and the historical dashboard summary."""
+"""Visit statistics: live windows from the Faust tables, and the historical dashboard summary.
+
+Every route here needs a stats credential (``read_stats``), checked before anything else.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
+from api.auth import read_stats
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
 from api.summary import Period, summarize
 from schemas.footprint import EARLIEST, MAX_AHEAD
 
-router = APIRouter(prefix="/api/stats", tags=["stats"])
+# On the router, so that a route added here later cannot forget it.
+router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[Depends(read_stats)])
 
 MAX_PERIOD = timedelta(days=366)
 

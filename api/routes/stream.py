@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.auth import AdminUser
+from api.auth import AdminUser, StatsReader
 from api.deps import KafkaOffsetsDep, OutboxDep, ProducerDep, RedisDep, SettingsDep
 from api.stream_status import outbox_status, recent_dead_letters, worker_heartbeats
 
@@ -33,7 +33,11 @@ def store_states(workers: list[dict[str, Any]]) -> dict[str, str]:
 
 @router.get("/status")
 async def stream_status(
-    redis: RedisDep, offsets: KafkaOffsetsDep, producer: ProducerDep, relay: OutboxDep
+    _reader: StatsReader,
+    redis: RedisDep,
+    offsets: KafkaOffsetsDep,
+    producer: ProducerDep,
+    relay: OutboxDep,
 ) -> dict[str, Any]:
     """Is a worker alive, how far behind is it, what failed last, what waits in the outbox."""
     errors: dict[str, str] = {}

@@ -1,6 +1,10 @@
 /* Footprint dashboard: live windows over /ws/live, the period summary from PostgreSQL and
  * ClickHouse side by side, stream status, and the signed-in user's notifications over /ws.
- * Plain browser JavaScript, no build step; the only library is the vendored uPlot. */
+ * Plain browser JavaScript, no build step; the only library is the vendored uPlot.
+ *
+ * Reading the stats needs a token (today an admin token). It arrives in the URL fragment,
+ * /#token=…, which browsers never send to a server; it is kept in sessionStorage (this tab only)
+ * and removed from the address bar at once, then sent as a bearer token on every stats call. */
 (() => {
   "use strict";
 
@@ -12,6 +16,48 @@
   const SOURCES = ["postgres", "clickhouse"];
   const HOUR = 3600e3;
   const PERIODS = { "1h": HOUR, "6h": 6 * HOUR, "24h": 24 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR };
+
+  // --- the stats credential ----------------------------------------------------------------
+  const ACCESS_KEY = "footprint.access-token";
+
+  /** The token of a /#token=… fragment, moved to sessionStorage and out of the address bar. */
+  function takeFragmentToken() {
+    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (token) {
+      sessionStorage.setItem(ACCESS_KEY, token);
+      // Out of the address bar, so out of the history, bookmarks and screenshots too.
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return Boolean(token);
+  }
+
+  takeFragmentToken();
+  const accessToken = sessionStorage.getItem(ACCESS_KEY);
+  let accessRefused = false;
+  // A new token pasted into the address bar of an open page: start over with it.
+  window.addEventListener("hashchange", () => { if (takeFragmentToken()) location.reload(); });
+
+  function statsHeaders() {
+    return accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
+  }
+
+  /** The page cannot read the stats: say how to get in, once, and stop asking the server. */
+  function needsToken(reason) {
+    accessRefused = true;
+    sessionStorage.removeItem(ACCESS_KEY);
+    const box = $("access-error");
+    box.replaceChildren(
+      el("strong", null, accessToken ? "This token cannot read the stats" : "This dashboard needs a token"),
+      document.createTextNode(reason ? ` (${reason}). ` : ". "),
+      document.createTextNode("Run "),
+      el("code", null, "footprint token --admin <name>"),
+      document.createTextNode(" and open "),
+      el("code", null, `${location.origin}/#token=<token>`),
+      document.createTextNode(" (footprint run prints such a link)."),
+    );
+    box.hidden = false;
+    setPill("locked", "Needs a token");
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -72,7 +118,12 @@
   }
 
   function connectLive() {
-    const sock = new WebSocket(`${wsBase}/ws/live`);
+    if (!accessToken) {
+      needsToken();
+      return;
+    }
+    // The token travels as a subprotocol ("bearer", token), never in a URL that could be logged.
+    const sock = new WebSocket(`${wsBase}/ws/live`, ["bearer", accessToken]);
     sock.onopen = () => { liveDelay = 500; setPill("live", "Live"); };
     sock.onmessage = (event) => {
       const message = JSON.parse(event.data);
@@ -81,7 +132,12 @@
         renderLive();
       }
     };
-    sock.onclose = () => {
+    sock.onclose = (event) => {
+      if (event.code === 1008) {
+        needsToken(event.reason || "refused");
+        return;
+      }
+      if (accessRefused) return;
       setPill("reconnecting", "Reconnecting…");
       setTimeout(connectLive, liveDelay);
       liveDelay = Math.min(liveDelay * 2, 10000);
@@ -123,8 +179,12 @@
   async function fetchSummary(src, p) {
     const query = new URLSearchParams({ start: p.start.toISOString(), end: p.end.toISOString(), source: src, tz });
     try {
-      const response = await fetch(`/api/stats/summary?${query}`);
+      const response = await fetch(`/api/stats/summary?${query}`, { headers: statsHeaders() });
       const body = await response.json();
+      if (response.status === 401 || response.status === 403) {
+        needsToken(body.detail);
+        return { error: "needs a token" };
+      }
       if (!response.ok) {
         const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
         return { error: detail || `HTTP ${response.status}` };
@@ -137,7 +197,7 @@
 
   async function loadSummary() {
     const p = period();
-    if (!p) return;
+    if (!p || accessRefused) return;
     const seq = ++summarySeq;
     // One after the other, so neither query's time includes competing with the other.
     const results = {};
@@ -268,9 +328,15 @@
   // --- stream status ------------------------------------------------------------------------
   async function loadStream() {
     const card = $("stream");
+    if (accessRefused) return;
     try {
-      const response = await fetch("/api/stream/status");
+      const response = await fetch("/api/stream/status", { headers: statsHeaders() });
       const s = await response.json();
+      if (response.status === 401 || response.status === 403) {
+        needsToken(s.detail);
+        $("stream-state").textContent = "needs a token";
+        return;
+      }
       card.dataset.alive = String(Boolean(s.worker_alive));
       $("stream-state").textContent = s.worker_alive ? "worker alive" : "no worker";
       setNumber("stream-lag", s.lag);

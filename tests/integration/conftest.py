@@ -31,6 +31,15 @@ T = TypeVar("T")
 JWT_SECRET = "integration-tests-secret-0123456789abcdef"
 
 
+def admin_headers() -> dict[str, str]:
+    """A stats reader's header (an admin token): stats, stream status and metrics need one."""
+    from api.auth import mint_token
+    from footprint.settings import load_settings
+
+    token = mint_token(load_settings(jwt_secret=JWT_SECRET), "tests-admin", admin=True)
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass
 class Servers:
     kafka: KafkaCluster | KafkaServer

@@ -49,6 +49,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SETTINGS = load_settings(jwt_secret=JWT_SECRET)
+# The stats need a token: the dashboard gets it in its URL fragment, like `footprint run` prints.
+ADMIN = mint_token(SETTINGS, "dashboard-admin", admin=True)
 # A desktop Chrome, not "HeadlessChrome": headless agents are counted as bots, apart.
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -61,13 +63,14 @@ DO_NOT_TRACK = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: (
 class Running:
     base: str
     postgres_url: str
+    log: Path
 
     def api(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.base, headers=headers, timeout=30)
 
     def live(self, window: str = "1h") -> dict[str, Any]:
-        with self.api() as api:
+        with self.api(ADMIN) as api:
             return api.get("/api/stats/live", params={"window": window, "top": 100}).json()
 
 
@@ -80,7 +83,7 @@ def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/health", proc)
-        yield Running(base, env["FOOTPRINT_POSTGRES_URL"])
+        yield Running(base, env["FOOTPRINT_POSTGRES_URL"], tmp / "run.log")
     finally:
         proc.stop()
 
@@ -140,9 +143,21 @@ def assert_not_blank(png: Path) -> None:
         assert dark > 0.002 * rgb.width * rgb.height, f"{dark} dark pixels"
 
 
+def test_dashboard_without_a_token_says_how_to_get_one(stack: Running, browser: WebDriver) -> None:
+    browser.get(stack.base + "/")
+    wait_dom(browser, lambda d: d.find_element(By.ID, "access-error").is_displayed(), "the notice")
+    notice = text(browser, "access-error")
+    assert "needs a token" in notice and "footprint token --admin" in notice, notice
+    assert browser.find_element(By.ID, "live-pill").get_attribute("data-state") == "locked"
+    assert text(browser, "live-1m-total") == "–", "no figures without a token"
+
+
 def test_dashboard_shows_live_counts_and_notifications(stack: Running, browser: WebDriver) -> None:
     wait_for_minute_room(25)  # the 1m window must not roll over while the page is watched
-    browser.get(stack.base + "/")
+    browser.get(f"{stack.base}/#token={ADMIN}")
+    # The token leaves the address bar at once (and was never sent: it is a fragment).
+    wait_dom(browser, lambda d: "token" not in d.current_url, "the token to leave the URL")
+    assert browser.current_url == stack.base + "/"
     wait_dom(
         browser,
         lambda d: (
@@ -163,7 +178,8 @@ def test_dashboard_shows_live_counts_and_notifications(stack: Running, browser: 
     rows = browser.find_elements(By.CSS_SELECTOR, "#live-top li")
     assert [r.text.split("\n") for r in rows][:1] == [["/pricing", "4"]]
 
-    # The page, its assets and its sockets are not footprints: the figure stays exact.
+    # The page, its assets and its sockets are not footprints: the figure stays exact. The
+    # reloaded page keeps its token (sessionStorage), though the address bar no longer has it.
     browser.refresh()
     wait_dom(browser, lambda d: text(d, "live-1m-total") == "7", "the counter after a reload")
     time.sleep(2)  # a counted page view would reach the worker within a batch or two
@@ -221,6 +237,8 @@ def test_dashboard_shows_live_counts_and_notifications(stack: Running, browser: 
         lambda d: d.find_element(By.ID, "badge").get_attribute("data-count") == "0",
         "the badge to clear after reading",
     )
+    assert not browser.find_element(By.ID, "access-error").is_displayed()
+    assert ADMIN not in stack.log.read_text(errors="replace"), "the token reached the server log"
 
 
 class _HostSite(BaseHTTPRequestHandler):

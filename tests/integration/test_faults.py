@@ -33,6 +33,7 @@ from tests.integration.conftest import (
     BROKERS,
     Process,
     Servers,
+    admin_headers,
     clickhouse_database_url,
     free_port,
     wait_http,
@@ -226,7 +227,7 @@ def test_worker_killed_three_times_mid_stream_stores_each_event_once(
     sent += reference[0]
     total = sent.total()
 
-    with TestClient(create_app(settings_from(env))) as api:
+    with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     print(
@@ -270,7 +271,7 @@ def test_broker_unreachable_for_10s_loses_no_request_and_no_footprint(
         sent += through_middleware(env, 100, seed=int(time.monotonic() * 1000) % 10_000)
     elapsed = time.monotonic() - started
     assert paused, "the broker was paused"
-    with httpx.Client(base_url=base, timeout=30) as api:
+    with httpx.Client(base_url=base, headers=admin_headers(), timeout=30) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
     stored = len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
     print(
@@ -306,7 +307,7 @@ def test_a_store_down_for_10s_loses_nothing(
         target.resume()
     producer.join()
 
-    with TestClient(create_app(settings_from(env))) as api:
+    with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
         status = api.get("/api/stream/status").json()
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
@@ -344,7 +345,7 @@ def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exa
     killed_at = len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
     producer.join()
 
-    with TestClient(create_app(settings_from(env))) as api:
+    with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     print(

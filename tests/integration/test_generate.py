@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.conftest import BIN, free_port, wait_http, wait_until
+from tests.integration.conftest import BIN, admin_headers, free_port, wait_http, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,12 @@ def test_generate_sends_page_views_and_actions_that_notify(env, spawn) -> None:
 
     def summary_agrees() -> int | None:
         _, everything, people = stored(pg)
-        r = httpx.get(base + "/api/stats/summary", params={"source": "postgres"}, timeout=30)
+        r = httpx.get(
+            base + "/api/stats/summary",
+            params={"source": "postgres"},
+            headers=admin_headers(),
+            timeout=30,
+        )
         total = r.json()["total"]
         # Bots may be left out of visit counts: either way the API shows what was stored.
         return total if total in (everything, people) else None

@@ -43,7 +43,15 @@ from api.enrich import clean_referrer
 from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreateParentComment, CreatePost, FollowUser, PenaltyUser
 from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint, FootprintIn
-from tests.integration.conftest import BIN, JWT_SECRET, Process, free_port, wait_http, wait_until
+from tests.integration.conftest import (
+    BIN,
+    JWT_SECRET,
+    Process,
+    admin_headers,
+    free_port,
+    wait_http,
+    wait_until,
+)
 from tests.integration.traffic import consume_all
 
 pytestmark = pytest.mark.integration
@@ -151,7 +159,9 @@ class Running:
         return self.env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
 
     def status(self) -> dict[str, Any]:
-        return httpx.get(self.base + "/api/stream/status", timeout=10).json()
+        return httpx.get(
+            self.base + "/api/stream/status", headers=admin_headers(), timeout=10
+        ).json()
 
     def alive(self) -> bool:
         """The process runs within its memory bound and its worker's heartbeat is fresh."""

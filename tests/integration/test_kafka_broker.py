@@ -22,7 +22,13 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from footprint.stack.apache_kafka import KafkaCluster
-from tests.integration.conftest import Servers, clickhouse_database_url, make_env, wait_until
+from tests.integration.conftest import (
+    Servers,
+    admin_headers,
+    clickhouse_database_url,
+    make_env,
+    wait_until,
+)
 from tests.integration.test_faults import (
     clickhouse_counts,
     migrate,
@@ -153,7 +159,7 @@ def test_broker_restarted_mid_stream_keeps_topics_offsets_and_tables(
     migrate(env)
     worker = start_worker(spawn, env, "worker")
     restarted, done = after_progress(env, own_kafka.restart)
-    with TestClient(create_app(settings_from(env))) as api:
+    with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         sent, answers = stream_through_api(api, restarted, 4000)
         assert done, f"no progress before the restart:\n{worker.tail()}"
         assert set(answers) == {202}, answers
@@ -177,7 +183,7 @@ def test_broker_restarted_mid_stream_keeps_topics_offsets_and_tables(
     worker.stop()
     worker = start_worker(spawn, env, "worker-after")
     more = through_api_once(env)
-    with TestClient(create_app(settings_from(env))) as api:
+    with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent + more)
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     total = (sent + more).total()
@@ -209,7 +215,7 @@ def test_three_brokers_leader_killed_mid_stream_loses_nothing(
     killed, done = after_progress(env, victim.kill)
     began = time.monotonic()
     try:
-        with TestClient(create_app(settings_from(env))) as api:
+        with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
             sent, answers = stream_through_api(api, killed, 5000)
             assert done, f"no progress before the kill:\n{worker.tail()}"
             check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)

@@ -11,7 +11,13 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.integration.conftest import BIN, free_port, wait_for_minute_room, wait_http
+from tests.integration.conftest import (
+    BIN,
+    admin_headers,
+    free_port,
+    wait_for_minute_room,
+    wait_http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +26,7 @@ async def _live_until(
     url: str, base: str, links: list[str], timeout: float
 ) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    async with connect(url) as ws:
+    async with connect(url, additional_headers=admin_headers()) as ws:
         messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
         async with httpx.AsyncClient(base_url=base) as api:
             body = [{"method": "GET", "link": link} for link in links]

@@ -29,6 +29,7 @@ from tests.integration.conftest import (
     JWT_SECRET,
     Process,
     Servers,
+    admin_headers,
     free_port,
     make_env,
     wait_http,
@@ -155,7 +156,7 @@ def rows(app: Running, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def settled(app: Running) -> bool:
     """Every event is out of the outbox and committed by the worker (lag 0)."""
-    status = httpx.get(app.base + "/api/stream/status", timeout=10).json()
+    status = httpx.get(app.base + "/api/stream/status", headers=admin_headers(), timeout=10).json()
     topic = app.env["FOOTPRINT_NOTIFICATIONS_TOPIC"]
     parts = [p for p in status["partitions"] if p["topic"] == topic]
     outbox = status["outbox"]

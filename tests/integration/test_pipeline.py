@@ -14,6 +14,7 @@ from api.main import create_app
 from footprint.settings import load_settings
 from tests.integration.conftest import (
     BIN,
+    admin_headers,
     clickhouse_database_url,
     free_port,
     wait_http,
@@ -50,7 +51,8 @@ def test_footprint_run_end_to_end_on_embedded_clickhouse(env, spawn) -> None:
 
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
     sent = through_middleware(env, 1000)
-    with httpx.Client(base_url=base, timeout=30) as api:
+    assert httpx.get(base + "/api/stats/live", timeout=10).status_code == 401  # private
+    with httpx.Client(base_url=base, headers=admin_headers(), timeout=30) as api:
         bots: Counter[tuple[str, str]] = Counter()
         sent += through_api(api, 500, bots=bots)
         produce_raw(bootstrap, env["FOOTPRINT_FOOTPRINTS_TOPIC"], BAD_MESSAGES)
@@ -62,7 +64,8 @@ def test_footprint_run_end_to_end_on_embedded_clickhouse(env, spawn) -> None:
         status = wait_until(lambda: caught_up(api, total), what="lag 0")
         assert status["worker_alive"]
         assert status["dead_lettered"] == len(BAD_MESSAGES)
-        assert api.get("/api/stream/dead-letters").status_code == 401  # moderators only
+        anonymous = httpx.get(base + "/api/stream/dead-letters", timeout=10)
+        assert anonymous.status_code == 401  # moderators only
         moderator = {"Authorization": f"Bearer {_admin_token(env)}"}
         shown = api.get("/api/stream/dead-letters", params={"limit": 3}, headers=moderator).json()[
             "entries"
@@ -113,7 +116,7 @@ def test_faust_worker_with_clickhouse_server(env, spawn, clickhouse_server) -> N
     )
 
     app = create_app(_settings_from(env))
-    with TestClient(app) as api:
+    with TestClient(app, headers=admin_headers()) as api:
         sent = through_middleware(env, 500)
         sent += through_api(api, 1000)
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from tests.integration.conftest import BIN, free_port, wait_http
+from tests.integration.conftest import BIN, admin_headers, free_port, wait_http
 from tests.integration.traffic import Sent, check_stored, through_api
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ def test_third_party_producers_are_counted_exactly(env, spawn) -> None:
     spread = partitions_used(bootstrap, topic)
     assert any(len(parts) > 1 for parts in spread.values()), f"links on one partition: {spread}"
 
-    with httpx.Client(base_url=base, timeout=30) as api:
+    with httpx.Client(base_url=base, headers=admin_headers(), timeout=30) as api:
         sent += through_api(api, 300, seed=4)
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
         status = api.get("/api/stream/status").json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -55,7 +56,12 @@ def test_run_starts_its_own_stack_and_ctrl_c_stops_everything(
     producer.produce(topic, b'{"method": "GET", "link": "/from-a-producer"}')
     assert producer.flush(30) == 0
 
-    with httpx.Client(base_url=base, timeout=10) as api:
+    # The dashboard's link carries a fresh admin token in its fragment: the stats need one.
+    link = re.search(rf"Dashboard\s+http://127\.0\.0\.1:{port}/#token=(\S+)", proc.tail(400))
+    assert link, proc.tail()
+    assert httpx.get(base + "/api/stats/live", timeout=10).status_code == 401
+    reader = {"Authorization": f"Bearer {link.group(1)}"}
+    with httpx.Client(base_url=base, headers=reader, timeout=10) as api:
         assert api.get("/docs").status_code == 200
         r = api.post("/api/footprints", json={"method": "GET", "link": "/hello"})
         assert r.status_code == 202
@@ -74,3 +80,29 @@ def test_run_starts_its_own_stack_and_ctrl_c_stops_everything(
         time.sleep(0.1)
     assert processes_using(data) == []
     assert (data / "postgres").is_dir() and (data / "clickhouse").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("secret", "said"),
+    [
+        (None, "FOOTPRINT_JWT_SECRET is not set"),
+        ("change-me-in-production-0123456789abcdef", "FOOTPRINT_JWT_SECRET is a value published"),
+    ],
+)
+def test_run_on_every_interface_refuses_a_missing_or_published_secret(
+    tmp_path: Path, secret: str | None, said: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTPRINT_")}
+    env["FOOTPRINT_DATA_DIR"] = str(tmp_path / "data")
+    if secret:
+        env["FOOTPRINT_JWT_SECRET"] = secret
+    argv = [str(BIN / "footprint"), "run", "--host", "0.0.0.0", "--port", str(free_port())]
+    started = time.monotonic()
+    # In tmp_path: no .env of the repository is read.
+    done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert said in done.stderr and "0.0.0.0" in done.stderr, done.stderr
+    # Refused before anything started: no embedded server wrote its data dir.
+    assert not (tmp_path / "data").exists()
+    print(f"footprint run --host 0.0.0.0 with secret={secret!r}: exit 2 in {elapsed:.1f} s")

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from api.auth import mint_token
 from api.main import create_app
 from api.producer import FootprintProducer
 from footprint.settings import Settings, SettingsError, load_settings
@@ -46,6 +47,11 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 def _client(tmp_path: Path, **overrides: Any) -> tuple[FastAPI, TestClient]:
     app = create_app(_settings(tmp_path, **overrides))
     return app, TestClient(app)
+
+
+def _admin(app: FastAPI) -> dict[str, str]:
+    """A stats reader's header: the stats routes refuse anonymous calls."""
+    return {"Authorization": f"Bearer {mint_token(app.state.settings, 'admin', admin=True)}"}
 
 
 def _links(app: FastAPI) -> list[str]:
@@ -137,7 +143,7 @@ def test_cors_origins_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_live_stats_refuse_a_time_no_footprint_can_have(tmp_path: Path, at: str) -> None:
     app, client = _client(tmp_path)
     app.state.redis = object()  # never reached: the query is refused first
-    r = client.get("/api/stats/live", params={"window": "1m", "at": at})
+    r = client.get("/api/stats/live", params={"window": "1m", "at": at}, headers=_admin(app))
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["query", "at"]
 
@@ -156,6 +162,8 @@ def test_summary_refuses_a_period_no_store_can_hold(
 ) -> None:
     app, client = _client(tmp_path)
     app.state.postgres = app.state.clickhouse = object()  # never reached: refused first
-    r = client.get("/api/stats/summary", params={**params, "source": "clickhouse"})
+    r = client.get(
+        "/api/stats/summary", params={**params, "source": "clickhouse"}, headers=_admin(app)
+    )
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["query", field]

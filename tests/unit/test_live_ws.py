@@ -15,12 +15,23 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from api import live_ws
+from api.auth import mint_token
 from api.hub import Hub
 from footprint.settings import load_settings
 from footprint.stack import free_port
 from footprint.windows import LIVE_CHANNEL
+
+SETTINGS = load_settings(jwt_secret="unit-tests-secret-0123456789abcdef")
+ADMIN = mint_token(SETTINGS, "admin", admin=True)
+
+
+def bearer(token: str) -> list[Subprotocol]:
+    """The subprotocols a browser sends its token in."""
+    return [Subprotocol("bearer"), Subprotocol(token)]
 
 
 class FakeStats:
@@ -62,10 +73,10 @@ def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
         app.include_router(live_ws.router)
         hub = Hub("redis://127.0.0.1:1/0")  # never started: announcements are injected
         app.state.hub, app.state.redis = hub, object()
-        app.state.settings = load_settings()
+        app.state.settings = SETTINGS
         server, task, url = await _serve(app)
         try:
-            async with connect(url) as ws:
+            async with connect(url, subprotocols=bearer(ADMIN)) as ws:
                 first = json.loads(await asyncio.wait_for(ws.recv(), 5))
                 assert first["type"] == "live"
                 assert set(first["windows"]) == {"1m", "5m", "1h"}
@@ -109,3 +120,48 @@ def test_one_message_can_carry_many_deliveries_and_the_old_form_still_reads() ->
     ]
     single = {"user": "ann", "notification": n, "unread_count": 1}
     assert unpack_deliveries(single) == [single]
+
+
+def test_live_socket_needs_a_stats_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_ws, "live_stats", FakeStats())
+
+    async def outcome(url: str, protocols: list[Subprotocol] | None = None) -> str:
+        async with connect(url, subprotocols=protocols) as ws:
+            try:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            except ConnectionClosed as e:
+                return (
+                    f"closed {e.rcvd.code if e.rcvd else None}: {e.rcvd.reason if e.rcvd else ''}"
+                )
+            return str(message["type"])
+
+    async def scenario() -> dict[str, str]:
+        app = FastAPI()
+        app.include_router(live_ws.router)
+        app.state.hub, app.state.redis = Hub("redis://127.0.0.1:1/0"), object()
+        app.state.settings = SETTINGS
+        server, task, url = await _serve(app)
+        try:
+            return {
+                "anonymous": await outcome(url),
+                "garbage": await outcome(url, bearer("not-a-jwt")),
+                "user": await outcome(url, bearer(mint_token(SETTINGS, "alice"))),
+                "expired": await outcome(
+                    url, bearer(mint_token(SETTINGS, "a", admin=True, ttl=-9))
+                ),
+                "admin (subprotocol)": await outcome(url, bearer(ADMIN)),
+                "admin (?token=)": await outcome(f"{url}?token={ADMIN}"),
+            }
+        finally:
+            server.should_exit = True
+            await task
+
+    got = asyncio.run(scenario())
+    assert got == {
+        "anonymous": "closed 1008: missing token",
+        "garbage": "closed 1008: invalid token: DecodeError",
+        "user": "closed 1008: reading stats needs an admin token: footprint token --admin NAME",
+        "expired": "closed 1008: token expired",
+        "admin (subprotocol)": "live",
+        "admin (?token=)": "live",
+    }

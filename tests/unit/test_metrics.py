@@ -19,6 +19,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.auth import mint_token
 from api.main import create_app
 from api.metrics import RequestMetricsMiddleware, router
 from footprint.settings import load_settings
@@ -168,9 +169,15 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     )
 
 
+def reader(app: FastAPI) -> TestClient:
+    """A client with an admin token, as a Prometheus scrape config gives one."""
+    token = mint_token(app.state.settings, "prometheus", admin=True)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+
 def test_api_metrics_endpoint_counts_footprints_and_pending(settings: Any) -> None:
     app = create_app(settings)
-    client = TestClient(app)
+    client = reader(app)
     body = [{"method": "GET", "link": "/a"}, {"method": "GET", "link": "/b"}]
     assert client.post("/api/footprints", json=body).status_code == 202
     r = client.get("/metrics")
@@ -190,21 +197,35 @@ def test_api_metrics_endpoint_counts_footprints_and_pending(settings: Any) -> No
 
 def test_under_footprint_run_the_api_also_shows_the_embedded_worker(settings: Any) -> None:
     app = create_app(settings.model_copy(update={"embedded_worker": True}))
-    got = samples(TestClient(app).get("/metrics").text)
+    got = samples(reader(app).get("/metrics").text)
     assert ("footprint_worker_events_processed_total", ()) in got
     assert ("footprint_api_footprints_offered_total", ()) in got
 
 
 def test_two_apps_in_one_process_have_their_own_registries(settings: Any) -> None:
-    first, second = TestClient(create_app(settings)), TestClient(create_app(settings))
+    first, second = reader(create_app(settings)), reader(create_app(settings))
     first.post("/api/footprints", json={"method": "GET", "link": "/a"})
     offered = ("footprint_api_footprints_offered_total", ())
     assert samples(first.get("/metrics").text)[offered] == 1
     assert samples(second.get("/metrics").text)[offered] == 0
 
 
-def test_request_metrics_by_route_template() -> None:
+def test_metrics_need_an_admin_token(settings: Any) -> None:
+    app = create_app(settings)
+    anonymous = TestClient(app).get("/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert "footprint_api" not in anonymous.text
+    user = mint_token(settings, "alice")
+    refused = TestClient(app).get("/metrics", headers={"Authorization": f"Bearer {user}"})
+    assert refused.status_code == 403
+    assert "footprint_api" not in refused.text
+    assert reader(app).get("/metrics").status_code == 200
+
+
+def test_request_metrics_by_route_template(settings: Any) -> None:
     app = FastAPI()
+    app.state.settings = settings
     app.include_router(router)
 
     @app.get("/posts/{post_id}")
@@ -212,7 +233,7 @@ def test_request_metrics_by_route_template() -> None:
         return {"post": post_id}
 
     app.add_middleware(RequestMetricsMiddleware)
-    client = TestClient(app)
+    client = reader(app)
     for path in ("/posts/1", "/posts/2", "/posts/x", "/nowhere", "/nowhere/else"):
         client.get(path)
     got = samples(client.get("/metrics").text)
