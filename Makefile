@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Quix Streams, a peer in `python -m bench peers`, in its own venv: its pins would downgrade
+# Footprint's pydantic and confluent-kafka (bench/requirements-quix.txt).
+QUIX_VENV  ?= .venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed
 
 .PHONY: install system-deps run test lint typecheck unit integration bench clean
 
@@ -15,6 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(QUIX_STAMP): bench/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install --quiet -r bench/requirements-quix.txt
+	touch $(QUIX_STAMP)
 
 # Server binaries the embedded stack runs (PostgreSQL, Redis, clickhouse-server for the
 # native-protocol tests, Java and Maven for Apache Kafka), docker-compose to validate the compose
@@ -55,22 +64,24 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests -m "not integration"
 
-integration: $(STAMP) system-deps
+integration: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/pytest -q tests -m integration
 
-test: $(STAMP) system-deps lint typecheck
+test: $(STAMP) $(QUIX_STAMP) system-deps lint typecheck
 	$(BIN)/pytest -q --durations=25 tests
 
-# Benchmarks (not part of `make test`): ~30 minutes, writes BENCHMARKS.md and bench/charts/.
-# Every benchmark on Tansu, then the worker and notifications again on Apache Kafka.
+# Benchmarks (not part of `make test`, which runs the peers benchmark at tiny size): ~35
+# minutes, writes BENCHMARKS.md and bench/charts/. Every benchmark on Tansu, then the worker,
+# notifications and peers (raw consumer, reference consumer, Quix Streams, worker) again on
+# Apache Kafka.
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
-bench: $(STAMP) system-deps
+bench: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
 	  echo "wrk not found (apt-get install wrk / brew install wrk): using bench.loadgen instead"
 	$(BIN)/python -m bench
-	$(BIN)/python -m bench worker notify --broker kafka
+	$(BIN)/python -m bench worker notify peers --broker kafka
 
 clean:
-	rm -rf $(VENV) .footprint .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(QUIX_VENV) .footprint .pytest_cache .mypy_cache .ruff_cache

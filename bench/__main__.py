@@ -1,10 +1,10 @@
 """``python -m bench [name ...] [--size tiny|small|full]``: run benchmarks, write the report.
 
-Benchmarks run in the order given (all by default: worker, api, live, notify, stores) on servers
-started once for the whole run. Each prints progress and one closing ``RESULT`` line. Small and
-full runs write ``BENCHMARKS.md``, ``bench/results/*.json`` and ``bench/charts/*.png``; tiny runs
-write them to a temporary directory (or ``--report-dir``) so a smoke test leaves the repository
-alone.
+Benchmarks run in the order given (all by default: worker, api, live, notify, stores, peers) on
+servers started once for the whole run. Each prints progress and one closing ``RESULT`` line.
+Small and full runs write ``BENCHMARKS.md``, ``bench/results/*.json`` and ``bench/charts/*.png``;
+tiny runs write them to a temporary directory (or ``--report-dir``) so a smoke test leaves the
+repository alone.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.common import SIZES, Output, Stack
 from bench.machine import machine
 
-BENCHMARKS = ("worker", "api", "live", "notify", "stores")
+BENCHMARKS = ("worker", "api", "live", "notify", "stores", "peers")
 
 
 def main(argv: list[str] | None = None) -> int:

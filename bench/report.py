@@ -7,6 +7,7 @@ in as is: it is prose about one run's figures, to be re-read after a new full ru
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,14 @@ def _rel(path: Path, out: Output) -> str:
     try:
         return str(path.relative_to(out.report.parent))
     except ValueError:
-        return str(path)
+        pass
+    # Results keep absolute paths: a checkout elsewhere (another worktree) has the same file
+    # under its own bench/profiles or bench/charts.
+    here = out.charts.parent / path.parent.name / path.name
+    if here.exists():
+        with contextlib.suppress(ValueError):
+            return str(here.relative_to(out.report.parent))
+    return str(path)
 
 
 # --------------------------------------------------------------------------- sections
@@ -667,11 +675,158 @@ def _brokers(out: Output) -> str:
     )
 
 
+def _peer_row(
+    label: str, r: dict[str, Any], worker: float | None, goal: str, notes: str
+) -> list[str]:
+    rate = r["events_per_s"]
+    return [
+        label,
+        _n(rate),
+        _ms(r.get("seconds"), 2),
+        *_cpu(r),
+        f"{worker / rate:.3f}" if worker else "–",
+        goal,
+        notes,
+    ]
+
+
+def _peers_table(p: dict[str, Any]) -> str:
+    raw, ref, quix, wk = p["raw"], p["reference"], p["quix"], p["worker"]
+    goals = p["goals"]
+    w = wk["events_per_s"]
+    rows = []
+    for label, r in (("before", raw["before"]), ("after", raw["after"])):
+        rows.append(
+            _peer_row(
+                f"raw aiokafka `getmany` + `json.loads` + dict count ({label} the others)",
+                r,
+                None,
+                "",
+                f"load average {_ms(r.get('load_average'), 1)}",
+            )
+        )
+    rows.append(
+        [
+            "raw, mean of both (the limit)",
+            _n(raw["events_per_s"]),
+            "",
+            "",
+            "",
+            f"**{p['ratios']['worker_vs_raw']:.3f}**",
+            f"≥ {goals['raw']}",
+            "",
+        ]
+    )
+    rows.append(
+        _peer_row(
+            "reference site: confluent-kafka `poll`, `json.loads`, one `INSERT` and "
+            "`commit` per message",
+            ref,
+            w,
+            f"≥ {goals['reference']}",
+            f"{ref['stored']:,} rows in PostgreSQL",
+        )
+    )
+    labels = {
+        "window_and_sink": "Quix Streams: 1-minute tumbling count per link + `PostgreSQLSink`",
+        "window": "Quix Streams: the window only",
+        "sink": "Quix Streams: `PostgreSQLSink` only",
+    }
+    for name, label in labels.items():
+        r = quix.get(name)
+        if not r:
+            continue
+        checks = []
+        if "windows" in r:
+            checks.append(f"{r['windows']:,} windows, total {r['window_total']:,} = N, each equal")
+        if "stored" in r:
+            checks.append(f"{r['stored']:,} rows in PostgreSQL")
+        rows.append(
+            _peer_row(
+                label,
+                r,
+                w,
+                f"≥ {goals['quix']}" if name == "window_and_sink" else "",
+                "; ".join(checks) + f"; {_ms(r.get('with_shutdown_s'), 2)} s with shutdown",
+            )
+        )
+    rows.append(
+        _peer_row(
+            "**Footprint worker**, one footprint per message",
+            wk,
+            None,
+            "",
+            f"from ready to {wk['stored']:,} rows in PostgreSQL"
+            + (" (measure capped)" if wk.get("capped") else "")
+            + f"; heartbeat {wk['heartbeat_processed']:,}, ClickHouse "
+            f"{wk['clickhouse_rows']:,}, Redis 1 m windows {wk['redis_1m_total']:,}",
+        )
+    )
+    packed = p.get("worker_packs")
+    if packed:
+        rows.append(
+            _peer_row(
+                f"Footprint worker on packs ({_n(packed.get('messages'))} messages, as the API "
+                "sends them; not in the ratios)",
+                packed,
+                None,
+                "",
+                f"{packed['stored']:,} rows in PostgreSQL"
+                + (" (measure capped)" if packed.get("capped") else ""),
+            )
+        )
+    return _table(
+        [
+            "consumer",
+            "footprints/s",
+            "seconds",
+            "CPU % of a core",
+            "waiting for a CPU %",
+            "worker ÷ this",
+            "goal (issue 13)",
+            "checks",
+        ],
+        rows,
+    )
+
+
+def _peers(out: Output) -> str:
+    """The peers benchmark on each broker that has results."""
+    parts: list[str] = []
+    for broker, suffix in (
+        ("Tansu 0.6 (memory)", ""),
+        ("Apache Kafka 4.1 (KRaft, 1 node)", ".kafka"),
+    ):
+        p = out.load(f"peers{suffix}")
+        if p is None:
+            continue
+        v = p["versions"]
+        parts += [
+            f"### {broker}",
+            "",
+            f"Command: `{p['command']}`  \n"
+            f"{p['events']:,} footprints, {p['links']} links, {p['windows']:,} link-minute "
+            f"windows, {p['partitions']} partitions (split {p['produced']['partitions']}); "
+            f"quixstreams {v['quixstreams']} (on confluent-kafka {v['quix_confluent-kafka']}, "
+            f"librdkafka {v['quix_librdkafka']}, in its own venv); the reference consumer on "
+            f"confluent-kafka {v['confluent-kafka']} (librdkafka {v['librdkafka']}); aiokafka "
+            f"{v['aiokafka']}.",
+            "",
+            _peers_table(p),
+            "",
+            f"Closing line: `{p['result']}`",
+            "",
+        ]
+    if not parts:
+        return "_not run yet: `python -m bench peers` and `python -m bench peers --broker kafka`_"
+    return "\n".join(parts).rstrip()
+
+
 def write_report(out: Output) -> Path:
     """Rebuild BENCHMARKS.md and the charts from the saved results."""
     results = {
         name: data
-        for name in ("worker", "api", "live", "notify", "stores")
+        for name in ("worker", "api", "live", "notify", "stores", "peers")
         if (data := out.load(name)) is not None
     }
     charts = draw(out, results)
@@ -723,6 +878,20 @@ def write_report(out: Output) -> Path:
         "(`--broker kafka`), each ratio measured within its own run:",
         "",
         _brokers(out),
+        "",
+        "## 7. Peers in the same run: raw consumer, reference consumer, Quix Streams, worker",
+        "",
+        "The same topic of footprints, **one per message** (the reference site's shape, no "
+        "packs), keyed by link, read by each consumer in its own group from the earliest offset "
+        "and timed from its first record to its last stored (PostgreSQL with fsync off) or, "
+        "for the raw consumer and Quix's window only, processed. The Footprint worker is timed "
+        "from ready (a few hundred ms before its first record) to N rows in PostgreSQL, and "
+        "also writes ClickHouse and Redis; Quix Streams runs its defaults (RocksDB state with a "
+        "changelog topic, checkpoint every 5 s) and emits every window update (`.current()`), "
+        "which the benchmark checks against a count of the produced footprints. "
+        "\"worker ÷ this\" is the worker's rate over that consumer's.",
+        "",
+        _peers(out),
     ]
     if ANALYSIS.exists():
         parts += ["", ANALYSIS.read_text().strip()]

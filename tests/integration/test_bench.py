@@ -1,0 +1,46 @@
+"""The peers benchmark at tiny size, as ``make bench`` runs it at full size: every consumer
+reads the same topic, each one's output is checked, and the report gets its section."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_peers_benchmark_at_tiny_size(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "peers", "--size", "tiny", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "results" / "peers.json").read_text())
+    n = data["events"]
+    quix = data["quix"]["window_and_sink"]
+    worker = data["worker"]
+    # Each peer did the whole job: the rows in PostgreSQL, the window counts, the worker's
+    # other stores.
+    assert data["reference"]["stored"] == n
+    assert quix["stored"] == n
+    assert quix["window_total"] == n and quix["windows"] == data["windows"]
+    assert data["quix"]["window"]["window_total"] == n
+    assert worker["stored"] == n and not worker["capped"]
+    assert worker["clickhouse_rows"] == n and worker["redis_1m_total"] == n
+    assert data["raw"]["before"]["events"] == data["raw"]["after"]["events"] == n
+    for name, ratio in data["ratios"].items():
+        assert ratio > 0, name
+    assert data["result"] in proc.stdout
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 7. Peers in the same run" in report
+    assert data["result"] in report
+    print(data["result"])
