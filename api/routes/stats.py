@@ -11,12 +11,10 @@ from fastapi.exceptions import RequestValidationError
 
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
-from api.summary import Period, summarize
+from api.summary import Period, SummaryTimeout, summarize
 from schemas.footprint import EARLIEST, MAX_AHEAD
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
-
-MAX_PERIOD = timedelta(days=366)
 
 
 def _utc(value: datetime) -> datetime:
@@ -66,6 +64,7 @@ async def summary(
     include_bots: Annotated[bool, Query(description="Count known bots as visits")] = False,
 ) -> dict[str, Any]:
     """Total vs the previous period, top 10 pages and 15-minute buckets."""
+    max_period = timedelta(days=settings.summary_max_days)
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -79,7 +78,7 @@ async def summary(
     latest = datetime.now(UTC) + MAX_AHEAD
     # No footprint is outside EARLIEST … now + 5 min, and the stores' time types end not far
     # beyond (ClickHouse's DateTime starts in 1970): a period there has nothing to show.
-    bounds = (("end", end_utc, end, EARLIEST), ("start", start_utc, start, EARLIEST - MAX_PERIOD))
+    bounds = (("end", end_utc, end, EARLIEST), ("start", start_utc, start, EARLIEST - max_period))
     for name, value, given, earliest in bounds:
         if not earliest <= value <= latest:
             raise _query_error(
@@ -87,11 +86,21 @@ async def summary(
             )
     if start_utc >= end_utc:
         raise _query_error("start", "start must be before end", start)
-    if end_utc - start_utc > MAX_PERIOD:
-        raise _query_error("start", "the period may span at most 366 days", start)
+    if end_utc - start_utc > max_period:
+        days = settings.summary_max_days
+        raise _query_error("start", f"the period may span at most {days} days", start)
     period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links), include_bots)
+    timeout = settings.summary_timeout_seconds
     try:
-        return await summarize(source, period, zone, pool=pool, clickhouse=clickhouse)
+        return await summarize(
+            source, period, zone, pool=pool, clickhouse=clickhouse, timeout=timeout
+        )
+    except SummaryTimeout:
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT,
+            f"the summary took longer than {timeout:g} s on {source} and was stopped: "
+            "ask for a shorter period",
+        ) from None
     except Exception as e:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"{source} unavailable: {e}"
