@@ -16,6 +16,7 @@ client-side, identically for both backends. Methods are synchronous: call them t
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import json
 import math
@@ -506,6 +507,10 @@ class _ChdbShared:
                 result = self.session.query(sql, fmt)
             except Exception as e:  # chdb raises ChdbError / RuntimeError with the server text
                 message = str(e).strip()
+                # chdb 4.4 keeps what a query stopped mid-way (e.g. by max_execution_time) had
+                # written, and prepends it to the next query's output: a throwaway query takes it.
+                with contextlib.suppress(Exception):
+                    self.session.query("SELECT 1", "TSV")
                 raise ClickHouseError(message, _error_code(message)) from e
         return bytes(result.bytes()) if result is not None else b""
 
