@@ -46,7 +46,10 @@ async def live(
     return await live_stats(redis, window, when, top or settings.live_top_n, settings.partitions)
 
 
-@router.get("/summary")
+@router.get(
+    "/summary",
+    responses={504: {"description": "Stopped after FOOTPRINT_SUMMARY_TIMEOUT_SECONDS"}},
+)
 async def summary(
     settings: SettingsDep,
     pool: PostgresDep,
