@@ -1,7 +1,8 @@
 """One Redis subscription per API process, feeding every WebSocket of the process.
 
 Notifications are routed to the queues of their user's sockets (every open tab); live-stats
-announcements go to every live-stats socket. When the subscription drops (Redis restarted) the
+announcements go to the live feed (``api.live_feed``), which takes one snapshot for every
+live-stats socket. When the subscription drops (Redis restarted) the
 hub reconnects and tells each notification socket to catch up from PostgreSQL, so nothing
 published meanwhile is lost.
 """
@@ -55,24 +56,19 @@ class Hub:
                 del self._users[user_id]
 
     def register_live(self) -> asyncio.Queue[dict[str, Any]]:
-        """A queue receiving live-stats announcements."""
+        """A queue receiving live-stats announcements (the live feed's)."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._live.add(queue)
         return queue
 
     def unregister_live(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        """Forget a live-stats socket's queue."""
+        """Forget a live-stats announcements queue."""
         self._live.discard(queue)
 
     @property
     def sockets(self) -> int:
         """Open notification sockets in this process."""
         return sum(len(q) for q in self._users.values())
-
-    @property
-    def live_sockets(self) -> int:
-        """Open live-stats sockets in this process."""
-        return len(self._live)
 
     # --- the subscription ---
     async def start(self) -> None:

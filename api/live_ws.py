@@ -5,16 +5,17 @@ on ``/ws``: ``Authorization: Bearer``, the subprotocol pair ``bearer, <token>`` 
 ``?token=``; a missing, bad or insufficient one closes the socket with 1008 and the reason.
 The socket gets a snapshot on connect, then one after each announcement of the worker
 (coalesced, at most ``MAX_PUSHES_PER_SECOND``), and one every ``REFRESH_SECONDS`` without
-traffic so that a window rolling over to an empty one is shown too. Messages::
+traffic so that a window rolling over to an empty one is shown too. Every socket of the process
+is sent the same snapshot, taken once (``api.live_feed``); sockets are capped per user and in
+all (``api.sockets``). Messages::
 
-    {"type": "live", "at": "...", "windows": {"1m": {total, visitors, top_pages, start, end}, ...}}
+    {"type": "live", "at": "...", "windows": {"1m": {total, bots, visitors, top_pages, other,
+                                                     start, end}, ...}}
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +23,11 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.auth import AuthError, NotAllowed, authorize_stats, websocket_token
-from api.hub import Hub
 from api.live import live_stats
-from api.ws import POLICY_VIOLATION
+from api.live_feed import LiveFeed
+from api.sockets import POLICY_VIOLATION, SocketCaps
 
-__all__ = ["router", "snapshot"]
-
-log = logging.getLogger(__name__)
+__all__ = ["feed_for", "router", "snapshot"]
 
 router = APIRouter(tags=["websocket"])
 
@@ -58,10 +57,16 @@ async def _until_disconnect(ws: WebSocket) -> None:
         pass
 
 
-def _drain(queue: asyncio.Queue[dict[str, Any]]) -> None:
-    # Announcements carry no figures: however many arrived, one fresh snapshot answers them all.
-    while not queue.empty():
-        queue.get_nowait()
+def feed_for(app: Any) -> LiveFeed:
+    """The process's one live feed, computing the snapshot with the app's Redis and settings."""
+    settings = app.state.settings
+
+    async def compute() -> dict[str, Any]:
+        return await snapshot(app.state.redis, settings.live_top_n, settings.partitions)
+
+    return LiveFeed(
+        app.state.hub, compute, min_gap=1.0 / MAX_PUSHES_PER_SECOND, refresh=REFRESH_SECONDS
+    )
 
 
 @router.websocket("/ws/live")
@@ -69,46 +74,36 @@ async def live_socket(ws: WebSocket) -> None:
     """Live window stats, pushed on every update of the worker (see the module docstring)."""
     token, subprotocol = websocket_token(ws)
     try:
-        authorize_stats(ws.app.state.settings, token)
+        user = authorize_stats(ws.app.state.settings, token)
     except (AuthError, NotAllowed) as e:
         # Accept first: a close before accept reaches browsers as a bare 403, without the reason.
         await ws.accept(subprotocol=subprotocol)
         await ws.close(code=POLICY_VIOLATION, reason=str(e))
         return
-    hub: Hub = ws.app.state.hub
-    redis: aioredis.Redis = ws.app.state.redis
-    top: int = ws.app.state.settings.live_top_n
-    partitions: int = ws.app.state.settings.partitions
-    queue = hub.register_live()  # before the first snapshot, so no update falls in between
+    feed: LiveFeed = ws.app.state.live_feed
+    caps: SocketCaps = ws.app.state.socket_caps
+    who = user.id
+    refusal = caps.acquire("live", who)
+    if refusal is not None:
+        await ws.accept(subprotocol=subprotocol)
+        await ws.close(code=refusal.code, reason=refusal.reason)
+        return
+    sub = feed.subscribe()
     receiver: asyncio.Task[None] | None = None
     try:
         await ws.accept(subprotocol=subprotocol)
         receiver = asyncio.create_task(_until_disconnect(ws))
-        min_gap = 1.0 / MAX_PUSHES_PER_SECOND
         while True:
-            sent_at = time.monotonic()
-            try:
-                await ws.send_json(await snapshot(redis, top, partitions))
-            except aioredis.RedisError as e:
-                log.warning("live snapshot failed: %s", e)
-                await ws.send_json({"type": "error", "message": f"Redis: {e}"})
-            # Throttle: updates arriving during the gap are folded into the next snapshot.
-            gap = min_gap - (time.monotonic() - sent_at)
-            if gap > 0:
-                await asyncio.wait({receiver}, timeout=gap)
-            if receiver.done():
-                break
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait(
-                {getter, receiver}, timeout=REFRESH_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            getter.cancel()
+            update = asyncio.create_task(sub.next())
+            done, _ = await asyncio.wait({update, receiver}, return_when=asyncio.FIRST_COMPLETED)
             if receiver in done:
+                update.cancel()
                 break
-            _drain(queue)
+            await ws.send_text(update.result())
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        hub.unregister_live(queue)
+        feed.unsubscribe(sub)
+        caps.release("live", who)
         if receiver is not None:
             receiver.cancel()

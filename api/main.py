@@ -30,6 +30,7 @@ from api.outbox import OutboxRelay
 from api.producer import FootprintProducer
 from api.routes import community, dashboard, footprints, health, notifications, stats, stream
 from api.salts import DailySalts
+from api.sockets import SocketCaps
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
 from footprint.settings import Settings, SettingsError, get_settings
@@ -107,6 +108,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(hub.stop)
         app.state.hub = hub
 
+        feed = live_ws.feed_for(app)
+        await feed.start()
+        stack.push_async_callback(feed.stop)
+        app.state.live_feed = feed
+
         if settings.embedded_worker:
             from faust.contrib.asgi import faust_app_running
 
@@ -142,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.socket_caps = SocketCaps(settings.ws_max_per_user, settings.ws_max_total)
     app.state.producer = FootprintProducer(
         settings.require("kafka_url").split("://", 1)[1],
         settings.footprints_topic,

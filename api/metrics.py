@@ -99,10 +99,22 @@ class ApiCollector:
             "Open notification WebSockets in this process.",
             value=hub.sockets if hub is not None else 0,
         )
+        feed = getattr(state, "live_feed", None)  # set by the lifespan
         yield GaugeMetricFamily(
             "footprint_api_live_websocket_connections",
             "Open live-stats WebSockets in this process.",
-            value=hub.live_sockets if hub is not None else 0,
+            value=feed.sockets if feed is not None else 0,
+        )
+        yield CounterMetricFamily(
+            "footprint_api_live_snapshots",
+            "Live snapshots taken, each sent to every live-stats WebSocket.",
+            value=feed.snapshots if feed is not None else 0,
+        )
+        caps = getattr(state, "socket_caps", None)
+        yield CounterMetricFamily(
+            "footprint_api_websocket_refused",
+            "WebSockets closed at once for being over FOOTPRINT_WS_MAX_PER_USER or _TOTAL.",
+            value=caps.refused if caps is not None else 0,
         )
 
 

@@ -5,11 +5,17 @@ Total for the period and for the period of equal length just before it, the top 
 of every figure. Every UTC offset in use is a multiple of 15 minutes, so 15-minute buckets are
 cut in UTC and only their labels are shown in the requested time zone. Known bots are counted
 apart (``bots``) and left out of the figures unless ``include_bots``.
+
+Each summary has a time budget (``FOOTPRINT_SUMMARY_TIMEOUT_SECONDS``) that the database itself
+enforces, PostgreSQL with ``statement_timeout`` and ClickHouse with ``max_execution_time``:
+a query over too many rows is stopped there (``SummaryTimeout``) instead of running on after
+the client has given up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,11 +23,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
-from footprint.clickhouse import ClickHouse
+from footprint.clickhouse import ClickHouse, ClickHouseError
 
-__all__ = ["Period", "Source", "summarize"]
+__all__ = ["Period", "Source", "SummaryTimeout", "summarize"]
+
+CH_TIMEOUT_EXCEEDED = 159
+
+
+class SummaryTimeout(Exception):
+    """The database stopped a summary query that went beyond the time budget."""
+
 
 Source = Literal["postgres", "clickhouse"]
 BUCKET = timedelta(minutes=15)
@@ -66,7 +80,22 @@ GROUP BY b ORDER BY b
 """
 
 
-async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[Totals, list, list]:
+class _Budget:
+    """What is left of the time budget, for each query in turn."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SummaryTimeout
+        return left
+
+
+async def _postgres(
+    pool: AsyncConnectionPool, p: Period, budget: _Budget
+) -> tuple[Totals, list, list]:
     params = {
         "start": p.start,
         "end": p.end,
@@ -75,12 +104,21 @@ async def _postgres(pool: AsyncConnectionPool, p: Period) -> tuple[Totals, list,
         "top": TOP_N,
     }
     visits = "" if p.include_bots else "AND NOT is_bot"
-    async with pool.connection() as conn:
-        totals = await (await conn.execute(_PG_TOTALS.format(visits=visits), params)).fetchone()
-        top = await (await conn.execute(_PG_TOP.format(visits=visits), params)).fetchall()
-        buckets = await (await conn.execute(_PG_BUCKETS.format(visits=visits), params)).fetchall()
-    assert totals is not None
-    return (int(totals[0]), int(totals[1]), int(totals[2])), list(top), list(buckets)
+    rows = []
+    try:
+        # set_config(…, true) is SET LOCAL: it needs a transaction (the pool's connections
+        # autocommit) and ends with it, so the connection goes back to the pool unchanged.
+        async with pool.connection() as conn, conn.transaction():
+            for sql in (_PG_TOTALS, _PG_TOP, _PG_BUCKETS):
+                ms = max(1, int(budget.left() * 1000))
+                await conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{ms}"])
+                rows.append(
+                    await (await conn.execute(sql.format(visits=visits), params)).fetchall()
+                )
+    except psycopg.errors.QueryCanceled as e:
+        raise SummaryTimeout from e
+    totals = rows[0][0]
+    return (int(totals[0]), int(totals[1]), int(totals[2])), rows[1], rows[2]
 
 
 def _ch_source(p: Period) -> tuple[str, str, str, str]:
@@ -91,7 +129,23 @@ def _ch_source(p: Period) -> tuple[str, str, str, str]:
     return "user_footprint FINAL", "footprint_time", "count()", "countIf({cond})"
 
 
-def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[Totals, list, list]:
+def _ch_limit(ch: ClickHouse, seconds: float) -> str:
+    # ClickHouse 18.16 takes whole seconds only ("Bad get: has Float64"); recent ones take any.
+    if ch.server_version >= (22,):
+        return f" SETTINGS max_execution_time = {max(seconds, 0.001):.3f}"
+    return f" SETTINGS max_execution_time = {max(1, math.ceil(seconds))}"
+
+
+def _clickhouse_sync(ch: ClickHouse, p: Period, budget: _Budget) -> tuple[Totals, list, list]:
+    try:
+        return _clickhouse_queries(ch, p, budget)
+    except ClickHouseError as e:
+        if e.code == CH_TIMEOUT_EXCEEDED:
+            raise SummaryTimeout from e
+        raise
+
+
+def _clickhouse_queries(ch: ClickHouse, p: Period, budget: _Budget) -> tuple[Totals, list, list]:
     table, col, agg, agg_if = _ch_source(p)
     params: dict[str, Any] = {
         "start": p.start.replace(tzinfo=None),
@@ -108,17 +162,18 @@ def _clickhouse_sync(ch: ClickHouse, p: Period) -> tuple[Totals, list, list]:
         f"{agg_if.format(cond=f'NOT ({current}) AND {visit}')}, "
         f"{agg_if.format(cond=f'{current} AND is_bot = 1')} "
         f"FROM {table} WHERE {col} >= toDateTime(%(prev)s, 'UTC') "
-        f"AND {col} < toDateTime(%(end)s, 'UTC') AND {excluded}",
+        f"AND {col} < toDateTime(%(end)s, 'UTC') AND {excluded}" + _ch_limit(ch, budget.left()),
         params,
     )
     top = ch.execute(
         f"SELECT method, link, {agg} AS n FROM {table} WHERE {where} "
-        f"GROUP BY method, link ORDER BY n DESC, link, method LIMIT {TOP_N}",
+        f"GROUP BY method, link ORDER BY n DESC, link, method LIMIT {TOP_N}"
+        + _ch_limit(ch, budget.left()),
         params,
     )
     buckets = ch.execute(
         f"SELECT toStartOfFifteenMinutes({col}) AS b, {agg} FROM {table} "
-        f"WHERE {where} GROUP BY b ORDER BY b",
+        f"WHERE {where} GROUP BY b ORDER BY b" + _ch_limit(ch, budget.left()),
         params,
     )
     t = totals[0] if totals else (0, 0, 0)
@@ -153,16 +208,21 @@ async def summarize(
     *,
     pool: AsyncConnectionPool | None = None,
     clickhouse: ClickHouse | None = None,
+    timeout: float = 10.0,
 ) -> dict[str, Any]:
-    """The dashboard summary from one source, with the time the query took."""
+    """The dashboard summary from one source, with the time the query took.
+
+    Raises ``SummaryTimeout`` when the database stops it after ``timeout`` seconds.
+    """
     started = time.perf_counter()
+    budget = _Budget(timeout)
     if source == "postgres":
         assert pool is not None
-        (total, previous, bots), top, buckets = await _postgres(pool, period)
+        (total, previous, bots), top, buckets = await _postgres(pool, period, budget)
     else:
         assert clickhouse is not None
         (total, previous, bots), top, buckets = await asyncio.to_thread(
-            _clickhouse_sync, clickhouse, period
+            _clickhouse_sync, clickhouse, period, budget
         )
     elapsed_ms = (time.perf_counter() - started) * 1000
     change = None if previous == 0 else round((total - previous) * 100.0 / previous, 2)

@@ -5,7 +5,9 @@ reconnect sees them too), then live ones. A client reconnecting with ``?last_id=
 everything after N from PostgreSQL, in order; ids are stable, so nothing arrives twice. Every
 message carries the user's unread count. The token comes as ``Authorization: Bearer``, as the
 subprotocol pair ``bearer, <token>``, or as ``?token=`` (browsers); it is removed from the
-request before anything can log it. A missing or bad token closes the socket with 1008.
+request before anything can log it. A missing or bad token closes the socket with 1008; so
+does a user's socket beyond ``FOOTPRINT_WS_MAX_PER_USER``, and one beyond
+``FOOTPRINT_WS_MAX_TOTAL`` in the process closes with 1013 (``api.sockets``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from api import inbox
 from api.auth import AuthError, User, verify_token, websocket_token
 from api.hub import Hub
+from api.sockets import POLICY_VIOLATION, SocketCaps
 
 router = APIRouter(tags=["websocket"])
-
-POLICY_VIOLATION = 1008
 
 
 async def _until_disconnect(ws: WebSocket) -> None:
@@ -66,6 +67,12 @@ async def notifications_socket(ws: WebSocket) -> None:
         await ws.close(code=POLICY_VIOLATION, reason=reason)
         return
 
+    caps: SocketCaps = app.state.socket_caps
+    refusal = caps.acquire("inbox", user.id)
+    if refusal is not None:
+        await ws.accept(subprotocol=subprotocol)
+        await ws.close(code=refusal.code, reason=refusal.reason)
+        return
     hub: Hub = app.state.hub
     pool = app.state.postgres
     queue = hub.register(user.id)  # before reading the backlog, so nothing falls in between
@@ -106,5 +113,6 @@ async def notifications_socket(ws: WebSocket) -> None:
         pass
     finally:
         hub.unregister(user.id, queue)
+        caps.release("inbox", user.id)
         if receiver is not None:
             receiver.cancel()

@@ -240,6 +240,26 @@ class Settings(BaseSettings):
     # --- queries ---
     stats_exclude_links: Annotated[list[str], NoDecode] = ["/health", "/healthz"]
     live_top_n: int = Field(10, ge=1, le=1000)
+    live_max_links: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Links kept per live window (and source partition) in Redis, the highest "
+        "counts; visits to the others count in the totals and show as `other`",
+    )
+    summary_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Server-side time limit of one summary; a longer one answers 504",
+    )
+    summary_max_days: int = Field(366, ge=1, le=3660, description="Longest summary period")
+
+    # --- WebSockets (per API process) ---
+    ws_max_per_user: int = Field(
+        10, ge=1, le=100_000, description="Open sockets per user (per client for /ws/live)"
+    )
+    ws_max_total: int = Field(10_000, ge=1, le=1_000_000, description="Open sockets in all")
 
     # --- the API server under `footprint run` ---
     host: str = "127.0.0.1"
@@ -295,6 +315,14 @@ class Settings(BaseSettings):
         if v and len(v) < 32:
             raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
         return v or None
+
+    @field_validator("live_max_links")
+    @classmethod
+    def _max_links(cls, v: int, info: ValidationInfo) -> int:
+        top = info.data.get("live_top_n")
+        if top is not None and v < top:
+            raise ValueError(f"must be at least {ENV_PREFIX}LIVE_TOP_N ({top})")
+        return v
 
     @field_validator("exclude_paths", "stats_exclude_links", "cors_origins", mode="before")
     @classmethod

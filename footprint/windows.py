@@ -7,6 +7,12 @@ window range a hash ``partition -> total`` (and ``"<partition>:bots" -> bot tota
 value is the count of one source partition, written by the one worker that owns it, so
 scale-out needs no locks; readers add the partitions up. A link's footprints may be spread over
 every partition (a producer without a key, or with another partitioner than Kafka's murmur2).
+
+Every key expires at a fixed time, ``RETAIN_AFTER_END`` after its window ends (``expire_at``):
+a footprint dated in the past cannot keep an old window alive, and one whose window is already
+past that time is not written at all. A links set keeps at most ``FOOTPRINT_LIVE_MAX_LINKS``
+links, the ones with the highest counts; the totals hash keeps every visit, so the tail still
+counts in ``total`` (the live answer shows it as ``other``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from faust.windows import HoppingWindow, TumblingWindow
 
 __all__ = [
     "LIVE_CHANNEL",
+    "RETAIN_AFTER_END",
     "WINDOWS",
+    "expire_at",
     "links_key",
     "live_range",
     "ranges",
@@ -33,6 +41,9 @@ WINDOWS: dict[str, WindowT] = {
 }
 
 LIVE_CHANNEL = "footprint:live"
+# How long a window stays readable after it ends: the dashboard's live view shows the current
+# windows, and `GET /api/stats/live?at=` may look back this far.
+RETAIN_AFTER_END = 7200
 
 
 def ranges(name: str, timestamp: float) -> list[tuple[float, float]]:
@@ -51,10 +62,18 @@ def window_start(window_range: tuple[float, float]) -> int:
     return int(round(window_range[0]))
 
 
+def _size(name: str) -> int:
+    return int(WINDOWS[name].size)  # type: ignore[attr-defined]
+
+
 def retention_seconds(name: str) -> int:
-    """How long Redis keeps a window after it starts: two hours beyond its size."""
-    size = int(WINDOWS[name].size)  # type: ignore[attr-defined]
-    return size + 7200
+    """How long a window is kept after it starts: ``RETAIN_AFTER_END`` beyond its size."""
+    return _size(name) + RETAIN_AFTER_END
+
+
+def expire_at(name: str, start: int) -> int:
+    """When the Redis keys of the window range starting at ``start`` expire (epoch seconds)."""
+    return start + retention_seconds(name)
 
 
 def links_key(name: str, start: int, partition: int) -> str:

@@ -15,13 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import read_stats
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
-from api.summary import Period, summarize
+from api.summary import Period, SummaryTimeout, summarize
 from schemas.footprint import EARLIEST, MAX_AHEAD
 
 # On the router, so that a route added here later cannot forget it.
 router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[Depends(read_stats)])
-
-MAX_PERIOD = timedelta(days=366)
 
 
 def _utc(value: datetime) -> datetime:
@@ -53,7 +51,10 @@ async def live(
     return await live_stats(redis, window, when, top or settings.live_top_n, settings.partitions)
 
 
-@router.get("/summary")
+@router.get(
+    "/summary",
+    responses={504: {"description": "Stopped after FOOTPRINT_SUMMARY_TIMEOUT_SECONDS"}},
+)
 async def summary(
     settings: SettingsDep,
     pool: PostgresDep,
@@ -71,6 +72,7 @@ async def summary(
     include_bots: Annotated[bool, Query(description="Count known bots as visits")] = False,
 ) -> dict[str, Any]:
     """Total vs the previous period, top 10 pages and 15-minute buckets."""
+    max_period = timedelta(days=settings.summary_max_days)
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
@@ -84,7 +86,7 @@ async def summary(
     latest = datetime.now(UTC) + MAX_AHEAD
     # No footprint is outside EARLIEST … now + 5 min, and the stores' time types end not far
     # beyond (ClickHouse's DateTime starts in 1970): a period there has nothing to show.
-    bounds = (("end", end_utc, end, EARLIEST), ("start", start_utc, start, EARLIEST - MAX_PERIOD))
+    bounds = (("end", end_utc, end, EARLIEST), ("start", start_utc, start, EARLIEST - max_period))
     for name, value, given, earliest in bounds:
         if not earliest <= value <= latest:
             raise _query_error(
@@ -92,11 +94,21 @@ async def summary(
             )
     if start_utc >= end_utc:
         raise _query_error("start", "start must be before end", start)
-    if end_utc - start_utc > MAX_PERIOD:
-        raise _query_error("start", "the period may span at most 366 days", start)
+    if end_utc - start_utc > max_period:
+        days = settings.summary_max_days
+        raise _query_error("start", f"the period may span at most {days} days", start)
     period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links), include_bots)
+    timeout = settings.summary_timeout_seconds
     try:
-        return await summarize(source, period, zone, pool=pool, clickhouse=clickhouse)
+        return await summarize(
+            source, period, zone, pool=pool, clickhouse=clickhouse, timeout=timeout
+        )
+    except SummaryTimeout:
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT,
+            f"the summary took longer than {timeout:g} s on {source} and was stopped: "
+            "ask for a shorter period",
+        ) from None
     except Exception as e:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"{source} unavailable: {e}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import io
 import json
@@ -102,6 +103,10 @@ class ChdbClickHouse:
                 result = self._conn.query(sql, fmt)
             except Exception as e:  # chdb raises ChdbError / RuntimeError with the server text
                 message = str(e).strip()
+                # chdb 4.4 keeps what a query stopped mid-way (e.g. by max_execution_time) had
+                # written, and prepends it to the next query's output: a throwaway query takes it.
+                with contextlib.suppress(Exception):
+                    self._conn.query("SELECT 1", "TSV")
                 raise ClickHouseError(message, error_code(message)) from e
         return bytes(result.bytes()) if result is not None else b""
 

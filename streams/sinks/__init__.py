@@ -17,5 +17,5 @@ def build_sinks(settings: Settings) -> list[Sink]:
     return [
         PostgresSink(settings.require("postgres_url")),
         ClickHouseSink(settings.require("clickhouse_url")),
-        RedisSink(settings.require("redis_url")),
+        RedisSink(settings.require("redis_url"), max_links=settings.live_max_links),
     ]

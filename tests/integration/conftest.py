@@ -130,11 +130,10 @@ def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
     database = f"t_{tag}"
     with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    redis_db = next(_redis_db) % 16
     values = {
         "FOOTPRINT_KAFKA_URL": servers.kafka.url,
         "FOOTPRINT_POSTGRES_URL": servers.postgres.url_for(database),
-        "FOOTPRINT_REDIS_URL": servers.redis.url.rsplit("/", 1)[0] + f"/{redis_db}",
+        "FOOTPRINT_REDIS_URL": fresh_redis_url(servers.redis),
         "FOOTPRINT_APP_ID": f"footprint-{tag}",
         "FOOTPRINT_FOOTPRINTS_TOPIC": f"footprints-{tag}",
         "FOOTPRINT_DEAD_LETTER_TOPIC": f"footprints-{tag}-dead-letter",
@@ -144,10 +143,16 @@ def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
         "FOOTPRINT_DATA_DIR": str(tmp_path / "data"),
         "FOOTPRINT_BATCH_SECONDS": "0.2",
     }
+    return values
+
+
+def fresh_redis_url(server: RedisServer) -> str:
+    """The URL of the next Redis database number of ``server``, emptied."""
     import redis as redis_lib
 
-    redis_lib.Redis.from_url(values["FOOTPRINT_REDIS_URL"]).flushdb()
-    return values
+    url = server.url.rsplit("/", 1)[0] + f"/{next(_redis_db) % 16}"
+    redis_lib.Redis.from_url(url).flushdb()
+    return url
 
 
 def clickhouse_database_url(server: ClickHouseServer, name: str) -> str:
@@ -252,6 +257,7 @@ __all__ = [
     "Servers",
     "clickhouse_database_url",
     "free_port",
+    "fresh_redis_url",
     "wait_for_minute_room",
     "wait_http",
     "wait_until",

@@ -465,6 +465,24 @@ def test_errors_carry_the_clickhouse_code(ch: ClickHouse) -> None:
     assert ch.execute("SELECT 1") == [(1,)]  # the connection survives
 
 
+def test_a_query_stopped_by_its_time_limit_leaves_the_next_answer_intact(chdb_url: str) -> None:
+    # chdb kept the stopped query's partial output and put it before the next query's answer.
+    ch = _reset(connect(chdb_url))
+    try:
+        ch.execute("CREATE TABLE big (n UInt64, l String) ENGINE = MergeTree ORDER BY n")
+        ch.execute("INSERT INTO big SELECT number, toString(number % 5000) FROM numbers(3000000)")
+        with pytest.raises(ClickHouseError) as info:
+            ch.execute(
+                "SELECT l, count() FROM big GROUP BY l ORDER BY l LIMIT 3 "
+                "SETTINGS max_execution_time = 0.002"
+            )
+        assert info.value.code == 159  # TIMEOUT_EXCEEDED
+        assert ch.execute("SELECT 1") == [(1,)]
+    finally:
+        ch.execute("DROP TABLE IF EXISTS big")
+        ch.close()
+
+
 def test_calls_from_many_threads(ch: ClickHouse) -> None:
     # Callers wrap every call in asyncio.to_thread: calls arrive from a pool of threads at once.
     t = dt.datetime(2024, 1, 1, tzinfo=UTC)

@@ -21,6 +21,7 @@ from websockets.typing import Subprotocol
 from api import live_ws
 from api.auth import mint_token
 from api.hub import Hub
+from api.sockets import SocketCaps
 from footprint.settings import load_settings
 from footprint.stack import free_port
 from footprint.windows import LIVE_CHANNEL
@@ -62,6 +63,17 @@ async def _serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]
     return server, task, f"ws://127.0.0.1:{port}/ws/live"
 
 
+def _app() -> tuple[FastAPI, Hub]:
+    app = FastAPI()
+    app.include_router(live_ws.router)
+    hub = Hub("redis://127.0.0.1:1/0")  # never started: announcements are injected
+    app.state.hub, app.state.redis = hub, object()
+    app.state.settings = SETTINGS
+    app.state.socket_caps = SocketCaps(per_user=100, total=1000)
+    app.state.live_feed = live_ws.feed_for(app)
+    return app, hub
+
+
 def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -69,18 +81,16 @@ def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
     monkeypatch.setattr(live_ws, "live_stats", stats)
 
     async def scenario() -> None:
-        app = FastAPI()
-        app.include_router(live_ws.router)
-        hub = Hub("redis://127.0.0.1:1/0")  # never started: announcements are injected
-        app.state.hub, app.state.redis = hub, object()
-        app.state.settings = SETTINGS
+        app, hub = _app()
+        feed = app.state.live_feed
+        await feed.start()
         server, task, url = await _serve(app)
         try:
             async with connect(url, subprotocols=bearer(ADMIN)) as ws:
                 first = json.loads(await asyncio.wait_for(ws.recv(), 5))
                 assert first["type"] == "live"
                 assert set(first["windows"]) == {"1m", "5m", "1h"}
-                assert len(hub._live) == 1
+                assert feed.sockets == 1
 
                 # 100 announcements over a second: about 4 pushes a second, the last up to date.
                 received: list[dict[str, Any]] = []
@@ -98,13 +108,53 @@ def test_live_socket_snapshots_on_connect_throttles_and_unregisters(
                     elapsed,
                 )
             for _ in range(100):
-                if not hub._live:
+                if not feed.sockets:
                     break
                 await asyncio.sleep(0.02)
-            assert not hub._live, "a closed socket must unregister its queue"
+            assert not feed.sockets, "a closed socket must unsubscribe"
+            assert not app.state.socket_caps.open, "and be uncounted"
         finally:
             server.should_exit = True
             await task
+            await feed.stop()
+
+    asyncio.run(scenario())
+
+
+def test_one_snapshot_per_update_is_sent_to_every_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    stats = FakeStats()
+    calls: list[float] = []
+
+    async def counted(*args: Any) -> dict[str, Any]:
+        calls.append(asyncio.get_running_loop().time())
+        return await stats(*args)
+
+    monkeypatch.setattr(live_ws, "live_stats", counted)
+    monkeypatch.setattr(live_ws, "REFRESH_SECONDS", 60.0)  # only announcements take snapshots
+
+    async def scenario() -> None:
+        app, hub = _app()
+        feed = app.state.live_feed
+        await feed.start()
+        server, task, url = await _serve(app)
+        try:
+            sockets = [await connect(url, subprotocols=bearer(ADMIN)) for _ in range(20)]
+            # A burst of connections shares the first snapshot: one, not twenty.
+            firsts = [await asyncio.wait_for(ws.recv(), 5) for ws in sockets]
+            assert feed.snapshots == 1 and len(set(firsts)) == 1
+            stats.total = 42
+            _announce(hub)
+            updates = [await asyncio.wait_for(ws.recv(), 5) for ws in sockets]
+            assert len(set(updates)) == 1, "every socket gets the same bytes"
+            assert json.loads(updates[0])["windows"]["1m"]["total"] == 42
+            assert feed.snapshots == 2
+            assert len(calls) == 2 * len(live_ws.LIVE_WINDOWS)  # one live_stats per window
+            for ws in sockets:
+                await ws.close()
+        finally:
+            server.should_exit = True
+            await task
+            await feed.stop()
 
     asyncio.run(scenario())
 
@@ -136,10 +186,9 @@ def test_live_socket_needs_a_stats_credential(monkeypatch: pytest.MonkeyPatch) -
             return str(message["type"])
 
     async def scenario() -> dict[str, str]:
-        app = FastAPI()
-        app.include_router(live_ws.router)
-        app.state.hub, app.state.redis = Hub("redis://127.0.0.1:1/0"), object()
-        app.state.settings = SETTINGS
+        app, _ = _app()
+        feed = app.state.live_feed
+        await feed.start()
         server, task, url = await _serve(app)
         try:
             return {
@@ -155,6 +204,7 @@ def test_live_socket_needs_a_stats_credential(monkeypatch: pytest.MonkeyPatch) -
         finally:
             server.should_exit = True
             await task
+            await feed.stop()
 
     got = asyncio.run(scenario())
     assert got == {
