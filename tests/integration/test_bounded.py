@@ -37,7 +37,12 @@ from footprint.stack import PostgresServer, RedisServer
 from footprint.windows import RETAIN_AFTER_END, live_range, ranges
 from streams.sinks.base import Batch, WindowCount
 from streams.sinks.redis import RedisSink
-from tests.integration.conftest import fresh_redis_url, wait_for_minute_room, wait_until
+from tests.integration.conftest import (
+    admin_headers,
+    fresh_redis_url,
+    wait_for_minute_room,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +160,8 @@ def running(env: dict[str, str], tmp_path: Path, **overrides: object) -> Iterato
         apply_clickhouse(ch)
     finally:
         ch.close()
-    with TestClient(create_app(settings)) as client:
+    # Stats, /metrics and /ws/live need a stats credential: every call sends the admin's.
+    with TestClient(create_app(settings), headers=admin_headers()) as client:
         yield client
 
 
@@ -194,7 +200,8 @@ def test_sockets_over_the_caps_are_closed_with_a_reason(
         settings = api.app.state.settings  # type: ignore[attr-defined]
 
         def inbox(user: str):  # noqa: ANN202
-            return api.websocket_connect(f"/ws?token={mint_token(settings, user)}")
+            token = mint_token(settings, user)
+            return api.websocket_connect("/ws", headers={"Authorization": f"Bearer {token}"})
 
         with contextlib.ExitStack() as open_:
             for _ in range(2):
