@@ -18,8 +18,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from footprint.inbox import NOTIFICATIONS_CHANNEL, unpack_deliveries
-from footprint.windows import LIVE_CHANNEL
+from footprint.inbox import unpack_deliveries
+from footprint.keys import LIVE_CHANNEL, NOTIFICATIONS_CHANNEL
 
 __all__ = ["Hub", "RESYNC"]
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from footprint.windows import links_key, live_range, totals_key, visitors_key
+from footprint.keys import links_key, totals_key, visitors_key
+from footprint.windows import live_range
 
 __all__ = ["live_stats"]
 

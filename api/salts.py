@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime
 
 import redis.asyncio as aioredis
 
+from footprint.keys import salt_key
+
 __all__ = ["DailySalts", "SALT_BYTES", "salt_key"]
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,6 @@ RETRY_SECONDS = 30.0
 # Fetched at most once a day per process, but it may be awaited before a footprint is offered:
 # an unreachable Redis must cost a request little.
 REDIS_TIMEOUT = 1.0
-
-
-def salt_key(day: date) -> str:
-    """The Redis key holding one UTC day's salt."""
-    return f"footprint:salt:{day.isoformat()}"
 
 
 def _end_of(day: date) -> int:

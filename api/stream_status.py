@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from api.outbox import OutboxRelay
 from footprint.kafka_admin import true_end_offsets
-from streams.status import STATUS_PREFIX
+from footprint.keys import STATUS_PREFIX
 
 __all__ = ["KafkaOffsets", "outbox_status", "recent_dead_letters", "worker_heartbeats"]
 

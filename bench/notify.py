@@ -46,8 +46,9 @@ from bench.common import (
     uvicorn,
     wait_until,
 )
-from footprint.inbox import NOTIFICATIONS_CHANNEL, unpack_deliveries
+from footprint.inbox import unpack_deliveries
 from footprint.kafka_admin import TopicSpec, ensure_topics
+from footprint.keys import NOTIFICATIONS_CHANNEL
 from footprint.settings import load_settings
 from footprint.stack import free_port
 from schemas.community import CreatePost, FollowUser

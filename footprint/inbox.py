@@ -12,22 +12,14 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "NOTIFICATIONS_CHANNEL",
     "NOTIFICATION_COLUMNS",
     "as_dict",
     "deliveries",
     "delivery",
-    "inbox_key",
     "unpack_deliveries",
 ]
 
-NOTIFICATIONS_CHANNEL = "footprint:notifications"
 NOTIFICATION_COLUMNS = 'id, "user", noti_type, payload, is_read, created_time'
-
-
-def inbox_key(user_id: str) -> str:
-    """Sorted set of a user's recent notifications (score = id)."""
-    return f"footprint:inbox:{user_id}"
 
 
 def as_dict(row: tuple[Any, ...]) -> dict[str, Any]:

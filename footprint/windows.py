@@ -21,16 +21,12 @@ from faust.types.windows import WindowT
 from faust.windows import HoppingWindow, TumblingWindow
 
 __all__ = [
-    "LIVE_CHANNEL",
     "RETAIN_AFTER_END",
     "WINDOWS",
     "expire_at",
-    "links_key",
     "live_range",
     "ranges",
     "retention_seconds",
-    "totals_key",
-    "visitors_key",
     "window_start",
 ]
 
@@ -40,7 +36,6 @@ WINDOWS: dict[str, WindowT] = {
     "1h": TumblingWindow(3600),
 }
 
-LIVE_CHANNEL = "footprint:live"
 # How long a window stays readable after it ends: the dashboard's live view shows the current
 # windows, and `GET /api/stats/live?at=` may look back this far.
 RETAIN_AFTER_END = 7200
@@ -74,18 +69,3 @@ def retention_seconds(name: str) -> int:
 def expire_at(name: str, start: int) -> int:
     """When the Redis keys of the window range starting at ``start`` expire (epoch seconds)."""
     return start + retention_seconds(name)
-
-
-def links_key(name: str, start: int, partition: int) -> str:
-    """Sorted set of link -> count for one window range, counted from one source partition."""
-    return f"footprint:live:{name}:{start}:links:{partition}"
-
-
-def totals_key(name: str, start: int) -> str:
-    """Hash of source partition -> total count for one window range."""
-    return f"footprint:live:{name}:{start}:totals"
-
-
-def visitors_key(name: str, start: int) -> str:
-    """HyperLogLog of visitor ids for one window range (approximate unique visitors)."""
-    return f"footprint:live:{name}:{start}:visitors"

@@ -20,14 +20,8 @@ import redis.asyncio as aioredis
 from psycopg.types.json import Jsonb
 from redis.exceptions import RedisError
 
-from footprint.inbox import (
-    NOTIFICATION_COLUMNS,
-    NOTIFICATIONS_CHANNEL,
-    as_dict,
-    deliveries,
-    delivery,
-    inbox_key,
-)
+from footprint.inbox import NOTIFICATION_COLUMNS, as_dict, deliveries, delivery
+from footprint.keys import NOTIFICATIONS_CHANNEL, inbox_key
 from schemas.community import CommunityEvent
 from streams.sinks.base import StoreRefused, StoreUnavailable
 from streams.sinks.postgres import classify as postgres_failure

@@ -12,9 +12,8 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["FAILURE_KINDS", "STATUS_PREFIX", "WorkerStatus", "status"]
+__all__ = ["FAILURE_KINDS", "WorkerStatus", "status"]
 
-STATUS_PREFIX = "footprint:worker:"
 HEARTBEAT_TTL = 15
 # How a store write failed (streams/sinks/base.py, streams/retry.py): the store is down, the
 # store refused some items (dead-lettered), or the worker's own code raised.

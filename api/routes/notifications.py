@@ -11,7 +11,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from api import inbox
 from api.auth import CurrentUser
 from api.deps import PostgresDep, RedisDep
-from footprint.inbox import NOTIFICATIONS_CHANNEL, delivery
+from footprint.inbox import delivery
+from footprint.keys import NOTIFICATIONS_CHANNEL
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 

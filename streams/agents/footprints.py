@@ -28,6 +28,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
 
+from footprint.keys import status_key
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS
 from schemas.footprint import Footprint, unpack
@@ -45,7 +46,7 @@ from streams.shutdown import WorkerStopping, in_flight
 from streams.sinks import Batch, Sink, WindowCount, build_sinks
 from streams.sinks.base import StoreRefused
 from streams.sinks.postgres import Claim, PostgresSink
-from streams.status import HEARTBEAT_TTL, STATUS_PREFIX, status
+from streams.status import HEARTBEAT_TTL, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
 
@@ -347,8 +348,6 @@ async def publish_status() -> None:
     if _status_client is None:  # one client (and its pooled connection) for every heartbeat
         _status_client = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        await _status_client.set(
-            STATUS_PREFIX + status.worker_id, status.to_json(), ex=HEARTBEAT_TTL
-        )
+        await _status_client.set(status_key(status.worker_id), status.to_json(), ex=HEARTBEAT_TTL)
     except Exception as e:  # the status must never stop the worker
         log.debug("heartbeat failed: %s", e)

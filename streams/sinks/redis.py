@@ -26,7 +26,8 @@ import redis.asyncio as aioredis
 from redis import exceptions as rx
 from redis.exceptions import RedisError
 
-from footprint.windows import LIVE_CHANNEL, expire_at, links_key, totals_key, visitors_key
+from footprint.keys import LIVE_CHANNEL, links_key, totals_key, visitors_key
+from footprint.windows import expire_at
 from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["REFUSED_PREFIXES", "RedisPlan", "RedisSink", "classify", "plan"]

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.salts import SALT_BYTES, DailySalts, salt_key
+from api.salts import SALT_BYTES, DailySalts
+from footprint.keys import salt_key
 from footprint.settings import load_settings
 from footprint.stack import PostgresServer, RedisServer
 from schemas.footprint import Footprint

@@ -11,15 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from footprint.windows import (
-    WINDOWS,
-    links_key,
-    live_range,
-    ranges,
-    retention_seconds,
-    totals_key,
-    window_start,
-)
+from footprint.keys import links_key, totals_key
+from footprint.windows import WINDOWS, live_range, ranges, retention_seconds, window_start
 from streams.counting import Item, apply, plan, split_link_key
 
 # Hypothesis caches in ./.hypothesis by default: keep the working tree clean.

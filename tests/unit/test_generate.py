@@ -9,8 +9,8 @@ from itertools import islice
 import pytest
 
 from api.enrich import parse_agent
-from footprint.generate import TokenBucket
-from footprint.traffic import Action, Mix, PageView, Traffic
+from footprint.cli.generate import TokenBucket
+from footprint.cli.traffic import Action, Mix, PageView, Traffic
 from schemas.footprint import FootprintIn
 
 

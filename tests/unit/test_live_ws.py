@@ -22,9 +22,9 @@ from api import live_ws
 from api.auth import mint_token
 from api.hub import Hub
 from api.sockets import SocketCaps
+from footprint.keys import LIVE_CHANNEL
 from footprint.settings import load_settings
 from footprint.stack import free_port
-from footprint.windows import LIVE_CHANNEL
 
 SETTINGS = load_settings(jwt_secret="unit-tests-secret-0123456789abcdef")
 ADMIN = mint_token(SETTINGS, "admin", admin=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from footprint.windows import expire_at, links_key, totals_key, visitors_key
+from footprint.keys import links_key, totals_key, visitors_key
+from footprint.windows import expire_at
 from streams.sinks.base import Batch, WindowCount
 from streams.sinks.redis import plan
 

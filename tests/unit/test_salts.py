@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.salts import SALT_BYTES, DailySalts, salt_key
+from api.salts import SALT_BYTES, DailySalts
+from footprint.keys import salt_key
 from footprint.settings import Settings, load_settings
 
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

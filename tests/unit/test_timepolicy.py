@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from footprint.backfill import prepare
+from footprint.cli.backfill import prepare
 from footprint.settings import SettingsError, load_settings
 from schemas.timepolicy import TimePolicy, is_backfill
 

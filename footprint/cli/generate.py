@@ -6,7 +6,7 @@
 Page views go to ``POST /api/footprints`` in small lists (one visitor's clicks, as a tracker
 sends them), paced by a token bucket at ``--rate`` page views per second. Community actions
 (follow, post, comment, reply, a moderator's penalty) go to the community API with user tokens
-and make the worker create notifications. What is sent comes from ``footprint.traffic``: the
+and make the worker create notifications. What is sent comes from ``footprint.cli.traffic``: the
 same ``--seed`` sends the same sequence. Ctrl-C stops early and still prints the summary.
 """
 
@@ -27,8 +27,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from footprint.cli.traffic import MODERATOR, Action, Mix, PageView, Traffic
 from footprint.settings import DEV_JWT_SECRET, Settings, get_settings
-from footprint.traffic import MODERATOR, Action, Mix, PageView, Traffic
 
 __all__ = ["GenerateError", "Options", "Summary", "TokenBucket", "generate", "main"]
 
@@ -119,7 +119,7 @@ class Community:
     """Runs actions one after another, mapping planned posts and comments to the API's ids."""
 
     def __init__(self, client: httpx.AsyncClient, summary: Summary) -> None:
-        from api.auth import mint_token  # FastAPI is only needed once actions run
+        from footprint.tokens import mint_token  # FastAPI is only needed once actions run
 
         settings = _jwt_settings()
         self.client = client

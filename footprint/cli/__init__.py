@@ -92,7 +92,7 @@ def _secrets(host: str | None = None) -> None:
 
 def _dashboard_url(host: str, port: int) -> str:
     """The dashboard's URL with a fresh admin token in the fragment (browsers never send it)."""
-    from api.auth import mint_token
+    from footprint.tokens import mint_token
 
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
@@ -173,7 +173,7 @@ def stack_only(broker: str | None = None) -> None:
 
 def token(user: str, admin: bool, ttl: float) -> None:
     """Print a signed token for ``user`` (the development secret unless one is set)."""
-    from api.auth import mint_token
+    from footprint.tokens import mint_token
 
     _secrets()
     print(mint_token(get_settings(), user, admin=admin, ttl=ttl))
@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "token":
             token(args.user, args.admin, args.ttl)
         elif args.command == "generate":
-            from footprint.generate import main as generate
+            from footprint.cli.generate import main as generate
 
             return generate(args)
         elif args.command == "backfill":
-            from footprint.backfill import main as backfill
+            from footprint.cli.backfill import main as backfill
 
             return backfill(get_settings(), args.file)
     except (SettingsError, ServerStartError) as e:
