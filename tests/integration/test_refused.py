@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from schemas.footprint import Footprint
-from tests.integration.conftest import BIN, free_port, wait_http, wait_until
+from tests.integration.conftest import BIN, admin_headers, free_port, wait_http, wait_until
 from tests.integration.traffic import check_stored, consume_all, postgres_rows, through_api
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def test_footprints_postgresql_refuses_are_dead_lettered_and_the_rest_flows(env,
         assert not any(len(row[2]) > 100 for row in postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
 
         def settled() -> dict | None:
-            status = api.get("/api/stream/status").json()
+            status = api.get("/api/stream/status", headers=admin_headers()).json()
             return status if status["lag"] == 0 and status["dead_lettered"] == 3 else None
 
         status = wait_until(settled, what="lag 0 and 3 dead letters")
@@ -62,7 +62,7 @@ def test_footprints_postgresql_refuses_are_dead_lettered_and_the_rest_flows(env,
         assert status["last_bug"] is None
         refused = [w["failures"]["postgres"]["refused"] for w in status["workers"]]
         assert sum(refused) == 3
-        metrics = api.get("/metrics").text
+        metrics = api.get("/metrics", headers=admin_headers()).text
         assert 'footprint_worker_sink_failures_total{kind="refused",sink="postgres"} 3.0' in metrics
 
     dead = consume_all(bootstrap, env["FOOTPRINT_DEAD_LETTER_TOPIC"], 3, timeout=20)

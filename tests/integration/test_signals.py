@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     ROOT,
     Process,
     Servers,
+    admin_headers,
     clickhouse_database_url,
     free_port,
     make_env,
@@ -105,7 +106,12 @@ def test_run_stops_in_bounded_time_while_postgres_is_down_and_leaves_no_server(
     with httpx.Client(base_url=base, timeout=10) as api:
         post(api, 5, "/before")
         wait_until(
-            lambda: api.get("/api/stats/live", params={"window": "1h"}).json()["total"] == 5,
+            lambda: (
+                api.get("/api/stats/live", params={"window": "1h"}, headers=admin_headers()).json()[
+                    "total"
+                ]
+                == 5
+            ),
             what="the first footprints counted",
         )
         # PostgreSQL goes away under the worker: every claim of the next batch fails.
@@ -194,7 +200,12 @@ def test_run_killed_leaves_no_server_and_the_next_run_stops_a_leftover(
     with httpx.Client(base_url=base, timeout=10) as api:
         post(api, 3, "/after-a-kill")
         wait_until(
-            lambda: api.get("/api/stats/live", params={"window": "1h"}).json()["total"] >= 3,
+            lambda: (
+                api.get("/api/stats/live", params={"window": "1h"}, headers=admin_headers()).json()[
+                    "total"
+                ]
+                >= 3
+            ),
             what="footprints counted by the second run",
         )
     code, took = stop_and_time(again, signal.SIGINT)
