@@ -36,7 +36,7 @@ def test_footprints_postgresql_refuses_are_dead_lettered_and_the_rest_flows(env,
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
     poison = [poison_link(seed) for seed in range(3)]
 
-    with httpx.Client(base_url=base, timeout=30) as api:
+    with httpx.Client(base_url=base, timeout=30, headers=admin_headers()) as api:
         sent = through_api(api, 100)
         # The poison in packs among good footprints, as a site's batch would carry it.
         now = datetime.now(UTC).isoformat()

@@ -25,6 +25,7 @@ from footprint.stack import KafkaServer, PostgresServer, RedisServer
 from footprint.stack.orphans import PIDFILE
 from tests.integration.conftest import (
     BIN,
+    JWT_SECRET,
     ROOT,
     Process,
     Servers,
@@ -83,7 +84,12 @@ def stop_and_time(proc: Process, sig: signal.Signals, bound: float = 30.0) -> tu
 
 def start_run(spawn: Any, data: Path, name: str) -> tuple[Process, str]:
     port = free_port()
-    env = {**EMBEDDED, "FOOTPRINT_DATA_DIR": str(data), "FOOTPRINT_BATCH_SECONDS": "0.2"}
+    env = {
+        **EMBEDDED,
+        "FOOTPRINT_DATA_DIR": str(data),
+        "FOOTPRINT_BATCH_SECONDS": "0.2",
+        "FOOTPRINT_JWT_SECRET": JWT_SECRET,  # what admin_headers() signs with
+    }
     proc = spawn([str(BIN / "footprint"), "run", "--port", str(port)], env, name)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/health", proc, timeout=120)
@@ -118,7 +124,7 @@ def test_run_stops_in_bounded_time_while_postgres_is_down_and_leaves_no_server(
         os.kill(pids["postgres"], signal.SIGKILL)
         post(api, 5, "/during")
     wait_until(
-        lambda: "postgres failed, retrying" in proc.log.read_text(errors="replace"),
+        lambda: "postgres unavailable, retrying" in proc.log.read_text(errors="replace"),
         what="the worker retrying the PostgreSQL write",
     )
 
@@ -157,7 +163,7 @@ def test_worker_sigterm_while_postgres_is_down_exits_in_time_and_loses_no_footpr
         postgres.stop()
         produce(bootstrap, topic, second, 0.5)
         wait_until(
-            lambda: "postgres failed, retrying" in worker.log.read_text(errors="replace"),
+            lambda: "postgres unavailable, retrying" in worker.log.read_text(errors="replace"),
             what="the worker retrying the PostgreSQL write",
         )
         code, took = stop_and_time(worker, signal.SIGTERM)
