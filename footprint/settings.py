@@ -143,7 +143,14 @@ class Settings(BaseSettings):
         "/api/footprints",
         "/api/stats",
         "/api/stream",
+        "/api/v2",
     ]
+    site: str = Field(
+        "",
+        max_length=512,
+        description="The site (domain) the middleware records footprints under; empty: the "
+        "request's Host",
+    )
     event_max_age: timedelta = Field(
         timedelta(days=7),
         description="How long before it is sent a footprint may be dated (7d, 12h, P30D); "
@@ -174,6 +181,12 @@ class Settings(BaseSettings):
     # --- queries ---
     stats_exclude_links: Annotated[list[str], NoDecode] = ["/health", "/healthz"]
     live_top_n: int = Field(10, ge=1, le=1000)
+    query_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a /api/v2/query may run in a store before it is stopped",
+    )
 
     # --- the API server under `footprint run` ---
     host: str = "127.0.0.1"
@@ -229,6 +242,11 @@ class Settings(BaseSettings):
         if v is not None and len(v) < 32:
             raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
         return v or None
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, v: str) -> str:
+        return v.strip().lower()
 
     @field_validator("exclude_paths", "stats_exclude_links", "cors_origins", mode="before")
     @classmethod
