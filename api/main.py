@@ -25,7 +25,16 @@ from api.limits import BodyLimitMiddleware
 from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
 from api.producer import FootprintProducer
-from api.routes import community, dashboard, footprints, health, notifications, stats, stream
+from api.routes import (
+    community,
+    dashboard,
+    footprints,
+    health,
+    notifications,
+    query,
+    stats,
+    stream,
+)
 from api.salts import DailySalts
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
@@ -127,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         footprints.router,
         stats.router,
+        query.router,
         stream.router,
         community.router,
         notifications.router,
