@@ -108,6 +108,7 @@ def utm_from_query(query: str) -> dict[str, str]:
 
 def enrich(item: FootprintIn, *, ip: str, user_agent: str, site: str, salt: bytes) -> Footprint:
     """The full footprint for a reported page view; body fields win over request headers."""
+    site = item.site if item.site is not None else site
     agent_string = item.user_agent if item.user_agent is not None else user_agent
     agent = parse_agent(agent_string[:MAX_TEXT])
     referrer = clean_referrer(item.referrer or "")
@@ -132,4 +133,7 @@ def enrich(item: FootprintIn, *, ip: str, user_agent: str, site: str, salt: byte
         is_bot=agent.is_bot,
         visitor_id=visitor_id(salt, site, ip, agent_string),
         user_id=item.user_id or "",
+        site=site,
+        name=item.name,
+        props=item.props,
     )

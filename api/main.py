@@ -28,7 +28,16 @@ from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
 from api.outbox import OutboxRelay
 from api.producer import FootprintProducer
-from api.routes import community, dashboard, footprints, health, notifications, stats, stream
+from api.routes import (
+    community,
+    dashboard,
+    footprints,
+    health,
+    notifications,
+    query,
+    stats,
+    stream,
+)
 from api.salts import DailySalts
 from api.sockets import SocketCaps
 from api.stream_status import KafkaOffsets
@@ -162,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         footprints.router,
         stats.router,
+        query.router,
         stream.router,
         community.router,
         notifications.router,

@@ -38,7 +38,7 @@ from api.producer import FootprintProducer
 from api.salts import DailySalts
 from footprint.ids import uuid7
 from footprint.settings import Settings, get_settings
-from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint
+from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW, Footprint
 
 __all__ = ["FootprintMiddleware", "default_user_id", "no_footprint", "storable_path"]
 
@@ -182,6 +182,8 @@ class FootprintMiddleware:
         now = datetime.now(UTC)
         agent = parse_agent(user_agent)
         route = scope.get("route")
+        # The site is the configured domain (FOOTPRINT_SITE), else the request's Host.
+        site = self.settings.site or site_of(_header(headers, b"host"))
         utm = utm_from_query(scope.get("query_string", b"").decode("latin-1"))
         return Footprint.model_construct(
             event_id=uuid7(),
@@ -202,8 +204,11 @@ class FootprintMiddleware:
             os=agent.os,
             device=agent.device,
             is_bot=agent.is_bot,
-            visitor_id=visitor_id(salt, site_of(_header(headers, b"host")), ip, user_agent),
+            visitor_id=visitor_id(salt, site, ip, user_agent),
             user_id=(self.user_id(scope) or "")[:MAX_TEXT],
+            site=site,
+            name=PAGEVIEW,
+            props={},
         )
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -124,13 +124,43 @@ def sql_files(db: str, sql_dir: Path | None = None) -> list[Path]:
     return sorted(((sql_dir or SQL_DIR) / db).glob("*.sql"), key=lambda p: p.name)
 
 
+# `ALTER TABLE t ADD COLUMN IF NOT EXISTS c …`, one column per statement.
+_ADD_COLUMN = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)"
+    r"(?P<column>`[^`]+`|\w+)\s",
+    re.IGNORECASE,
+)
+_SYNTAX_ERROR = 62
+
+
+def _execute_clickhouse(client: ClickHouse, statement: str) -> None:
+    from footprint.clickhouse import ClickHouseError
+
+    try:
+        client.execute(statement)
+        return
+    except ClickHouseError as e:
+        match = _ADD_COLUMN.match(statement)
+        if match is None or e.code != _SYNTAX_ERROR:
+            raise
+    # ClickHouse 18.16 cannot parse ADD COLUMN IF NOT EXISTS: look the column up instead.
+    column = match["column"].strip("`")
+    found = client.execute(
+        "SELECT count() FROM system.columns "
+        "WHERE database = currentDatabase() AND table = %(table)s AND name = %(column)s",
+        {"table": match["table"], "column": column},
+    )
+    if not found[0][0]:
+        client.execute(statement[: match.start("ine")] + statement[match.end("ine") :])
+
+
 def apply_clickhouse(client: ClickHouse, sql_dir: Path | None = None) -> list[str]:
     """Apply ``sql/clickhouse/*.sql`` through ``client``; returns the file names applied."""
     applied = []
     for path in sql_files("clickhouse", sql_dir):
         for statement in split_statements(path.read_text(encoding="utf-8"), "clickhouse"):
             try:
-                client.execute(statement)
+                _execute_clickhouse(client, statement)
             except Exception as e:
                 raise RuntimeError(f"{path.name}: {e}\n--- statement:\n{statement}") from e
         applied.append(path.name)

@@ -209,7 +209,14 @@ class Settings(BaseSettings):
         "/api/footprints",
         "/api/stats",
         "/api/stream",
+        "/api/v2",
     ]
+    site: str = Field(
+        "",
+        max_length=512,
+        description="The site (domain) the middleware records footprints under; empty: the "
+        "request's Host",
+    )
     event_max_age: timedelta = Field(
         timedelta(days=7),
         description="How long before it is sent a footprint may be dated (7d, 12h, P30D); "
@@ -260,6 +267,12 @@ class Settings(BaseSettings):
         10, ge=1, le=100_000, description="Open sockets per user (per client for /ws/live)"
     )
     ws_max_total: int = Field(10_000, ge=1, le=1_000_000, description="Open sockets in all")
+    query_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a /api/v2/query may run in a store before it is stopped",
+    )
 
     # --- the API server under `footprint run` ---
     host: str = "127.0.0.1"
@@ -323,6 +336,11 @@ class Settings(BaseSettings):
         if top is not None and v < top:
             raise ValueError(f"must be at least {ENV_PREFIX}LIVE_TOP_N ({top})")
         return v
+
+    @field_validator("site")
+    @classmethod
+    def _site(cls, v: str) -> str:
+        return v.strip().lower()
 
     @field_validator("exclude_paths", "stats_exclude_links", "cors_origins", mode="before")
     @classmethod

@@ -36,8 +36,12 @@ from footprint.ids import message_id, uuid7
 __all__ = [
     "HTTP_METHODS",
     "MAX_LINK",
+    "MAX_PROPS",
+    "MAX_PROP_KEY",
+    "MAX_PROP_VALUE",
     "MAX_TEXT",
     "FIELDS",
+    "PAGEVIEW",
     "Footprint",
     "FootprintIn",
     "StorableText",
@@ -94,6 +98,12 @@ HTTP_METHODS = frozenset(
 )
 MAX_LINK = 2048
 MAX_TEXT = 512
+# Custom properties, bounded as Plausible bounds them: 30 per event, keys up to 300 characters,
+# values up to 2000.
+MAX_PROPS = 30
+MAX_PROP_KEY = 300
+MAX_PROP_VALUE = 2000
+PAGEVIEW = "pageview"
 
 
 def _method(value: str) -> str:
@@ -158,6 +168,12 @@ Link = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LINK, patte
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=NO_NUL)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_LINK, pattern=NO_NUL)]
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
+# The site is its domain, lower-case ("" for the default site, e.g. a single-site install).
+Site = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=NO_NUL, to_lower=True)]
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL)]
+PropKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROP_KEY, pattern=NO_NUL)]
+PropValue = Annotated[str, StringConstraints(max_length=MAX_PROP_VALUE, pattern=NO_NUL)]
+Props = Annotated[dict[PropKey, PropValue], Field(max_length=MAX_PROPS)]
 
 
 class FootprintIn(BaseModel):
@@ -186,6 +202,15 @@ class FootprintIn(BaseModel):
         None, description="The visitor's user agent; defaults to the request's header."
     )
     user_id: Text | None = None
+    site: Site | None = Field(
+        None, description="The site's domain; defaults to the request's Origin (or Host)."
+    )
+    name: EventName = Field(PAGEVIEW, description="The event name: pageview or a custom event.")
+    props: Props = Field(
+        default_factory=dict,
+        description=f"Custom properties: up to {MAX_PROPS} strings, keys up to {MAX_PROP_KEY} "
+        f"characters, values up to {MAX_PROP_VALUE}.",
+    )
 
 
 class Footprint(BaseModel):
@@ -233,6 +258,13 @@ class Footprint(BaseModel):
     is_bot: bool = False
     visitor_id: Text = ""
     user_id: Text = ""
+    site: Site = Field("", description='The site\'s domain, lower-case; "" for the default site.')
+    name: EventName = Field(PAGEVIEW, description="The event name: pageview or a custom event.")
+    props: Props = Field(
+        default_factory=dict,
+        description=f"Custom properties: up to {MAX_PROPS} strings, keys up to {MAX_PROP_KEY} "
+        f"characters, values up to {MAX_PROP_VALUE}.",
+    )
 
     def to_bytes(self) -> bytes:
         """The JSON encoding used on the topic."""

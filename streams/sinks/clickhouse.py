@@ -27,7 +27,15 @@ __all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify"]
 
 CHECK_CHUNK = 2000  # event ids per in-doubt check: ~100 KB of query text
 
-COLUMNS: tuple[str, ...] = (*FIELDS, "ingested_at")
+_PROPS = FIELDS.index("props")
+# Props are stored as two parallel arrays (a Nested column): every ClickHouse version has them.
+COLUMNS: tuple[str, ...] = (
+    *FIELDS[:_PROPS],
+    "props.key",
+    "props.value",
+    *FIELDS[_PROPS + 1 :],
+    "ingested_at",
+)
 
 
 def by_month(footprints: Sequence[Footprint]) -> dict[tuple[int, int], list[Footprint]]:
@@ -91,11 +99,13 @@ _IS_BOT = FIELDS.index("is_bot")
 
 
 def rows(footprints: Sequence[Footprint], now: datetime) -> list[tuple[object, ...]]:
-    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8)."""
+    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8, props as two arrays)."""
     out: list[tuple[object, ...]] = []
     for fp in footprints:
         row = list(field_values(fp))
         row[_IS_BOT] = int(row[_IS_BOT])
+        props = fp.props
+        row[_PROPS : _PROPS + 1] = [list(props), list(props.values())]
         row.append(now)
         out.append(tuple(row))
     return out

@@ -204,7 +204,11 @@ LIMIT %(limit)s
 
 
 def test_ddl_applies_twice(ch: ClickHouse) -> None:
-    assert apply_clickhouse(ch) == ["001_user_footprint.sql", "002_user_footprint_minute.sql"]
+    assert apply_clickhouse(ch) == [
+        "001_user_footprint.sql",
+        "002_user_footprint_minute.sql",
+        "003_sites_events.sql",
+    ]
     names = ch.execute(
         "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
     )
@@ -222,7 +226,8 @@ def test_ddl_applies_twice(ch: ClickHouse) -> None:
     assert types["footprint_time"] == "DateTime('UTC')"
     assert types["method"] == "LowCardinality(String)"
     assert types["event_id"] == "UUID"
-    assert list(types) == list(COLUMNS)
+    assert list(types) == [*COLUMNS, "site", "name", "props.key", "props.value"]
+    assert types["props.key"] == types["props.value"] == "Array(String)"
 
 
 def test_sql_dir_is_found_from_the_package() -> None:
@@ -615,3 +620,28 @@ def test_a_batch_spanning_more_months_than_one_insert_may_is_stored(ch: ClickHou
     assert ch.execute(
         "SELECT count(), uniqExact(toYYYYMM(footprint_time)) FROM user_footprint"
     ) == [(101, 101)]
+
+
+def test_site_name_and_props_are_stored_on_every_version(ch: ClickHouse) -> None:
+    # Props are two parallel arrays (Nested), which 18.16 has as well as chdb.
+    t = dt.datetime(2026, 1, 15, 12, tzinfo=UTC)
+    footprints = [
+        Footprint(
+            event_id=uuid.uuid4(),
+            method="GET",
+            link="/signup",
+            footprint_time=t,
+            site="Example.COM",
+            name="Signup",
+            props={"plan": "pro", "it's": "a 'quote'"},
+        ),
+        Footprint(event_id=uuid.uuid4(), method="GET", link="/", footprint_time=t),
+    ]
+    ClickHouseSink._write(ch, Batch(footprints=footprints))
+    rows = ch.execute(
+        "SELECT site, name, props.value[indexOf(props.key, 'plan')], "
+        "props.value[indexOf(props.key, %(k)s)], length(props.key) "
+        "FROM user_footprint ORDER BY link DESC",
+        {"k": "it's"},
+    )
+    assert rows == [("example.com", "Signup", "pro", "a 'quote'", 2), ("", "pageview", "", "", 0)]

@@ -210,3 +210,19 @@ def test_enrich_defaults_for_a_minimal_footprint() -> None:
     fp = enrich(FootprintIn(method="GET", link="/"), ip=IP, user_agent="", site=SITE, salt=SALT)
     assert (fp.route, fp.status_code, fp.duration_ms, fp.referrer_host) == ("", 0, 0.0, "")
     assert fp.browser == "Other"
+
+
+def test_enrich_takes_the_site_from_the_body_before_the_origin() -> None:
+    item = FootprintIn(method="GET", link="/a", footprint_time=NOON, site="Blog.Example")
+    fp = enrich(item, ip=IP, user_agent=CHROME, site=SITE, salt=SALT)
+    assert fp.site == "blog.example"
+    assert fp.visitor_id == _vid(site="blog.example")  # one visitor id per site
+    item = FootprintIn(method="GET", link="/a")
+    fp = enrich(item, ip=IP, user_agent=CHROME, site=SITE, salt=SALT)
+    assert fp.site == SITE
+
+
+def test_enrich_keeps_the_event_name_and_props() -> None:
+    item = FootprintIn(method="GET", link="/a", name="Signup", props={"plan": "pro"})
+    fp = enrich(item, ip=IP, user_agent=CHROME, site=SITE, salt=SALT)
+    assert (fp.name, fp.props) == ("Signup", {"plan": "pro"})

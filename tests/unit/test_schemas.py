@@ -295,3 +295,55 @@ def test_every_accepted_method_fits_the_postgres_column() -> None:
     width = int(found.group(1))
     assert [m for m in HTTP_METHODS if len(m) > width] == []
     assert Footprint.model_fields["method"].metadata[0].max_length == width
+
+
+# --- sites, event names and custom properties ------------------------------------------------
+
+
+def test_reference_format_gets_the_default_site_name_and_props() -> None:
+    fp = Footprint.model_validate({"method": "GET", "link": "/", "footprint_time": "2026-11-22"})
+    assert (fp.site, fp.name, fp.props) == ("", "pageview", {})
+    item = FootprintIn.model_validate({"method": "GET", "link": "/"})
+    assert (item.site, item.name, item.props) == (None, "pageview", {})
+
+
+def test_site_is_lower_case_and_props_are_kept() -> None:
+    fp = Footprint.model_validate(
+        {"method": "GET", "link": "/", "site": "Shop.Example", "name": "Signup",
+         "props": {"plan": "pro", "trial": ""}}
+    )  # fmt: skip
+    assert fp.site == "shop.example"
+    assert fp.name == "Signup"
+    assert fp.props == {"plan": "pro", "trial": ""}
+    assert Footprint.from_bytes(fp.to_bytes()) == fp
+
+
+@pytest.mark.parametrize(
+    ("props", "loc"),
+    [
+        ({f"k{i}": "v" for i in range(31)}, ("props",)),  # more than 30 entries
+        ({"k" * 301: "v"}, ("props", "k" * 301, "[key]")),  # key over 300 characters
+        ({"": "v"}, ("props", "", "[key]")),  # empty key
+        ({"k": "v" * 2001}, ("props", "k")),  # value over 2000 characters
+        ({"k": "a\x00b"}, ("props", "k")),  # NUL: no store can hold it
+        ({"k": 1}, ("props", "k")),  # only strings
+    ],
+)
+def test_props_out_of_bounds_are_refused_naming_the_field(
+    props: dict[str, object], loc: tuple[object, ...]
+) -> None:
+    for model in (Footprint, FootprintIn):
+        with pytest.raises(ValidationError) as e:
+            model.model_validate({"method": "GET", "link": "/", "props": props})
+        assert loc in _locs(e.value)
+
+
+def test_thirty_props_at_their_longest_are_accepted() -> None:
+    props = {f"{i:02d}" + "k" * 298: "v" * 2000 for i in range(30)}
+    assert Footprint.model_validate({"method": "GET", "link": "/", "props": props}).props == props
+
+
+def test_empty_event_name_is_refused() -> None:
+    with pytest.raises(ValidationError) as e:
+        FootprintIn.model_validate({"method": "GET", "link": "/", "name": ""})
+    assert ("name",) in _locs(e.value)

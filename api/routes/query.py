@@ -1,0 +1,111 @@
+"""``POST /api/v2/query``: stats in the shape of Plausible's Stats API v2, from either store.
+
+Errors answer as Plausible's do, ``{"error": "…"}`` naming the offending field: 400 for a bad
+query (its JSON shape included), 501 for a ClickHouse server without window functions, 504 past
+``FOOTPRINT_QUERY_TIMEOUT``, 503 when the store cannot answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import psycopg
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from api import query as stats_query
+from api.auth import StatsReader
+from api.deps import ClickHouseDep, PostgresDep, SettingsDep
+from footprint.clickhouse import ClickHouseError
+
+# Who may query: whoever may read stats (api.auth.authorize_stats decides).
+QueryReader = StatsReader
+
+_TIMEOUT_CODE = 159  # ClickHouse TIMEOUT_EXCEEDED
+_BAD_REGEXP_CODE = 427  # ClickHouse CANNOT_COMPILE_REGEXP
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _shape_error(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    where = ".".join(loc) or "body"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+class _PlausibleErrors(APIRoute):
+    """A route whose malformed bodies answer 400 ``{"error"}``, as Plausible's API does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as e:
+                if any(err.get("loc", ("",))[0] == "body" for err in e.errors()):
+                    return _error(400, _shape_error(e))
+                raise
+
+        return route
+
+
+router = APIRouter(prefix="/api/v2", tags=["query"], route_class=_PlausibleErrors)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'A bad query: `{"error": "…"}` names the field'},
+    501: {"description": "A ClickHouse server older than 21.8 (no window functions)"},
+    503: {"description": "The store could not answer"},
+    504: {"description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},
+}
+
+
+@router.post(
+    "/query",
+    response_model=stats_query.QueryResponse,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+)
+async def post_query(
+    body: stats_query.QueryRequest,
+    _reader: QueryReader,
+    settings: SettingsDep,
+    pool: PostgresDep,
+    clickhouse: ClickHouseDep,
+    source: Annotated[
+        Literal["postgres", "clickhouse"] | None,
+        Query(description="The store that answers; ClickHouse by default"),
+    ] = None,
+) -> Any:
+    """Metrics over a date range, grouped by dimensions and filtered (Plausible Stats API v2)."""
+    try:
+        checked = stats_query.plan(body, datetime.now(UTC))
+    except stats_query.QueryError as e:
+        return _error(400, str(e))
+    store = source or "clickhouse"
+    timeout = settings.query_timeout
+    try:
+        return await stats_query.run(
+            store, checked, pool=pool, clickhouse=clickhouse, timeout=timeout
+        )
+    except stats_query.UnsupportedServer as e:
+        return _error(501, str(e))
+    except psycopg.errors.QueryCanceled:
+        return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
+    except psycopg.errors.DataError as e:
+        return _error(400, f"postgres refused a value of the query: {e}")
+    except ClickHouseError as e:
+        if e.code == _TIMEOUT_CODE:
+            return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
+        if e.code == _BAD_REGEXP_CODE:
+            return _error(400, f"clickhouse refused a pattern of the query: {e}")
+        return _error(503, f"clickhouse unavailable: {e}")
+    except (psycopg.Error, OSError, TimeoutError) as e:
+        return _error(503, f"{store} unavailable: {e}")

@@ -1,0 +1,309 @@
+"""POST /api/v2/query through the real app (its routes, middleware, auth and error handlers) on
+a real PostgreSQL and chdb; the lifespan opens only those two stores, the clients the query
+route uses, so no broker is needed.
+
+Requests are sent as Plausible's documentation writes them; both stores must answer them alike
+and as counted by hand. Errors answer 400 ``{"error"}`` naming the field, the route wants a
+moderator's token, hostile values are data, and a ClickHouse server without window functions
+(18.16) is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
+
+from api.auth import mint_token
+from api.main import create_app
+from api.query import QueryRequest, UnsupportedServer, plan
+from api.query.clickhouse import run_clickhouse
+from footprint.clickhouse import chdb_open_path, connect
+from footprint.migrate import apply_clickhouse, apply_postgres
+from footprint.settings import Settings, load_settings
+from footprint.stack import PostgresServer, RedisServer
+from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
+from schemas.footprint import Footprint
+from streams.sinks.base import Batch
+from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.postgres import PostgresSink
+
+pytestmark = pytest.mark.integration
+
+JWT_SECRET = "query-api-tests-secret-0123456789abcdef"
+
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+D1, D2 = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
+SITE = "dummy.site"  # the site Plausible's examples query
+
+
+def _fp(at: datetime, link: str, visitor: str, **fields: Any) -> Footprint:
+    return Footprint(
+        event_id=uuid.uuid4(),
+        method="GET",
+        link=link,
+        footprint_time=at,
+        visitor_id=visitor,
+        site=fields.pop("site", SITE),
+        **fields,
+    )
+
+
+MAC = {"os": "Mac", "utm_medium": "social", "utm_source": "twitter"}
+DATA = [
+    _fp(D1 + timedelta(hours=10), "/", "A", **MAC),
+    _fp(D1 + timedelta(hours=10, minutes=5), "/docs", "A", props={"is_customer": "true"}, **MAC),
+    _fp(D1 + timedelta(hours=11), "/", "B", os="GNU/Linux"),
+    _fp(D2 + timedelta(hours=11), "/", "B", os="GNU/Linux"),  # a day later: another visit
+    _fp(D2 + timedelta(hours=12), "/pricing", "C", os="Windows", utm_medium="email"),
+    _fp(D2 + timedelta(hours=12, minutes=1), "/pricing", "C", os="Windows", name="Signup"),
+    _fp(D2 + timedelta(hours=13), "/", "bot", os="Mac", is_bot=True),
+    _fp(D2 + timedelta(hours=13), "/", "A", os="Mac", site="other.site"),
+]
+
+
+@asynccontextmanager
+async def stores_only(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan, reduced to the clients the query route uses."""
+    settings: Settings = app.state.settings
+    async with AsyncConnectionPool(
+        settings.require("postgres_url"), min_size=1, max_size=2, kwargs={"autocommit": True}
+    ) as pool:
+        app.state.postgres = pool
+        app.state.clickhouse = connect(settings.require("clickhouse_url"))
+        try:
+            yield
+        finally:
+            app.state.clickhouse.close()
+
+
+@pytest.fixture(scope="module")
+def api(
+    stores: tuple[PostgresServer, RedisServer], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    postgres, redis = stores
+    database = f"q_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    # One chdb path per process: join the one already open, if any.
+    path = chdb_open_path() or str(tmp_path_factory.mktemp("chdb") / "data")
+    settings = load_settings(
+        postgres_url=postgres.url_for(database),
+        clickhouse_url=f"chdb://{path}?database={database}",
+        redis_url=redis.url,
+        kafka_url="kafka://127.0.0.1:9",  # never started: the query route needs no broker
+        jwt_secret=JWT_SECRET,
+        data_dir=str(tmp_path_factory.mktemp("data")),
+    )
+    apply_postgres(settings.require("postgres_url"))
+    clickhouse = connect(settings.require("clickhouse_url"))
+    try:
+        apply_clickhouse(clickhouse)
+        ClickHouseSink._write(clickhouse, Batch(footprints=DATA))
+
+        async def store() -> None:
+            sink = PostgresSink(settings.require("postgres_url"))
+            await sink.write(Batch(footprints=DATA))
+            await sink.close()
+
+        asyncio.run(store())
+        app = create_app(settings)
+        app.router.lifespan_context = stores_only
+        admin = {"Authorization": f"Bearer {mint_token(settings, 'analyst', admin=True)}"}
+        with TestClient(app) as client:
+            yield client, admin
+    finally:
+        clickhouse.close()
+
+
+def _both(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """The answer, after checking that both stores give the same results."""
+    answers = {}
+    for source in ("postgres", "clickhouse"):
+        r = client.post(f"/api/v2/query?source={source}", json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        answers[source] = r.json()
+        assert answers[source]["meta"]["source"] == source
+        assert answers[source]["meta"]["query_ms"] > 0
+    pg, ch = answers["postgres"], answers["clickhouse"]
+    assert pg["results"] == ch["results"]
+    assert pg["query"] == ch["query"]
+    return ch
+
+
+def test_plausibles_documented_requests(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    day1, day2 = D1.date().isoformat(), D2.date().isoformat()
+    # From plausible.io/docs/stats-api ("Timeseries query"), as written there.
+    timeseries = {
+        "site_id": "dummy.site",
+        "metrics": ["visitors", "events"],
+        "date_range": "7d",
+        "filters": [["is", "visit:os", ["GNU/Linux", "Mac"]]],
+        "dimensions": ["time:day"],
+    }
+    answer = _both(client, admin, timeseries)
+    assert answer["results"] == [
+        {"metrics": [2, 3], "dimensions": [day1]},  # A and B; the bot is left out
+        {"metrics": [1, 1], "dimensions": [day2]},
+    ]
+    assert answer["query"]["order_by"] == [["time:day", "asc"], ["visitors", "desc"]]
+    assert answer["query"]["date_range"][1].endswith("T23:59:59+00:00")
+
+    # "Pagination": visitors desc, ties in byte order of the dimensions.
+    pagination = {
+        "site_id": "dummy.site",
+        "metrics": ["visitors", "events", "pageviews"],
+        "date_range": "7d",
+        "dimensions": ["visit:utm_medium", "visit:utm_source"],
+        "include": {"total_rows": True},
+        "pagination": {"limit": 3, "offset": 1},
+    }
+    answer = _both(client, admin, pagination)
+    assert answer["results"] == [
+        {"metrics": [1, 2, 1], "dimensions": ["email", "(not set)"]},
+        {"metrics": [1, 2, 2], "dimensions": ["social", "twitter"]},
+    ]
+    assert answer["meta"]["total_rows"] == 3
+
+    # "Using custom properties"
+    props = {
+        "site_id": "dummy.site",
+        "metrics": ["visitors"],
+        "date_range": "7d",
+        "dimensions": ["time:day", "event:props:is_customer"],
+        "order_by": [["time:day", "asc"], ["event:props:is_customer", "desc"]],
+    }
+    assert _both(client, admin, props)["results"] == [
+        {"metrics": [1], "dimensions": [day1, "true"]},
+        {"metrics": [2], "dimensions": [day1, "(none)"]},
+        {"metrics": [2], "dimensions": [day2, "(none)"]},
+    ]
+
+
+def test_visits_goals_and_the_default_source(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    body = {
+        "site_id": "Dummy.Site",
+        "metrics": ["visitors", "visits", "bounce_rate", "visit_duration", "views_per_visit"],
+        "date_range": [D1.date().isoformat(), D2.date().isoformat()],
+    }
+    # A: one visit of 2 pageviews (300 s); B: two bounces; C: a pageview and a Signup (60 s).
+    assert _both(client, admin, body)["results"] == [
+        {"metrics": [3, 4, 50, 90, 1.25], "dimensions": []}
+    ]
+    goals = {
+        "site_id": SITE,
+        "metrics": ["visitors", "conversion_rate"],
+        "date_range": "7d",
+        "filters": [["is", "event:goal", ["Signup", "Visit /docs*"]]],
+        "dimensions": ["event:goal"],
+    }
+    r = client.post("/api/v2/query", json=goals, headers=admin)  # ClickHouse by default
+    assert r.status_code == 200 and r.json()["meta"]["source"] == "clickhouse"
+    assert r.json()["results"] == [
+        {"metrics": [1, 33.3], "dimensions": ["Signup"]},
+        {"metrics": [1, 33.3], "dimensions": ["Visit /docs*"]},
+    ]
+
+
+def test_only_moderators_may_query(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = api
+    body = {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d"}
+    assert client.post("/api/v2/query", json=body).status_code == 401
+    plain = mint_token(client.app.state.settings, "reader")  # type: ignore[attr-defined]
+    r = client.post("/api/v2/query", json=body, headers={"Authorization": f"Bearer {plain}"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ({"metrics": ["visitors", "revenue"]}, "metrics[1]"),
+        ({"metrics": "visitors"}, "metrics"),
+        ({"dimensions": ["visit:country_name"]}, "dimensions[0]"),
+        ({"filters": [["is", "visit:country_name", ["Estonia"]]]}, "filters[0][1]"),
+        ({"filters": [["matches", "event:page", ["(?<=x)y"]]]}, "filters[0][2]"),
+        ({"date_range": "yesterday"}, "date_range"),
+        ({"date_range": ["2024-13-01", "2024-12-31"]}, "date_range"),
+        ({"pagination": {"limit": 100_000}}, "pagination.limit"),
+        ({"site": "dummy.site"}, "site"),
+    ],
+)
+def test_bad_queries_get_400_naming_the_field(
+    api: tuple[TestClient, dict[str, str]], body: dict[str, Any], names: str
+) -> None:
+    client, admin = api
+    full = {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d", **body}
+    r = client.post("/api/v2/query", json=full, headers=admin)
+    assert r.status_code == 400, r.text
+    assert names in r.json()["error"]
+    assert set(r.json()) == {"error"}
+
+
+HOSTILE = [
+    "'; DROP TABLE user_footprint; --",
+    "x' OR '1'='1",
+    "%(site)s %s %%",
+    "back\\slash\\",
+    "$1 $$ $tag$",
+    "`props.key`",
+    "日本語 🚀 \u2028",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_are_data(api: tuple[TestClient, dict[str, str]], value: str) -> None:
+    client, admin = api
+    body = {
+        "site_id": value,
+        "metrics": ["visitors", "percentage"],
+        "date_range": "7d",
+        "dimensions": [f"event:props:{value}"],
+        "filters": [
+            ["or", [["is", "event:page", [value]], ["contains", "visit:source", [value]]]],
+            ["is_not", f"event:props:{value}", [value]],
+        ],
+    }
+    answer = _both(client, admin, body)
+    assert answer["results"] == []  # nothing on that site, and the tables are still there
+    body["site_id"] = SITE
+    answer = _both(client, admin, body)
+    assert answer["results"] == []  # the is filter matches no page
+    print(f"hostile {value!r}: 200, no rows")
+
+
+def test_openapi_shows_the_answer_shape(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = api
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/api/v2/query"]["post"]
+    ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/QueryResponse")
+    assert {"400", "501", "503", "504"} <= set(op["responses"])
+    assert any("HTTPBearer" in s for s in op["security"])
+
+
+def test_clickhouse_without_window_functions_is_refused_clearly(tmp_path: Path) -> None:
+    if find_clickhouse_server() is None:
+        pytest.skip("no clickhouse-server installed (apt-get install clickhouse-server)")
+    body = {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d"}
+    checked = plan(QueryRequest.model_validate(body), datetime.now(UTC))
+    with ClickHouseServer(tmp_path / "ch") as server:
+        client = connect(server.url)
+        try:
+            if client.server_version[:2] >= (21, 8):
+                pytest.skip(f"clickhouse-server {client.server_version} has window functions")
+            with pytest.raises(UnsupportedServer, match="needs ClickHouse ≥ 21.8 or chdb"):
+                run_clickhouse(client, checked, 5.0)
+        finally:
+            client.close()
