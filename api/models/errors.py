@@ -33,6 +33,7 @@ class ValidationFailed(Answer):
 
 
 _DEFAULTS: dict[int, tuple[str, Any]] = {
+    400: ("The body could not be parsed (not UTF-8 text)", Error),
     401: ("No bearer token, or one that is malformed, wrongly signed or expired", Error),
     403: ("The token is valid but does not grant this", Error),
     404: ("Not found", Error),

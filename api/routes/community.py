@@ -36,8 +36,9 @@ from schemas.community import (
 from schemas.footprint import StorableText
 
 router = APIRouter(prefix="/api", tags=["community"], responses=errors(401, 422, 503))
-# The actions that take a body: the body limit (api/limits.py) may refuse it.
-_BODY = errors(413)
+# The actions that take a body: the body limit (api/limits.py) may refuse it, and FastAPI
+# answers 400 to bytes that are not text (JSON that is not valid is a 422).
+_BODY = errors(400, 413)
 log = logging.getLogger(__name__)
 
 

@@ -39,9 +39,11 @@ _SCRIPT: dict[int | str, dict[str, Any]] = {
 }
 
 
-# One operation per method: a shared api_route would give both the same OpenAPI operationId.
-@router.get("/tracker.js", response_class=FileResponse, responses=_SCRIPT)
-@router.head("/tracker.js", response_class=FileResponse, responses=_SCRIPT)
+# One route for both methods, so that a 405 lists both in Allow (one route per method would
+# list only its own); FastAPI then gives the two operations the same operationId (a warning).
+@router.api_route(
+    "/tracker.js", methods=["GET", "HEAD"], response_class=FileResponse, responses=_SCRIPT
+)
 async def tracker() -> FileResponse:
     """The page-view tracker for any site: ``<script src=".../tracker.js" defer></script>``."""
     return FileResponse(
