@@ -34,6 +34,7 @@ from tests.integration.conftest import (
     JWT_SECRET,
     Process,
     Servers,
+    admin_headers,
     free_port,
     make_env,
     wait_http,
@@ -56,10 +57,12 @@ class Api:
         )
 
     def status(self) -> dict[str, Any]:
-        return httpx.get(self.base + "/api/stream/status", timeout=30).json()
+        return httpx.get(
+            self.base + "/api/stream/status", headers=admin_headers(), timeout=30
+        ).json()
 
     def metrics(self) -> dict[str, float]:
-        text = httpx.get(self.base + "/metrics", timeout=10).text
+        text = httpx.get(self.base + "/metrics", headers=admin_headers(), timeout=10).text
         return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
