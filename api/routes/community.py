@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import AdminUser, CurrentUser
 from api.deps import OutboxDep, PostgresDep
+from api.models.community import CommentCreated, Followed, PenaltyCreated, PostCreated
+from api.models.errors import Error, ValidationFailed, errors
 from api.outbox import OutboxRelay
 from schemas.community import (
     CommunityEvent,
@@ -33,7 +35,10 @@ from schemas.community import (
 )
 from schemas.footprint import StorableText
 
-router = APIRouter(prefix="/api", tags=["community"])
+router = APIRouter(prefix="/api", tags=["community"], responses=errors(401, 422, 503))
+# The actions that take a body: the body limit (api/limits.py) may refuse it, and FastAPI
+# answers 400 to bytes that are not text (JSON that is not valid is a 422).
+_BODY = errors(400, 413)
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +89,9 @@ async def _action(pool: AsyncConnectionPool, outbox: OutboxRelay) -> AsyncIterat
     outbox.wake()
 
 
-@router.post("/posts", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/posts", status_code=status.HTTP_201_CREATED, response_model=PostCreated, responses=_BODY
+)
 async def create_post(
     body: PostIn, user: CurrentUser, pool: PostgresDep, outbox: OutboxDep
 ) -> dict[str, Any]:
@@ -108,7 +115,12 @@ async def create_post(
     }
 
 
-@router.post("/posts/{post_id}/comments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/posts/{post_id}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommentCreated,
+    responses=_BODY | errors(404, notes={404: "No such post, or no such comment on it"}),
+)
 async def create_comment(
     post_id: Annotated[int, Path(ge=1)],
     body: CommentIn,
@@ -163,7 +175,17 @@ async def create_comment(
     }
 
 
-@router.post("/users/{user_id}/follow", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users/{user_id}/follow",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Followed,
+    responses={
+        422: {
+            "model": ValidationFailed | Error,
+            "description": "An invalid user id, or the token's own (you cannot follow yourself)",
+        }
+    },
+)
 async def follow(
     user_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")],
     user: CurrentUser,
@@ -195,7 +217,12 @@ async def follow(
     }
 
 
-@router.post("/admin/penalties", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/admin/penalties",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PenaltyCreated,
+    responses=_BODY | errors(403, notes={403: "Moderators only (admin claim)"}),
+)
 async def penalise(
     body: PenaltyIn, moderator: AdminUser, pool: PostgresDep, outbox: OutboxDep
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ fetched with every tracked page view, not a page view.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
@@ -30,7 +31,19 @@ async def dashboard() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
 
 
-@router.api_route("/tracker.js", methods=["GET", "HEAD"], response_class=FileResponse)
+_SCRIPT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The script",
+        "content": {"text/javascript": {"schema": {"type": "string"}}},
+    }
+}
+
+
+# One route for both methods, so that a 405 lists both in Allow (one route per method would
+# list only its own); FastAPI then gives the two operations the same operationId (a warning).
+@router.api_route(
+    "/tracker.js", methods=["GET", "HEAD"], response_class=FileResponse, responses=_SCRIPT
+)
 async def tracker() -> FileResponse:
     """The page-view tracker for any site: ``<script src=".../tracker.js" defer></script>``."""
     return FileResponse(

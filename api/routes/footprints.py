@@ -15,6 +15,8 @@ from pydantic import TypeAdapter, ValidationError
 from api.client_ip import client_ip, forwarded_for
 from api.deps import ProducerDep, SaltsDep, SettingsDep
 from api.enrich import enrich, site_of
+from api.models.errors import errors
+from api.models.footprints import Accepted
 from schemas.footprint import Footprint, FootprintIn
 from schemas.timepolicy import TimePolicy
 
@@ -87,13 +89,16 @@ def _check_times(items: list[FootprintIn], policy: TimePolicy, many: bool) -> No
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
     openapi_extra=_SCHEMA,
-    responses={
-        413: {
-            "description": "Body over FOOTPRINT_MAX_BODY_BYTES (1 MiB by default) "
+    responses=errors(
+        413,
+        422,
+        notes={
+            413: "Body over FOOTPRINT_MAX_BODY_BYTES (1 MiB by default) "
             "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints"
-        }
-    },
+        },
+    ),
 )
 async def post_footprints(
     request: Request, producer: ProducerDep, settings: SettingsDep, salts: SaltsDep

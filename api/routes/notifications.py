@@ -11,10 +11,17 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from api import inbox
 from api.auth import CurrentUser
 from api.deps import PostgresDep, RedisDep
+from api.models.errors import errors
+from api.models.notifications import (
+    MarkedAllRead,
+    MarkedRead,
+    NotificationPage,
+    UnreadCount,
+)
 from footprint.inbox import delivery
 from footprint.keys import NOTIFICATIONS_CHANNEL
 
-router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=errors(401))
 
 
 async def _announce_count(redis: aioredis.Redis, user: str, count: int) -> None:
@@ -23,7 +30,7 @@ async def _announce_count(redis: aioredis.Redis, user: str, count: int) -> None:
         await redis.publish(NOTIFICATIONS_CHANNEL, delivery(None, user, count))
 
 
-@router.get("")
+@router.get("", response_model=NotificationPage, responses=errors(422))
 async def list_notifications(
     user: CurrentUser,
     pool: PostgresDep,
@@ -42,13 +49,17 @@ async def list_notifications(
     }
 
 
-@router.get("/unread-count")
+@router.get("/unread-count", response_model=UnreadCount)
 async def unread_count(user: CurrentUser, pool: PostgresDep) -> dict[str, int]:
     """How many notifications are unread."""
     return {"unread_count": await inbox.unread_count(pool, user.id)}
 
 
-@router.post("/{notification_id}/read")
+@router.post(
+    "/{notification_id}/read",
+    response_model=MarkedRead,
+    responses=errors(404, 422, notes={404: "The user has no such notification"}),
+)
 async def mark_read(
     notification_id: Annotated[int, Path(ge=1)],
     user: CurrentUser,
@@ -63,7 +74,7 @@ async def mark_read(
     return {"id": notification_id, "is_read": True, "unread_count": count}
 
 
-@router.post("/read-all")
+@router.post("/read-all", response_model=MarkedAllRead)
 async def mark_all_read(user: CurrentUser, pool: PostgresDep, redis: RedisDep) -> dict[str, int]:
     """Mark every notification read."""
     marked = await inbox.mark_all_read(pool, user.id)

@@ -16,10 +16,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import Field
 
 from api import query as stats_query
 from api.auth import StatsReader
 from api.deps import ClickHouseDep, PostgresDep, SettingsDep
+from api.models.common import Answer
+from api.models.errors import errors
 from footprint.clickhouse import ClickHouseError
 
 # Who may query: whoever may read stats (api.auth.authorize_stats decides).
@@ -59,11 +62,19 @@ class _PlausibleErrors(APIRoute):
 
 router = APIRouter(prefix="/api/v2", tags=["query"], route_class=_PlausibleErrors)
 
+
+class PlausibleError(Answer):
+    """Why the query failed, in the shape of Plausible's API."""
+
+    error: str = Field(description="What is wrong, naming the field.")
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": 'A bad query: `{"error": "…"}` names the field'},
-    501: {"description": "A ClickHouse server older than 21.8 (no window functions)"},
-    503: {"description": "The store could not answer"},
-    504: {"description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},
+    **errors(401, 403, 413),
+    400: {"model": PlausibleError, "description": "A bad query: the error names the field"},
+    501: {"model": PlausibleError, "description": "A ClickHouse server older than 21.8"},
+    503: {"model": PlausibleError, "description": "The store could not answer"},
+    504: {"model": PlausibleError, "description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},
 }
 
 

@@ -15,11 +15,18 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import read_stats
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
+from api.models.errors import errors
+from api.models.stats import LiveStats, Summary
 from api.summary import Period, SummaryTimeout, summarize
 from schemas.footprint import EARLIEST, MAX_AHEAD
 
 # On the router, so that a route added here later cannot forget it.
-router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[Depends(read_stats)])
+router = APIRouter(
+    prefix="/api/stats",
+    tags=["stats"],
+    dependencies=[Depends(read_stats)],
+    responses=errors(401, 403, 422),
+)
 
 
 def _utc(value: datetime) -> datetime:
@@ -32,7 +39,7 @@ def _query_error(field: str, message: str, value: Any) -> RequestValidationError
     )
 
 
-@router.get("/live")
+@router.get("/live", response_model=LiveStats)
 async def live(
     redis: RedisDep,
     settings: SettingsDep,
@@ -53,7 +60,15 @@ async def live(
 
 @router.get(
     "/summary",
-    responses={504: {"description": "Stopped after FOOTPRINT_SUMMARY_TIMEOUT_SECONDS"}},
+    response_model=Summary,
+    responses=errors(
+        503,
+        504,
+        notes={
+            503: "The source store is unavailable",
+            504: "Stopped after FOOTPRINT_SUMMARY_TIMEOUT_SECONDS: ask for a shorter period",
+        },
+    ),
 )
 async def summary(
     settings: SettingsDep,

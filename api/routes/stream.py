@@ -11,9 +11,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import AdminUser, StatsReader
 from api.deps import KafkaOffsetsDep, OutboxDep, ProducerDep, RedisDep, SettingsDep
+from api.models.errors import errors
+from api.models.stream import DeadLetters, StreamStatus
 from api.stream_status import outbox_status, recent_dead_letters, worker_heartbeats
 
-router = APIRouter(prefix="/api/stream", tags=["stream"])
+router = APIRouter(prefix="/api/stream", tags=["stream"], responses=errors(401, 403))
 
 ALIVE_SECONDS = 10.0
 # A store's state across workers is the worst any live worker reports: a bug of the worker's
@@ -31,7 +33,7 @@ def store_states(workers: list[dict[str, Any]]) -> dict[str, str]:
     return worst
 
 
-@router.get("/status")
+@router.get("/status", response_model=StreamStatus)
 async def stream_status(
     _reader: StatsReader,
     redis: RedisDep,
@@ -79,7 +81,11 @@ async def stream_status(
     }
 
 
-@router.get("/dead-letters")
+@router.get(
+    "/dead-letters",
+    response_model=DeadLetters,
+    responses=errors(422, 503, notes={503: "The broker is unavailable"}),
+)
 async def dead_letters(
     settings: SettingsDep,
     _moderator: AdminUser,
