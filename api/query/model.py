@@ -32,7 +32,8 @@ class QueryError(ValueError):
 class Pagination(BaseModel):
     """Which rows of the ordered result to return."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: "5" is not a number and 0 is not a bool, as the published schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=1_000_000)
@@ -41,7 +42,7 @@ class Pagination(BaseModel):
 class Include(BaseModel):
     """What else to include: ``bots`` is Footprint's (known bots are left out by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     bots: bool = Field(default=False, description="Count known bots' footprints (Footprint).")
     total_rows: bool = Field(default=False, description="meta.total_rows: rows before paging.")
