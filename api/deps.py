@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.outbox import OutboxRelay
-from api.producer import FootprintProducer
-from api.salts import DailySalts
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import ClickHouse
+from footprint.producer import FootprintProducer
+from footprint.salts import DailySalts
 from footprint.settings import Settings
 
 __all__ = [

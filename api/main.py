@@ -24,10 +24,8 @@ from api import errors, live_ws, logs, metrics, ws
 from api.cors import TrackerCORS
 from api.hub import Hub
 from api.limits import BodyLimitMiddleware
-from api.middleware import FootprintMiddleware
 from api.notify import NotificationPublisher
 from api.outbox import OutboxRelay
-from api.producer import FootprintProducer
 from api.routes import (
     community,
     dashboard,
@@ -38,10 +36,12 @@ from api.routes import (
     stats,
     stream,
 )
-from api.salts import DailySalts
 from api.sockets import SocketCaps
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
+from footprint.middleware import FootprintMiddleware
+from footprint.producer import FootprintProducer
+from footprint.salts import DailySalts
 from footprint.settings import Settings, SettingsError, get_settings
 
 __all__ = ["create_app"]

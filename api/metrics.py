@@ -28,7 +28,7 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import StatsReader
-from schemas.footprint import HTTP_METHODS
+from footprint.schema import HTTP_METHODS
 
 if TYPE_CHECKING:
     from streams.metrics import PartitionOffsets

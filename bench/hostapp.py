@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException
 
-from api.middleware import FootprintMiddleware
+from footprint.middleware import FootprintMiddleware
 
 __all__ = ["plain", "tracked"]
 

@@ -38,7 +38,6 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from api.producer import to_record
 from bench.common import (
     ROOT,
     Child,
@@ -53,7 +52,8 @@ from bench.common import (
 from bench.traffic import footprints
 from bench.worker import PARTITIONS, produce, raw_consume, run_worker
 from footprint.kafka_admin import TopicSpec, ensure_topics
-from schemas.footprint import FIELDS, Footprint
+from footprint.producer import to_record
+from footprint.schema import FIELDS, Footprint
 
 __all__ = ["run"]
 

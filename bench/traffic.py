@@ -6,7 +6,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 
 __all__ = ["LINKS", "USER_AGENTS", "footprints"]
 

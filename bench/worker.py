@@ -31,7 +31,6 @@ import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
-from api.producer import FootprintProducer
 from bench.common import (
     Child,
     CpuWindow,
@@ -47,9 +46,10 @@ from bench.common import (
 from bench.profile import Recorder, summarize
 from bench.traffic import footprints
 from footprint.kafka_admin import TopicSpec, ensure_topics, true_end_offsets
+from footprint.producer import FootprintProducer
+from footprint.schema import Footprint
 from footprint.settings import Settings
 from footprint.stack import free_port
-from schemas.footprint import Footprint
 
 __all__ = ["run"]
 

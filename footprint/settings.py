@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from schemas.footprint import MAX_AHEAD
-from schemas.timepolicy import TimePolicy
+from footprint.schema import MAX_AHEAD
+from footprint.timepolicy import TimePolicy
 
 __all__ = [
     "DEV_JWT_SECRET",

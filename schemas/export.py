@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 
 __all__ = ["footprint_schema", "main"]
 

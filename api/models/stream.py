@@ -60,7 +60,7 @@ class PartitionLag(Answer):
 
 
 class ProducerStatus(Answer):
-    """This API process's footprint producer (``api/producer.py``'s ProducerStats)."""
+    """This API process's footprint producer (``footprint/producer.py``'s ProducerStats)."""
 
     offered: int = Field(description="Footprints handed to the producer.")
     delivered: int = Field(description="Footprints the broker acknowledged.")

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = ["EARLIEST_DAY", "LATEST_DAY", "SHORTCUTS", "DateRange", "bucket_labels", "resolve"]
 
-EARLIEST_DAY = date(2000, 1, 1)  # no footprint is older (schemas.footprint.EARLIEST)
+EARLIEST_DAY = date(2000, 1, 1)  # no footprint is older (footprint.schema.EARLIEST)
 LATEST_DAY = date(2099, 12, 31)
 SHORTCUTS = ("day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", "12mo", "year", "all")
 MAX_LABELS = 100_000

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from api.query.dates import DateRange, Interval, bucket_labels, resolve
 from api.query.model import QueryError, QueryRequest
 from api.query.regex import Pattern, PatternError, compile_pattern, wildcard_pattern
-from schemas.footprint import MAX_PROP_KEY, PAGEVIEW
+from footprint.schema import MAX_PROP_KEY, PAGEVIEW
 
 __all__ = [
     "EVENT_DIMENSIONS",

@@ -15,7 +15,7 @@ from typing import Any
 from api.query.metrics import AGGREGATES, RATIOS, scaled
 from api.query.plan import PROPS_PREFIX, And, Condition, Filter, Not, Or, Plan, ascii_lower
 from api.query.sql import DIRECT, NO_PROP, NOT_SET, SCHEME, VISIT_GAP, WWW
-from schemas.footprint import PAGEVIEW, Footprint
+from footprint.schema import PAGEVIEW, Footprint
 
 __all__ = ["reference"]
 

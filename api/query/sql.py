@@ -32,7 +32,7 @@ from api.query.plan import (
     Or,
     Plan,
 )
-from schemas.footprint import PAGEVIEW
+from footprint.schema import PAGEVIEW
 
 __all__ = ["VISIT_GAP", "Dialect", "Statement", "build", "build_totals"]
 

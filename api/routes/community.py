@@ -24,6 +24,7 @@ from api.deps import OutboxDep, PostgresDep
 from api.models.community import CommentCreated, Followed, PenaltyCreated, PostCreated
 from api.models.errors import Error, ValidationFailed, errors
 from api.outbox import OutboxRelay
+from footprint.schema import StorableText
 from schemas.community import (
     CommunityEvent,
     CreateChildComment,
@@ -33,7 +34,6 @@ from schemas.community import (
     PenaltyUser,
     UserId,
 )
-from schemas.footprint import StorableText
 
 router = APIRouter(prefix="/api", tags=["community"], responses=errors(401, 422, 503))
 # The actions that take a body: the body limit (api/limits.py) may refuse it, and FastAPI

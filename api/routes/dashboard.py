@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.middleware import no_footprint
+from footprint.middleware import no_footprint
 
 __all__ = ["STATIC_DIR", "router", "static_files"]
 

@@ -12,13 +12,13 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from api.client_ip import client_ip, forwarded_for
 from api.deps import ProducerDep, SaltsDep, SettingsDep
-from api.enrich import enrich, site_of
 from api.models.errors import errors
 from api.models.footprints import Accepted
-from schemas.footprint import Footprint, FootprintIn
-from schemas.timepolicy import TimePolicy
+from footprint.client_ip import client_ip, forwarded_for
+from footprint.enrich import enrich, site_of
+from footprint.schema import Footprint, FootprintIn
+from footprint.timepolicy import TimePolicy
 
 router = APIRouter(prefix="/api/footprints", tags=["footprints"])
 

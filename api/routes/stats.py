@@ -18,7 +18,7 @@ from api.live import live_stats
 from api.models.errors import errors
 from api.models.stats import LiveStats, Summary
 from api.summary import Period, SummaryTimeout, summarize
-from schemas.footprint import EARLIEST, MAX_AHEAD
+from footprint.schema import EARLIEST, MAX_AHEAD
 
 # On the router, so that a route added here later cannot forget it.
 router = APIRouter(

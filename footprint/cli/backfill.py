@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from footprint.ids import content_id
+from footprint.schema import Footprint
 from footprint.settings import Settings
-from schemas.footprint import Footprint
-from schemas.timepolicy import BACKFILL_HEADER
+from footprint.timepolicy import BACKFILL_HEADER
 
 __all__ = ["BackfillResult", "backfill", "prepare"]
 

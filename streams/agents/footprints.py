@@ -29,10 +29,10 @@ import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
 
 from footprint.keys import status_key
+from footprint.schema import Footprint, unpack
 from footprint.settings import get_settings
+from footprint.timepolicy import TimePolicy, is_backfill
 from footprint.windows import WINDOWS
-from schemas.footprint import Footprint, unpack
-from schemas.timepolicy import TimePolicy, is_backfill
 from streams.app import app
 from streams.counting import Item, apply, plan, split_link_key
 from streams.deadletter import Bad, dead_letter, decode_many

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 
 __all__ = [
     "Batch",

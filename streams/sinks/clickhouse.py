@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from footprint.clickhouse import ClickHouse, ClickHouseError, connect
-from schemas.footprint import FIELDS, Footprint, field_values
+from footprint.schema import FIELDS, Footprint, field_values
 from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify"]

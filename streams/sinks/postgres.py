@@ -18,7 +18,7 @@ from uuid import UUID
 
 import psycopg
 
-from schemas.footprint import FIELDS, Footprint, field_values
+from footprint.schema import FIELDS, Footprint, field_values
 from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["COLUMNS", "REFUSED", "Claim", "PostgresSink", "classify"]

@@ -30,8 +30,8 @@ from footprint.clickhouse import (
     substitute_params,
 )
 from footprint.migrate import SQL_DIR, apply_clickhouse
+from footprint.schema import Footprint
 from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
-from schemas.footprint import Footprint
 from streams.sinks.base import Batch
 from streams.sinks.clickhouse import CHECK_CHUNK, ClickHouseSink
 

@@ -24,10 +24,10 @@ from clickhouse_driver import Client as ClickHouseClient
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.producer import packs, to_record
+from footprint.producer import packs, to_record
+from footprint.schema import Footprint, pack
 from footprint.settings import load_settings
 from schemas.community import FollowUser
-from schemas.footprint import Footprint, pack
 from tests.integration.conftest import (
     BIN,
     BROKERS,

@@ -40,10 +40,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.auth import mint_token
-from api.enrich import clean_referrer
+from footprint.enrich import clean_referrer
+from footprint.schema import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint, FootprintIn
 from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreateParentComment, CreatePost, FollowUser, PenaltyUser
-from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint, FootprintIn
 from tests.integration.conftest import (
     BIN,
     JWT_SECRET,

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi.testclient import TestClient
 
-from api.middleware import FootprintMiddleware
-from api.producer import FootprintProducer
+from footprint.middleware import FootprintMiddleware
+from footprint.producer import FootprintProducer
 from footprint.stack import KafkaServer, free_port
 from tests.integration.traffic import host_app
 

@@ -30,10 +30,10 @@ from api.query import QueryRequest, UnsupportedServer, plan
 from api.query.clickhouse import run_clickhouse
 from footprint.clickhouse import chdb_open_path, connect
 from footprint.migrate import apply_clickhouse, apply_postgres
+from footprint.schema import Footprint
 from footprint.settings import Settings, load_settings
 from footprint.stack import PostgresServer, RedisServer
 from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
-from schemas.footprint import Footprint
 from streams.sinks.base import Batch
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.postgres import PostgresSink

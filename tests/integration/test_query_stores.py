@@ -28,8 +28,8 @@ from api.query import QueryRequest, plan, rows_to_results, run
 from api.query.reference import reference
 from footprint.clickhouse import ClickHouse, chdb_open_path, connect
 from footprint.migrate import apply_clickhouse, apply_postgres
+from footprint.schema import Footprint
 from footprint.stack import PostgresServer, RedisServer
-from schemas.footprint import Footprint
 from streams.sinks.base import Batch
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.postgres import PostgresSink

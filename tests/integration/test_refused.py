@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 from tests.integration.conftest import BIN, admin_headers, free_port, wait_http, wait_until
 from tests.integration.traffic import check_stored, consume_all, postgres_rows, through_api
 

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.salts import SALT_BYTES, DailySalts
 from footprint.keys import salt_key
+from footprint.salts import SALT_BYTES, DailySalts
+from footprint.schema import Footprint
 from footprint.settings import load_settings
 from footprint.stack import PostgresServer, RedisServer
-from schemas.footprint import Footprint
 from tests.integration.conftest import JWT_SECRET
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ def test_next_day_has_its_own_salt_and_expiry(redis_url: str) -> None:
 def test_a_process_that_started_without_redis_adopts_the_shared_salt(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("api.salts.RETRY_SECONDS", 0.0)  # try Redis again on the next call
+    monkeypatch.setattr("footprint.salts.RETRY_SECONDS", 0.0)  # try Redis again on the next call
     shared = asyncio.run(DailySalts(redis_url).current())
     lonely = DailySalts("redis://127.0.0.1:1/0")  # Redis unreachable: a salt of its own
     local = asyncio.run(lonely.current())

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from api.middleware import FootprintMiddleware
+from footprint.middleware import FootprintMiddleware
 from footprint.settings import load_settings
 from footprint.windows import WINDOWS, ranges
 from tests.integration.conftest import wait_until

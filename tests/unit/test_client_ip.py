@@ -1,10 +1,10 @@
-"""api/client_ip.py: X-Forwarded-For read from the right through the trusted proxies only."""
+"""footprint/client_ip.py: X-Forwarded-For read from the right through the trusted proxies only."""
 
 from __future__ import annotations
 
 import pytest
 
-from api.client_ip import client_ip, forwarded_for
+from footprint.client_ip import client_ip, forwarded_for
 
 PEER = "10.0.0.9"  # the proxy (or the visitor, when nothing is trusted)
 

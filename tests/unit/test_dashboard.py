@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from api.auth import mint_token
 from api.main import create_app
-from api.producer import FootprintProducer
+from footprint.producer import FootprintProducer
+from footprint.schema import Footprint
 from footprint.settings import Settings, SettingsError, load_settings
-from schemas.footprint import Footprint
 
 SITE = "https://blog.example"
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
 
-from schemas.footprint import Footprint, pack, unpack
+from footprint.schema import Footprint, pack, unpack
 from streams.deadletter import decode_many
 
 

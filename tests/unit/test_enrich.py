@@ -1,4 +1,4 @@
-"""api/enrich.py: agent families, the cookieless visitor id, UTM and referrer parsing."""
+"""footprint/enrich.py: agent families, the cookieless visitor id, UTM and referrer parsing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.enrich import (
+from footprint.enrich import (
     clean_referrer,
     enrich,
     parse_agent,
@@ -16,7 +16,7 @@ from api.enrich import (
     utm_from_query,
     visitor_id,
 )
-from schemas.footprint import FootprintIn
+from footprint.schema import FootprintIn
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

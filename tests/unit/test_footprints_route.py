@@ -19,14 +19,14 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from api import enrich as enrich_module
-from api.enrich import parse_agent
 from api.main import create_app
-from api.middleware import FootprintMiddleware
-from api.producer import FootprintProducer
-from api.salts import DailySalts
+from footprint import enrich as enrich_module
+from footprint.enrich import parse_agent
+from footprint.middleware import FootprintMiddleware
+from footprint.producer import FootprintProducer
+from footprint.salts import DailySalts
+from footprint.schema import Footprint
 from footprint.settings import Settings, load_settings
-from schemas.footprint import Footprint
 
 CLIENT_IP = "203.0.113.77"
 CHROME = (

@@ -8,10 +8,10 @@ from itertools import islice
 
 import pytest
 
-from api.enrich import parse_agent
 from footprint.cli.generate import TokenBucket
 from footprint.cli.traffic import Action, Mix, PageView, Traffic
-from schemas.footprint import FootprintIn
+from footprint.enrich import parse_agent
+from footprint.schema import FootprintIn
 
 
 def plan(seed: int | None, steps: int = 4000, **mix: float) -> list[PageView | Action]:

@@ -6,8 +6,8 @@ import time
 import uuid
 
 from footprint.ids import message_id, uuid7
+from footprint.schema import FootprintIn
 from schemas.community import FollowUser
-from schemas.footprint import FootprintIn
 
 
 def test_uuid7_carries_its_version_variant_and_creation_time() -> None:

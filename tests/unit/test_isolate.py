@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 from streams.isolate import isolate, isolate_batch
 from streams.sinks.base import Batch, StoreRefused
 

@@ -20,8 +20,8 @@ from api.main import create_app
 from api.models.notifications import Notification, NotificationType
 from api.models.stream import ProducerStatus, RelayStatus, WorkerHeartbeat
 from api.outbox import RelayStats
-from api.producer import ProducerStats
 from footprint.inbox import as_dict
+from footprint.producer import ProducerStats
 from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreatePost, PenaltyUser
 from streams.status import WorkerStatus

@@ -1,4 +1,4 @@
-"""api/producer.py: the bounded buffer and the disk spool never lose a footprint."""
+"""footprint/producer.py: the bounded buffer and the disk spool never lose a footprint."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from uuid import uuid4
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from api.producer import FootprintProducer, Spool, packs, to_record
-from schemas.footprint import Footprint
+from footprint.producer import FootprintProducer, Spool, packs, to_record
+from footprint.schema import Footprint
 
 UNREACHABLE = "127.0.0.1:1"
 

@@ -16,7 +16,7 @@ from api.query.dates import bucket_labels
 from api.query.metrics import display, scaled
 from api.query.reference import reference
 from api.query.regex import PatternError, compile_pattern, wildcard_pattern
-from schemas.footprint import Footprint
+from footprint.schema import Footprint
 
 NOW = datetime(2026, 11, 22, 15, 30, 45, tzinfo=UTC)  # a Sunday
 

@@ -1,4 +1,4 @@
-"""api/salts.py without Redis: one random salt per UTC day, kept in memory, never derived."""
+"""footprint/salts.py without Redis: one random salt per UTC day, kept in memory, never derived."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from api.salts import SALT_BYTES, DailySalts
 from footprint.keys import salt_key
+from footprint.salts import SALT_BYTES, DailySalts
 from footprint.settings import Settings, load_settings
 
 NOON = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""schemas/footprint.py: what POST /api/footprints accepts and what travels on the topic."""
+"""footprint/schema.py: what POST /api/footprints accepts and what travels on the topic."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from schemas.footprint import MAX_LINK, Footprint, FootprintIn, pack, unpack
+from footprint.schema import MAX_LINK, Footprint, FootprintIn, pack, unpack
 
 
 def _locs(error: ValidationError) -> list[tuple[object, ...]]:
@@ -194,7 +194,7 @@ def test_naive_time_on_topic_is_utc() -> None:
 
 
 def test_durations_are_kept_to_the_microsecond_so_every_store_can_hold_them() -> None:
-    from schemas.footprint import FootprintIn as In
+    from footprint.schema import FootprintIn as In
 
     assert In(method="GET", link="/", duration_ms=5.1941223822890765e-146).duration_ms == 0.0
     assert In(method="GET", link="/", duration_ms=12.3456789).duration_ms == 12.346
@@ -287,7 +287,7 @@ def test_every_accepted_method_fits_the_postgres_column() -> None:
     import re
     from pathlib import Path
 
-    from schemas.footprint import HTTP_METHODS
+    from footprint.schema import HTTP_METHODS
 
     ddl = (Path(__file__).parents[2] / "sql" / "postgres" / "001_user_footprint.sql").read_text()
     found = re.search(r"\bmethod\s+varchar\((\d+)\)", ddl)

@@ -1,4 +1,4 @@
-"""schemas/timepolicy.py and ``footprint backfill``'s preparation: pure logic."""
+"""footprint/timepolicy.py and ``footprint backfill``'s preparation: pure logic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from footprint.cli.backfill import prepare
 from footprint.settings import SettingsError, load_settings
-from schemas.timepolicy import TimePolicy, is_backfill
+from footprint.timepolicy import TimePolicy, is_backfill
 
 SENT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 Usage in a host FastAPI app::
 
-    from api.middleware import FootprintMiddleware
+    from footprint.middleware import FootprintMiddleware
     app.add_middleware(FootprintMiddleware, kafka_url="kafka://localhost:9092")
 
 Every HTTP request except the excluded path prefixes becomes a footprint, recorded after the
@@ -25,8 +25,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.client_ip import client_ip, forwarded_for
-from api.enrich import (
+from footprint.client_ip import client_ip, forwarded_for
+from footprint.enrich import (
     clean_referrer,
     parse_agent,
     referrer_host,
@@ -34,11 +34,11 @@ from api.enrich import (
     utm_from_query,
     visitor_id,
 )
-from api.producer import FootprintProducer
-from api.salts import DailySalts
 from footprint.ids import uuid7
+from footprint.producer import FootprintProducer
+from footprint.salts import DailySalts
+from footprint.schema import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW, Footprint
 from footprint.settings import Settings, get_settings
-from schemas.footprint import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW, Footprint
 
 __all__ = ["FootprintMiddleware", "default_user_id", "no_footprint", "storable_path"]
 

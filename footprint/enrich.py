@@ -1,9 +1,10 @@
 """Turn a request (or a reported page view) into a ``Footprint``.
 
-Privacy as in Plausible: the visitor id is a hash of the day's random salt (``api.salts``), the
-site, the IP address and the user agent, so a visitor cannot be followed across UTC days and the
-raw IP is never kept. A referrer keeps its scheme, host and path only: its query string and
-fragment (``/reset?token=…``) and any user name and password are dropped.
+Privacy as in Plausible: the visitor id is a hash of the day's random salt
+(``footprint.salts``), the site, the IP address and the user agent, so a visitor cannot be
+followed across UTC days and the raw IP is never kept. A referrer keeps its scheme, host and
+path only: its query string and fragment (``/reset?token=…``) and any user name and password
+are dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ua_parser import parse as parse_ua
 
-from schemas.footprint import MAX_LINK, MAX_TEXT, Footprint, FootprintIn
+from footprint.schema import MAX_LINK, MAX_TEXT, Footprint, FootprintIn
 
 __all__ = [
     "Agent",

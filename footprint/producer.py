@@ -7,7 +7,7 @@ Delivery is at-least-once: an event is retried until the broker acknowledges it,
 lets every store drop the rare duplicate.
 
 What is sent at once is packed: the footprints of one partition (chosen by link, as a keyed
-message would be) travel as one message holding a JSON array (``schemas.footprint.pack``), so
+message would be) travel as one message holding a JSON array (``footprint.schema.pack``), so
 the worker's per-message cost is paid once per pack rather than once per footprint.
 """
 
@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from footprint.kafka_admin import TopicSpec, ensure_topics
-from schemas.footprint import Footprint, pack
+from footprint.schema import Footprint, pack
 
 __all__ = ["FootprintProducer", "ProducerStats", "Spool", "packs"]
 
