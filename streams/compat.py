@@ -3,7 +3,7 @@
 Each patch replaces a private name. Before patching it checks that the name is there (and, for
 an attribute set on an object, that the object has it), and raises ``CompatError`` naming it
 otherwise: a dependency upgrade that renames one must stop the worker and fail
-``tests/unit/test_compat.py``, never silently lose the behaviour.
+``tests/unit/streams/test_compat.py``, never silently lose the behaviour.
 
 - ``use_fetch_max_wait``: Faust hard-codes ``fetch_max_wait_ms=1500`` for its consumer. Needed on
   Tansu, which answers a fetch only when the wait ends (every record would wait for it). Apache

@@ -289,7 +289,7 @@ def test_every_accepted_method_fits_the_postgres_column() -> None:
 
     from footprint.schema import HTTP_METHODS
 
-    ddl = (Path(__file__).parents[2] / "sql" / "postgres" / "001_user_footprint.sql").read_text()
+    ddl = (Path(__file__).parents[3] / "sql" / "postgres" / "001_user_footprint.sql").read_text()
     found = re.search(r"\bmethod\s+varchar\((\d+)\)", ddl)
     assert found, "the method column of user_footprint"
     width = int(found.group(1))
