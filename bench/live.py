@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
+    BENCH_JWT_SECRET,
     Child,
     ChildExited,
     CpuWindow,
@@ -40,7 +41,9 @@ from bench.common import (
 )
 from bench.loadgen import run_load
 from bench.profile import Recorder, summarize
+from footprint.settings import load_settings
 from footprint.stack import free_port
+from footprint.tokens import mint_token
 from footprint.windows import WINDOWS, ranges
 
 __all__ = ["run"]
@@ -96,7 +99,13 @@ async def fill(redis_url: str, around: float, seconds: float) -> int:
 
 
 def _profile(
-    api: Child, url: str, duration: float, workdir: Path, out: Output, progress: Progress
+    api: Child,
+    url: str,
+    duration: float,
+    workdir: Path,
+    out: Output,
+    progress: Progress,
+    headers: dict[str, str],
 ) -> dict[str, Any] | None:
     """One more run on one connection with py-spy attached (not counted in the figures)."""
     try:
@@ -107,7 +116,9 @@ def _profile(
     speedscope = out.charts.parent / "profiles" / "live.speedscope.json"
     speedscope.unlink(missing_ok=True)
     recorder = Recorder(api.pid, speedscope)
-    result = run_load(url, paths=[PATH], workdir=workdir, duration=duration, connections=1)
+    result = run_load(
+        url, paths=[PATH], workdir=workdir, duration=duration, connections=1, headers=headers
+    )
     recorder.stop()
     if not speedscope.exists():
         progress("py-spy wrote no profile of the API")
@@ -142,12 +153,15 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     api = uvicorn("api.main:app", port, workdir / "api.log", env)
     loads: dict[str, dict[str, Any]] = {}
     profile: dict[str, Any] | None = None
+    # The live stats need a stats credential, like any reader's.
+    token = mint_token(load_settings(jwt_secret=BENCH_JWT_SECRET), "bench", admin=True)
+    auth = {"Authorization": f"Bearer {token}"}
     try:
 
         def ready() -> dict[str, Any] | None:
             if not api.alive():
                 raise ChildExited(f"the API exited:\n{api.tail()}")
-            r = httpx.get(url + PATH, timeout=2)
+            r = httpx.get(url + PATH, headers=auth, timeout=2)
             return dict(r.json()) if r.status_code == 200 else None
 
         sample = wait_until(ready, timeout=60, what="the API")
@@ -166,7 +180,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             (f"open loop {RATE:g}/s, run 3", open_loop),
         ):
             cpu = CpuWindow(api.pid)
-            result = run_load(url, paths=[PATH], workdir=workdir, **kwargs)
+            result = run_load(url, paths=[PATH], workdir=workdir, headers=auth, **kwargs)
+            if result["non_2xx"]:
+                raise RuntimeError(f"{name}: {result['non_2xx']} answers were not 2xx")
             result.update({f"server_{k}": v for k, v in cpu.result().items()})
             result["load_average"] = loadavg()
             if name == "warm-up":
@@ -177,7 +193,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
                 f"p99 {result['p99_ms']:.2f} ms  failed {result['failed']}"
             )
         if size != "tiny":
-            profile = _profile(api, url, duration, workdir, out, progress)
+            profile = _profile(api, url, duration, workdir, out, progress, auth)
     finally:
         api.stop()
         stack.drop_postgres_db(db)

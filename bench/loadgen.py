@@ -35,11 +35,16 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
+# Headers every request carries (e.g. a stats credential), set by the entry points.
+HEADERS: dict[str, str] = {}
+
+
 def _request_bytes(host: str, paths: list[str], i: int) -> bytes:
     path = paths[i % len(paths)]
     agent = USER_AGENTS[i % len(USER_AGENTS)]
+    extra = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
     return (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {agent}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {agent}\r\n{extra}"
         "Accept: application/json\r\n\r\n"
     ).encode()
 
@@ -58,6 +63,7 @@ def wrk_script(path: Path, paths: list[str]) -> Path:
     """A wrk Lua script rotating paths and user agents, printing exact percentiles as JSON."""
     lua_paths = ", ".join(json.dumps(p) for p in paths)
     lua_agents = ", ".join(json.dumps(a) for a in USER_AGENTS)
+    lua_headers = "".join(f"[{json.dumps(k)}] = {json.dumps(v)}, " for k, v in HEADERS.items())
     path.write_text(
         f"""
 local paths = {{{lua_paths}}}
@@ -65,7 +71,8 @@ local agents = {{{lua_agents}}}
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1], {{["User-Agent"] = agents[(i % #agents) + 1]}})
+  return wrk.format("GET", paths[(i % #paths) + 1],
+                    {{{lua_headers}["User-Agent"] = agents[(i % #agents) + 1]}})
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -302,9 +309,12 @@ def run_load(
     paths: list[str] | None = None,
     workdir: Path,
     force_python: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load ``url`` from another process: wrk for closed loops when present, else Python."""
     paths = paths or default_paths()
+    HEADERS.clear()
+    HEADERS.update(headers or {})
     workdir.mkdir(parents=True, exist_ok=True)
     if rate is None and not force_python and have_wrk():
         return _wrk(url, duration, connections, wrk_script(workdir / "paths.lua", paths))
@@ -319,6 +329,8 @@ def run_load(
         str(connections),
         "--paths",
         json.dumps(paths),
+        "--headers",
+        json.dumps(HEADERS),
     ]
     if rate:
         argv += ["--rate", str(rate)]
@@ -343,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None)
     parser.add_argument("--paths", default=None, help="a JSON list of paths")
+    parser.add_argument("--headers", default="{}", help="a JSON object of request headers")
     args = parser.parse_args(argv)
     paths = json.loads(args.paths) if args.paths else default_paths()
+    HEADERS.update(json.loads(args.headers))
     runner: Any = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop
