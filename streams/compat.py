@@ -18,6 +18,14 @@ otherwise: a dependency upgrade that renames one must stop the worker and fail
   retried kept the worker from stopping for ever. At stop the wait now lasts while a pass is
   running, at most ``FOOTPRINT_STOP_TIMEOUT / 2`` (see streams/shutdown.py). A rebalance keeps
   Faust's own wait.
+- ``tolerate_new_changelogs``: Faust creates a table's changelog topic when the worker starts
+  and checks, at the table's first write, that it has as many partitions as the source topic,
+  reading the group's metadata snapshot. On Apache Kafka a topic still being created can be in
+  that snapshot with 0 partitions, and the snapshot is refreshed only every 5 minutes
+  (``metadata_max_age_ms``): the agent crashed on ``PartitionsMismatch`` at every restart for
+  that long, after PostgreSQL had the batch but before any other store. A changelog that reads
+  as 0 partitions is now checked again at the next write instead (a real mismatch, n ≠ m with
+  both known, still stops the worker); the table's writes wait for the topic in the producer.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
+from faust.tables.base import Collection
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from footprint.kafka_admin import true_end_offsets
@@ -36,6 +45,7 @@ __all__ = [
     "CompatError",
     "apply",
     "bound_stop_wait",
+    "tolerate_new_changelogs",
     "use_fetch_max_wait",
     "use_true_highwaters",
 ]
@@ -122,6 +132,23 @@ def bound_stop_wait(seconds: float, settled: Callable[[float], Awaitable[bool]])
     faust.App._consumer_wait_empty = _consumer_wait_empty  # type: ignore[method-assign]
 
 
+def tolerate_new_changelogs() -> None:
+    """Check a changelog still being created again later (see the module docstring)."""
+    require(Collection, "_verify_source_topic_partitions")
+    original = Collection._verify_source_topic_partitions
+    if _patched(original):
+        return
+
+    def _verify_source_topic_partitions(self: Any, source_topic: str) -> None:
+        verified = source_topic in self._verified_source_topics_for_partitions
+        if not verified and self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
+            return  # not verified: checked again at the next write
+        original(self, source_topic)
+
+    _verify_source_topic_partitions.footprint_patched = True  # type: ignore[attr-defined]
+    Collection._verify_source_topic_partitions = _verify_source_topic_partitions  # type: ignore[method-assign]
+
+
 def apply(settings: Settings) -> None:
     """Apply every patch the worker needs, for these settings."""
     from streams.shutdown import settled
@@ -129,3 +156,4 @@ def apply(settings: Settings) -> None:
     use_fetch_max_wait(settings.fetch_max_wait_ms)
     use_true_highwaters(settings.kafka_bootstrap)
     bound_stop_wait(settings.stop_timeout / 2, settled)
+    tolerate_new_changelogs()

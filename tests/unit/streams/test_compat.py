@@ -7,6 +7,8 @@ import asyncio
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
+from faust.exceptions import PartitionsMismatch
+from faust.tables.base import Collection
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams import compat
@@ -16,6 +18,7 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(AIOKafkaConsumerThread, "_highwaters")
     compat.require(AIOKafkaConsumerThread, "_create_worker_consumer")
     compat.require(faust.App, "_consumer_wait_empty")
+    compat.require(Collection, "_verify_source_topic_partitions")
 
     async def consumer_attribute() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
@@ -58,3 +61,27 @@ def test_a_consumer_without_the_attribute_stops_the_worker(
     compat.use_fetch_max_wait(25)
     with pytest.raises(compat.CompatError, match="_fetch_max_wait_ms"):
         AIOKafkaConsumerThread._create_worker_consumer(object(), None)  # type: ignore[arg-type]
+
+
+def test_a_changelog_still_being_created_is_checked_again_not_fatal() -> None:
+    compat.tolerate_new_changelogs()
+    partitions = {"footprints": 4, "app-visits-changelog": 0}
+
+    class Table:
+        name = "visits"
+        changelog_topic_name = "app-visits-changelog"
+        _verified_source_topics_for_partitions: set[str] = set()
+        app = type("App", (), {"consumer": type("C", (), {"topic_partitions": None})()})()
+
+    table = Table()
+    table.app.consumer.topic_partitions = partitions.get  # type: ignore[attr-defined]
+    verify = Collection._verify_source_topic_partitions
+    verify(table, "footprints")  # 0 partitions: the topic is being created; no crash
+    assert "footprints" not in table._verified_source_topics_for_partitions
+    partitions["app-visits-changelog"] = 4  # the metadata caught up: verified once
+    verify(table, "footprints")
+    assert "footprints" in table._verified_source_topics_for_partitions
+    table._verified_source_topics_for_partitions.clear()
+    partitions["app-visits-changelog"] = 2  # a real mismatch still stops the worker
+    with pytest.raises(PartitionsMismatch):
+        verify(table, "footprints")
