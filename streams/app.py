@@ -18,6 +18,8 @@ try:
 except SettingsError as e:
     raise SystemExit(f"footprint worker: {e}") from None
 
+_COMMIT_ON_TIMER_ONLY = 2**62  # Faust's count-based commit never comes due
+
 app = faust.App(
     _settings.app_id,
     broker=_brokers,
@@ -35,6 +37,12 @@ app = faust.App(
     # 20 minutes. Kafka's own producers wait 30 s, then retry on a new connection.
     producer_request_timeout=30.0,
     consumer_auto_offset_reset="earliest",
+    # Offsets are committed on Faust's timer (broker_commit_interval, 2.8 s), in its own task.
+    # Faust also commits every 10,000 acknowledged messages *inside its fetch loop*, which then
+    # delivers nothing until the producer is flushed and the broker has answered: ~0.5 s
+    # without records every 10,000 footprints of one per message (measured on Tansu). A commit
+    # later only means a longer replay after a crash, and every write is idempotent.
+    broker_commit_every=_COMMIT_ON_TIMER_ONLY,
     processing_guarantee=_settings.processing_guarantee,
     table_cleanup_interval=60.0,
     web_enabled=not _settings.embedded_worker,

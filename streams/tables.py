@@ -13,6 +13,7 @@ from faust.types import TableT
 from footprint.settings import get_settings
 from footprint.windows import WINDOWS, retention_seconds
 from streams.app import app
+from streams.counting import DERIVED
 
 __all__ = ["NOTIFY_PROGRESS", "PROGRESS", "SITE_VISITS", "VISITS"]
 
@@ -39,7 +40,8 @@ def _windowed(name: str, window: str) -> TableT:
     return table
 
 
-VISITS: dict[str, TableT] = {w: _windowed(f"visits-{w}", w) for w in WINDOWS}
+# A window in DERIVED has no table: its counts are sums of another's (streams/counting.py).
+VISITS: dict[str, TableT] = {w: _windowed(f"visits-{w}", w) for w in WINDOWS if w not in DERIVED}
 
 # Per source partition: {"applied": offset, "inflight": offset}; see streams/progress.py.
 PROGRESS: TableT = app.Table(
@@ -49,7 +51,9 @@ PROGRESS: TableT = app.Table(
     schema=faust.Schema(key_serializer="json", value_serializer="json"),
     help="how far each footprints partition has been written to the stores",
 )
-SITE_VISITS: dict[str, TableT] = {w: _windowed(f"site-visits-{w}", w) for w in WINDOWS}
+SITE_VISITS: dict[str, TableT] = {
+    w: _windowed(f"site-visits-{w}", w) for w in WINDOWS if w not in DERIVED
+}
 
 # Per notifications partition: {"applied": offset}, for the notifications agent's GapGuard.
 NOTIFY_PROGRESS: TableT = app.Table(

@@ -34,7 +34,7 @@ from footprint.settings import get_settings
 from footprint.timepolicy import TimePolicy, is_backfill
 from footprint.windows import WINDOWS
 from streams.app import app
-from streams.counting import Item, apply, plan, split_link_key
+from streams.counting import DERIVED, Item, apply, parts, plan, split_link_key
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
 from streams.isolate import isolate, isolate_batch
@@ -74,20 +74,27 @@ def count(
     ]
     p = plan(items)
     counts: list[WindowCount] = []
+    # WINDOWS lists a derived window after its parts: their tables hold this batch already.
     for window in WINDOWS:
-        for table, group, is_site in (
-            (VISITS[window], p.links[window], False),
-            (SITE_VISITS[window], p.site[window], True),
+        base = DERIVED.get(window)
+        for tables, group, is_site in (
+            (VISITS, p.links[window], False),
+            (SITE_VISITS, p.site[window], True),
         ):
             for key, kp in group.items():
-                current = table.get(key)
-                new = apply(current, kp.offsets)
-                if new is not None:
-                    with event_context(kp.ref):
-                        table[key] = new
-                    current = new
-                value = current[0] if current else 0
                 name, (start, end) = key
+                if base is not None:
+                    table = tables[base]
+                    value = sum(_count(table.get((name, r))) for r in parts(window, key[1]))
+                else:
+                    table = tables[window]
+                    current = table.get(key)
+                    new = apply(current, kp.offsets)
+                    if new is not None:
+                        with event_context(kp.ref):
+                            table[key] = new
+                        current = new
+                    value = _count(current)
                 counts.append(
                     WindowCount(
                         window,
@@ -100,6 +107,10 @@ def count(
                     )
                 )
     return counts, p.visitors
+
+
+def _count(value: list[int] | None) -> int:
+    return value[0] if value else 0
 
 
 async def write_with_retry(sink: Sink, batch: Batch) -> None:

@@ -9,7 +9,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from faust.exceptions import PartitionsMismatch
 from faust.tables.base import Collection
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode import Service
 
 from streams import compat
 
@@ -19,6 +21,8 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(AIOKafkaConsumerThread, "_create_worker_consumer")
     compat.require(faust.App, "_consumer_wait_empty")
     compat.require(Collection, "_verify_source_topic_partitions")
+    compat.require(Consumer, "_drain_messages")
+    compat.require(Consumer, "wait_first")
 
     async def consumer_attribute() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
@@ -85,3 +89,70 @@ def test_a_changelog_still_being_created_is_checked_again_not_fatal() -> None:
     partitions["app-visits-changelog"] = 2  # a real mismatch still stops the worker
     with pytest.raises(PartitionsMismatch):
         verify(table, "footprints")
+
+
+class _Fetcher(Service):
+    """What the patched ``Consumer.wait_first`` needs of a consumer: a service with a flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.suspend_flow = asyncio.Event()
+
+
+def test_a_message_that_needs_no_wait_is_handed_over_inline() -> None:
+    compat.hand_over_inline()
+    assert Consumer.wait_first.footprint_patched  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        fetcher = _Fetcher()
+        tasks_before = len(asyncio.all_tasks())
+        seen: list[str] = []
+
+        async def callback(value: str) -> str:
+            seen.append(value)
+            return value.upper()
+
+        result = await Consumer.wait_first(  # type: ignore[arg-type]
+            fetcher, callback("a"), fetcher.suspend_flow.wait()
+        )
+        assert seen == ["a"] and result.results == ["A"] and not result.stopped
+        assert len(asyncio.all_tasks()) == tasks_before  # no task was made for it
+
+    asyncio.run(scenario())
+
+
+def test_a_message_that_must_wait_is_still_interrupted_by_a_suspended_flow() -> None:
+    compat.hand_over_inline()
+
+    async def scenario() -> None:
+        fetcher = _Fetcher()
+        room = asyncio.Event()  # a full stream buffer: the callback waits for room
+        finished: list[str] = []
+
+        async def callback() -> None:
+            await room.wait()
+            finished.append("delivered")
+
+        waiting = asyncio.ensure_future(
+            Consumer.wait_first(  # type: ignore[arg-type]
+                fetcher, callback(), fetcher.suspend_flow.wait()
+            )
+        )
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        fetcher.suspend_flow.set()  # a rebalance: the wait ends, the delivery is given up
+        result = await asyncio.wait_for(waiting, 2)
+        assert result.results == [True] and finished == []
+        # And one that waits, then gets room, is delivered from where it stopped.
+        fetcher.suspend_flow.clear()
+        waiting = asyncio.ensure_future(
+            Consumer.wait_first(  # type: ignore[arg-type]
+                fetcher, callback(), fetcher.suspend_flow.wait()
+            )
+        )
+        await asyncio.sleep(0.01)
+        room.set()
+        await asyncio.wait_for(waiting, 2)
+        assert finished == ["delivered"]
+
+    asyncio.run(scenario())

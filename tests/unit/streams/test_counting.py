@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from footprint.keys import links_key, totals_key
 from footprint.windows import WINDOWS, live_range, ranges, retention_seconds, window_start
-from streams.counting import Item, apply, plan, split_link_key
+from streams.counting import DERIVED, Item, apply, parts, plan, split_link_key
 
 # Hypothesis caches in ./.hypothesis by default: keep the working tree clean.
 os.environ.setdefault(
@@ -359,3 +359,27 @@ def test_bots_are_counted_apart_and_are_not_visitors() -> None:
         site = {key: kp.offsets for (key, _), kp in p.site[window].items()}
         assert site == {"0": [0], "0:bots": [1, 2]}
     assert all(ids == {"v1"} for ids in p.visitors.values())
+
+
+def test_a_derived_window_is_made_of_its_minutes() -> None:
+    assert DERIVED == {"5m": "1m"}
+    r = ranges("5m", T0)[0]  # the range that ends with T0's minute
+    assert parts("5m", r) == tuple(ranges("1m", r[0] + 60 * i)[0] for i in range(5))
+    assert parts("5m", r)[-1] == ranges("1m", T0)[0]
+
+
+def test_a_derived_window_counts_exactly_as_its_own_table_would() -> None:
+    # The worker keeps no 5m table: a 5m count is the sum of the 1m counts of its minutes.
+    logs = _log(300, partitions=2)
+    table: Table = {}
+    for log in logs:
+        for start in range(0, len(log), 17):
+            _process(table, log[start : start + 17])
+    checked = 0
+    for (name, r), value in table.items():
+        window, rest = name.split("|", 1)
+        if window == "5m":
+            summed = sum(table.get((f"1m|{rest}", m), [0])[0] for m in parts("5m", r))
+            assert summed == value[0], (name, r)
+            checked += 1
+    assert checked > 50
