@@ -31,6 +31,7 @@ from api.producer import FootprintProducer
 from api.routes import (
     community,
     dashboard,
+    events,
     footprints,
     health,
     notifications,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health.router,
         footprints.router,
+        events.router,
         stats.router,
         query.router,
         stream.router,
