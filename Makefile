@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 QUIX_VENV  ?= .venv-quix
 QUIX_STAMP := $(QUIX_VENV)/.installed
 
-.PHONY: install system-deps run test lint typecheck unit integration bench clean
+.PHONY: install system-deps js-deps run test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ $(QUIX_STAMP): bench/requirements-quix.txt
 	touch $(QUIX_STAMP)
 
 # Server binaries the embedded stack runs (PostgreSQL, Redis, clickhouse-server for the
-# native-protocol tests, Java and Maven for Apache Kafka), docker-compose to validate the compose
+# native-protocol tests, Java and Maven for Apache Kafka), npm for the browser tests' JavaScript,
+# docker-compose to validate the compose
 # file, kcat as a third-party producer, and headless Chromium with its driver for the
 # dashboard's browser test. Installed with apt when running as root on
 # Debian/Ubuntu; elsewhere install them with your package manager (Redis falls back to the
@@ -42,6 +43,7 @@ system-deps:
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -50,6 +52,16 @@ system-deps:
 	    echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; \
 	  fi; \
 	fi
+
+# JavaScript the browser tests load (Plausible's npm tracker), pinned by tests/js/package-lock.json
+# and kept in the git-ignored tests/js/node_modules. The browser test also runs this when missing.
+JS_STAMP := tests/js/node_modules/.installed
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+js-deps: $(JS_STAMP)
 
 run: $(STAMP) system-deps
 	$(BIN)/footprint run
@@ -64,10 +76,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests -m "not integration"
 
-integration: $(STAMP) $(QUIX_STAMP) system-deps
+integration: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP)
 	$(BIN)/pytest -q tests -m integration
 
-test: $(STAMP) $(QUIX_STAMP) system-deps lint typecheck
+test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
 	$(BIN)/pytest -q --durations=25 tests
 
 # Benchmarks (not part of `make test`, which runs the peers benchmark at tiny size): ~35
@@ -84,4 +96,4 @@ bench: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/python -m bench worker notify peers --broker kafka
 
 clean:
-	rm -rf $(VENV) $(QUIX_VENV) .footprint .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(QUIX_VENV) tests/js/node_modules .footprint .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""CORS for the tracker: pages on other sites may POST footprints, and reach nothing else.
+"""CORS for the trackers: pages on other sites may POST footprints and events, nothing else.
 
 ``FOOTPRINT_CORS_ORIGINS`` (comma-separated, ``*`` by default) lists the allowed origins; empty
 turns CORS off. The tracker sends ``text/plain`` beacons, which need no preflight, but its
@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["TRACKER_PATHS", "TrackerCORS"]
 
-TRACKER_PATHS = ("/api/footprints",)
+TRACKER_PATHS = ("/api/footprints", "/api/event")
 
 
 class TrackerCORS:

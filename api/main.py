@@ -29,6 +29,7 @@ from api.outbox import OutboxRelay
 from api.routes import (
     community,
     dashboard,
+    events,
     footprints,
     health,
     notifications,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health.router,
         footprints.router,
+        events.router,
         stats.router,
         query.router,
         stream.router,

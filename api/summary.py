@@ -1,10 +1,17 @@
 """The reference dashboard query, answered by PostgreSQL or by ClickHouse with the same result.
 
 Total for the period and for the period of equal length just before it, the top ten
-``(method, link)``, and visits per 15-minute bucket. Excluded links (health checks) are left out
-of every figure. Every UTC offset in use is a multiple of 15 minutes, so 15-minute buckets are
-cut in UTC and only their labels are shown in the requested time zone. Known bots are counted
-apart (``bots``) and left out of the figures unless ``include_bots``.
+``(method, link)``, and visits per bucket of 15 minutes, an hour or a day (``interval``; auto:
+15 minutes up to a day, hours up to a week, days beyond). Excluded links (health checks) are
+left out of every figure. Known bots are counted apart (``bots``) and left out of the figures
+unless ``include_bots``.
+
+Both stores count per 15-minute UTC bucket, and hours and days are sums of those, folded here:
+every UTC offset in use is a multiple of 15 minutes, so each 15-minute bucket lies inside one
+local hour and one local day of the requested time zone (a day has 23 or 25 hours on a DST
+change, and the hours of India's +05:30 start at half past in UTC). The stores' SQL stays the
+same for every interval, which keeps PostgreSQL and ClickHouse (even 18.16) identical; a year
+is at most ~35k rows of 15-minute counts.
 
 Each summary has a time budget (``FOOTPRINT_SUMMARY_TIMEOUT_SECONDS``) that the database itself
 enforces, PostgreSQL with ``statement_timeout`` and ClickHouse with ``max_execution_time``:
@@ -28,7 +35,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from footprint.clickhouse import ClickHouse, ClickHouseError
 
-__all__ = ["Period", "Source", "SummaryTimeout", "summarize"]
+__all__ = [
+    "INTERVALS",
+    "Interval",
+    "Period",
+    "Source",
+    "SummaryTimeout",
+    "pick_interval",
+    "summarize",
+]
 
 CH_TIMEOUT_EXCEEDED = 159
 
@@ -38,8 +53,23 @@ class SummaryTimeout(Exception):
 
 
 Source = Literal["postgres", "clickhouse"]
+Interval = Literal["15m", "hour", "day"]
+INTERVALS: tuple[str, ...] = ("auto", "15m", "hour", "day")
 BUCKET = timedelta(minutes=15)
 TOP_N = 10
+
+
+def pick_interval(asked: str, start: datetime, end: datetime) -> Interval:
+    """The bucket size: as asked, or for ``auto`` 15 minutes up to a day, hours up to a week,
+    days beyond (a chart of ~100–700 points either way)."""
+    if asked in ("15m", "hour", "day"):
+        return asked  # type: ignore[return-value]
+    if asked != "auto":
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+    span = end - start
+    if span <= timedelta(days=1):
+        return "15m"
+    return "hour" if span <= timedelta(days=7) else "day"
 
 
 @dataclass(frozen=True)
@@ -191,14 +221,28 @@ def _bucket_floor(t: datetime) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % int(BUCKET.total_seconds()), UTC)
 
 
-def _fill(rows: Sequence[Sequence[Any]], p: Period, tz: ZoneInfo) -> list[dict[str, Any]]:
+def _label(t: datetime, interval: Interval, tz: ZoneInfo) -> datetime:
+    """The local start of the bucket holding the 15-minute UTC bucket ``t``."""
+    local = t.astimezone(tz)
+    if interval == "hour":
+        # fold is kept: the repeated hour of a DST change stays two buckets.
+        return local.replace(minute=0)
+    if interval == "day":
+        return local.replace(hour=0, minute=0, fold=0)
+    return local
+
+
+def _fill(
+    rows: Sequence[Sequence[Any]], p: Period, tz: ZoneInfo, interval: Interval = "15m"
+) -> list[dict[str, Any]]:
     found = {_as_utc(r[0]): int(r[1]) for r in rows}
-    out = []
+    buckets: dict[str, int] = {}  # insertion-ordered: the buckets in time order
     t = _bucket_floor(p.start)
     while t < p.end:
-        out.append({"start": t.astimezone(tz).isoformat(), "count": found.get(t, 0)})
+        key = _label(t, interval, tz).isoformat()
+        buckets[key] = buckets.get(key, 0) + found.get(t, 0)
         t += BUCKET
-    return out
+    return [{"start": start, "count": count} for start, count in buckets.items()]
 
 
 async def summarize(
@@ -209,6 +253,7 @@ async def summarize(
     pool: AsyncConnectionPool | None = None,
     clickhouse: ClickHouse | None = None,
     timeout: float = 10.0,
+    interval: Interval = "15m",
 ) -> dict[str, Any]:
     """The dashboard summary from one source, with the time the query took.
 
@@ -237,6 +282,7 @@ async def summarize(
         "bots": bots,
         "include_bots": period.include_bots,
         "top_pages": [{"method": m, "link": link, "count": int(n)} for m, link, n in top],
-        "buckets": _fill(buckets, period, tz),
+        "interval": interval,
+        "buckets": _fill(buckets, period, tz, interval),
         "query_ms": round(elapsed_ms, 3),
     }

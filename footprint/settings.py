@@ -207,6 +207,7 @@ class Settings(BaseSettings):
         "/metrics",
         "/ws",
         "/api/footprints",
+        "/api/event",
         "/api/stats",
         "/api/stream",
         "/api/v2",

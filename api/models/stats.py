@@ -40,9 +40,12 @@ class SummaryPage(Answer):
 
 
 class SummaryBucket(Answer):
-    """Visits in one 15-minute bucket."""
+    """Visits in one bucket of the summary's interval."""
 
-    start: IsoTime = Field(description="The bucket's start, in the requested time zone.")
+    start: IsoTime = Field(
+        description="The bucket's start, in the requested time zone (the first bucket may "
+        "start before the period: it counts from the period's start)."
+    )
     count: int = Field(description="Visits in the bucket.")
 
 
@@ -61,5 +64,8 @@ class Summary(Answer):
     bots: int = Field(description="Visits by known bots in the period.")
     include_bots: bool = Field(description="Whether bots are counted in the figures.")
     top_pages: list[SummaryPage] = Field(description="The ten most visited, most first.")
-    buckets: list[SummaryBucket] = Field(description="Every 15-minute bucket of the period.")
+    interval: Literal["15m", "hour", "day"] = Field(
+        description="The buckets' size (what auto chose, when asked for auto)."
+    )
+    buckets: list[SummaryBucket] = Field(description="Every bucket of the period, in order.")
     query_ms: float = Field(description="How long the queries took, in milliseconds.")

@@ -17,7 +17,7 @@ from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
 from api.models.errors import errors
 from api.models.stats import LiveStats, Summary
-from api.summary import Period, SummaryTimeout, summarize
+from api.summary import Period, SummaryTimeout, pick_interval, summarize
 from footprint.schema import EARLIEST, MAX_AHEAD
 
 # On the router, so that a route added here later cannot forget it.
@@ -85,8 +85,15 @@ async def summary(
         str, Query(max_length=64, description="IANA time zone for bucket labels")
     ] = "UTC",
     include_bots: Annotated[bool, Query(description="Count known bots as visits")] = False,
+    interval: Annotated[
+        Literal["auto", "15m", "hour", "day"],
+        Query(
+            description="Bucket size; auto: 15m up to a day, hour up to a week, day beyond. "
+            "Hours and days are cut in the requested time zone."
+        ),
+    ] = "auto",
 ) -> dict[str, Any]:
-    """Total vs the previous period, top 10 pages and 15-minute buckets."""
+    """Total vs the previous period, top 10 pages and buckets of 15 minutes, an hour or a day."""
     max_period = timedelta(days=settings.summary_max_days)
     try:
         zone = ZoneInfo(tz)
@@ -116,7 +123,13 @@ async def summary(
     timeout = settings.summary_timeout_seconds
     try:
         return await summarize(
-            source, period, zone, pool=pool, clickhouse=clickhouse, timeout=timeout
+            source,
+            period,
+            zone,
+            pool=pool,
+            clickhouse=clickhouse,
+            timeout=timeout,
+            interval=pick_interval(interval, start_utc, end_utc),
         )
     except SummaryTimeout:
         raise HTTPException(

@@ -8,10 +8,12 @@ dashboard is kept in ``tests/artifacts/dashboard.png``.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -311,3 +313,211 @@ def test_tracker_on_another_site_counts_page_views(
             what="the landing rows in PostgreSQL",
         )
     assert rows[0] == ("newsletter", "winter", "Chrome", False)
+
+
+# --- custom events: Plausible's own tracker and tracker.js's track() --------------------------
+
+JS = ROOT / "tests" / "js"
+PLAUSIBLE_JS = JS / "node_modules" / "@plausible-analytics" / "tracker" / "plausible.js"
+
+
+@pytest.fixture(scope="module")
+def plausible_js() -> bytes:
+    """Plausible's npm tracker, as `make js-deps` installs it (installed here when missing)."""
+    if not PLAUSIBLE_JS.exists():
+        npm = shutil.which("npm")
+        if not npm:
+            pytest.fail("npm not found: `make system-deps` installs it, `make js-deps` the tracker")
+        subprocess.run(
+            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund", "--loglevel=error"],
+            check=True,
+            timeout=300,
+        )
+    return PLAUSIBLE_JS.read_bytes()
+
+
+class _EventsSite(BaseHTTPRequestHandler):
+    """A site with Plausible's tracker under /p/, Footprint's under /f/."""
+
+    pages: dict[str, bytes] = {}
+    script = b""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/plausible.js":
+            # A module script must come with a JavaScript type, or the browser refuses it.
+            body, kind = self.script, "text/javascript"
+        else:
+            body, kind = self.pages[path[:3]], "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def events_site(stack: Running, plausible_js: bytes) -> Iterator[str]:
+    # As Plausible's README configures it, pointed at Footprint. On 127.0.0.1 and under
+    # WebDriver the tracker stays quiet unless told (captureOnLocalhost, window.__plausible).
+    plausible = f"""<!doctype html><html><head><title>Plausible shop</title></head><body>
+<button id="signup">Sign up</button><p id="sent"></p>
+<script type="module">
+import {{ init, track }} from "/plausible.js";
+window.__plausible = true;
+init({{ domain: "plausible.shop", endpoint: "{stack.base}/api/event", captureOnLocalhost: true }});
+document.getElementById("signup").addEventListener("click", () =>
+  track("Signup", {{
+    props: {{ plan: "pro", seats: 3 }},
+    callback: (result) => {{ document.getElementById("sent").textContent = result.status; }},
+  }}));
+</script></body></html>"""
+    # The README's stub: a call made before the deferred script loads counts when it does.
+    footprint = f"""<!doctype html><html><head><title>Footprint shop</title>
+<script>window.footprint = window.footprint || {{track: function () {{
+  (window.footprint.q = window.footprint.q || []).push(arguments); }}}};
+footprint.track("Early", {{props: {{step: 1}}}});</script>
+<script src="{stack.base}/tracker.js" data-domain="footprint.shop" defer></script></head><body>
+<button id="download"
+ onclick="footprint.track('Download', {{props: {{format: 'pdf', pages: 12}}}})">PDF</button>
+</body></html>"""
+    pages = {"/p/": plausible.encode(), "/f/": footprint.encode()}
+    handler = type("Handler", (_EventsSite,), {"pages": pages, "script": plausible_js})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _events(stack: Running, site: str, count: int) -> list[tuple[Any, ...]]:
+    with psycopg.connect(stack.postgres_url) as conn:
+        return wait_until(
+            lambda: (
+                rows
+                if len(
+                    rows := conn.execute(
+                        "SELECT name, link, props, browser, is_bot FROM user_footprint "
+                        "WHERE site = %s ORDER BY footprint_time",
+                        [site],
+                    ).fetchall()
+                )
+                >= count
+                else None
+            ),
+            what=f"{count} events of {site} in PostgreSQL",
+        )
+
+
+def _query(stack: Running, site: str, dimension: str, source: str) -> list[list[Any]]:
+    now = datetime.now(UTC)
+    body = {
+        "site_id": site,
+        "metrics": ["events"],
+        "date_range": [
+            (now - timedelta(hours=1)).isoformat(),
+            (now + timedelta(hours=1)).isoformat(),
+        ],
+        "dimensions": [dimension],
+        "order_by": [[dimension, "asc"]],
+    }
+    with stack.api(ADMIN) as api:
+        r = api.post(f"/api/v2/query?source={source}", json=body)
+        assert r.status_code == 200, r.text
+        return [row["dimensions"] + row["metrics"] for row in r.json()["results"]]
+
+
+def test_plausibles_own_tracker_sends_pageviews_and_events(
+    stack: Running, browser: WebDriver, events_site: str
+) -> None:
+    browser.get(f"{events_site}/p/pricing?utm_source=ads")
+    wait_dom(browser, lambda d: d.execute_script("return !!window.plausible"), "the tracker's init")
+    browser.find_element(By.ID, "signup").click()
+    # The tracker's callback shows the answer it read across origins (CORS): 202, as Plausible.
+    wait_dom(browser, lambda d: text(d, "sent") == "202", "the tracker's callback")
+
+    rows = _events(stack, "plausible.shop", 2)
+    assert rows == [
+        ("pageview", "/p/pricing", {}, "Chrome", False),
+        ("Signup", "/p/pricing", {"plan": "pro", "seats": "3"}, "Chrome", False),
+    ]
+    # Both stores answer Plausible's Stats API with them (ClickHouse may be a batch behind).
+    for source in ("postgres", "clickhouse"):
+
+        def both(source: str = source) -> list[list[Any]] | None:
+            found = _query(stack, "plausible.shop", "event:name", source)
+            return found if sum(row[-1] for row in found) == 2 else None
+
+        assert wait_until(both, what=f"both events in {source}") == [
+            ["Signup", 1],
+            ["pageview", 1],
+        ], source
+        assert _query(stack, "plausible.shop", "event:props:plan", source) == [
+            ["(none)", 1],
+            ["pro", 1],
+        ], source
+
+
+def test_tracker_js_tracks_custom_events(
+    stack: Running, browser: WebDriver, events_site: str
+) -> None:
+    browser.get(f"{events_site}/f/docs")
+    wait_dom(browser, lambda d: d.execute_script("return !!window.footprint"), "tracker.js")
+    browser.find_element(By.ID, "download").click()
+    rows = _events(stack, "footprint.shop", 3)
+    # The page view and the queued event leave in the same millisecond or two: any order.
+    assert sorted(rows[:2]) == [
+        ("Early", "/f/docs", {"step": "1"}, "Chrome", False),
+        ("pageview", "/f/docs", {}, "Chrome", False),
+    ]
+    assert rows[2:] == [("Download", "/f/docs", {"format": "pdf", "pages": "12"}, "Chrome", False)]
+
+
+def test_events_api_as_documented_by_plausible(stack: Running) -> None:
+    # Plausible's documented curl example, with a campaign URL and a referrer with a secret.
+    event = {
+        "name": "pageview",
+        "url": "http://dummy.site/welcome?utm_source=mail&utm_medium=email&token=s3cret",
+        "domain": "dummy.site",
+        "referrer": "https://mail.example/inbox?session=s3cret",
+    }
+    refused = {
+        "no domain": {"name": "x", "url": "http://dummy.site/"},
+        "relative url": {**event, "url": "/welcome"},
+        "31 props": {**event, "props": {f"k{i}": "v" for i in range(31)}},
+        "revenue": {**event, "revenue": {"amount": 9, "currency": "EUR"}},
+    }
+    with stack.api() as api:
+        headers = {"user-agent": USER_AGENT, "x-forwarded-for": "127.0.0.1"}
+        r = api.post("/api/event", json=event, headers=headers)
+        assert (r.status_code, r.text) == (202, "ok")
+        for why, body in refused.items():
+            r = api.post("/api/event", json=body, headers=headers)
+            assert r.status_code == 400, why
+            assert r.json()["detail"][0]["loc"][1] in {"domain", "url", "props", "revenue"}, why
+        r = api.post("/api/event", content=b"{" + b" " * (1 << 21) + b"}", headers=headers)
+        assert r.status_code == 413
+    with psycopg.connect(stack.postgres_url) as conn:
+        rows = wait_until(
+            lambda: conn.execute(
+                "SELECT name, link, utm_source, utm_medium, referrer, referrer_host, browser "
+                "FROM user_footprint WHERE site = 'dummy.site'"
+            ).fetchall(),
+            what="the documented event in PostgreSQL",
+        )
+    assert rows == [
+        (
+            "pageview",
+            "/welcome",
+            "mail",
+            "email",
+            "https://mail.example/inbox",
+            "mail.example",
+            "Chrome",
+        )
+    ]

@@ -28,6 +28,7 @@ from footprint.settings import Settings, load_settings
 # its assets, the tracker, the API's own description).
 PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/footprints"): "ingest: browsers and servers of tracked sites",
+    ("POST", "/api/event"): "ingest: Plausible-shaped events from browsers and servers",
     ("GET", "/tracker.js"): "ingest: the tracker script",
     ("HEAD", "/tracker.js"): "ingest: the tracker script",
     ("GET", "/health"): "liveness probes",
