@@ -241,7 +241,20 @@ class Settings(BaseSettings):
         None, description="Deprecated: true means FOOTPRINT_TRUSTED_PROXIES=1"
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        ["*"], description="origins allowed to POST /api/footprints (the tracker); empty: none"
+        [],
+        description="origins allowed to POST /api/footprints for any site (* for all); a "
+        "registered site's own origin may always post that site's footprints",
+    )
+    auto_register_sites: bool | None = Field(
+        None,
+        description="register a site on its first footprint instead of refusing it (422); "
+        "unset: true when FOOTPRINT_ENV=development",
+    )
+    sites_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how often each API process re-reads the sites, keys and shared links",
     )
 
     # --- queries ---
@@ -368,6 +381,13 @@ class Settings(BaseSettings):
             )
             self.trusted_proxies = 1
         return self
+
+    @property
+    def auto_registers_sites(self) -> bool:
+        """Whether unknown sites are registered on sight (by default: in development only)."""
+        if self.auto_register_sites is None:
+            return self.env == "development"
+        return self.auto_register_sites
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -1,4 +1,11 @@
-"""``POST /api/footprints``: page views from a browser tracker or another service."""
+"""``POST /api/footprints``: page views from a browser tracker or another service.
+
+Each footprint's site (the body's ``site``, else the page's ``Origin``, else the ``Host``) must
+be registered (``api/sites.py``), or the request is refused with a 422 naming ``site`` and
+counted; with ``FOOTPRINT_AUTO_REGISTER_SITES`` it is registered instead. A browser (a request
+with an ``Origin``) posts only its own site's footprints, unless ``FOOTPRINT_CORS_ORIGINS``
+lists its origin (403 otherwise).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from api.client_ip import client_ip, forwarded_for
+from api.cors import explicitly_allowed
 from api.deps import ProducerDep, SaltsDep, SettingsDep
 from api.enrich import enrich, site_of
 from api.models.errors import errors
@@ -86,17 +94,50 @@ def _check_times(items: list[FootprintIn], policy: TimePolicy, many: bool) -> No
         raise RequestValidationError(errors)
 
 
+def _check_sites(
+    request: Request, footprints: list[Footprint], configured: list[str], many: bool
+) -> None:
+    """403 for a page posting another site's footprints; 422 naming each unknown site."""
+    origin = request.headers.get("origin")
+    if origin and not explicitly_allowed(origin, configured):
+        page = site_of(origin)
+        for footprint in footprints:
+            if footprint.site != page:
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"site {footprint.site!r}: a page of {origin} posts its own site's "
+                    "footprints only (FOOTPRINT_CORS_ORIGINS lists origins allowed for any site)",
+                )
+    registry = request.app.state.sites
+    unknown = [
+        {
+            "type": "unknown_site",
+            "loc": ("body", i, "site") if many else ("body", "site"),
+            "msg": f"site {f.site!r} is not registered: footprint sites add {f.site} "
+            "(or FOOTPRINT_AUTO_REGISTER_SITES=true)",
+        }
+        for i, f in enumerate(footprints)
+        if not registry.known(f.site)
+    ]
+    if unknown:
+        registry.refused += len(footprints)
+        raise RequestValidationError(unknown)
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     openapi_extra=_SCHEMA,
     responses=errors(
+        403,
         413,
         422,
         notes={
             413: "Body over FOOTPRINT_MAX_BODY_BYTES (1 MiB by default) "
-            "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints"
+            "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints",
+            403: "A page posting another site's footprints (its Origin is not the site)",
+            422: "Invalid footprints, or a site that is not registered (loc names site)",
         },
     ),
 )
@@ -127,6 +168,7 @@ async def post_footprints(
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
         ) from None
+    _check_sites(request, footprints, settings.cors_origins, raw.lstrip()[:1] == b"[")
     for footprint in footprints:
         producer.offer(footprint)
     return {"accepted": len(footprints), "event_ids": [str(f.event_id) for f in footprints]}
