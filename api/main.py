@@ -173,7 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.salts = DailySalts(settings.redis_url)
     app.state.sites = SiteRegistry(
-        auto_register=settings.auto_registers_sites,
+        auto_register=settings.auto_registers_sites(_bind_host(settings)),
         refresh_seconds=settings.sites_refresh_seconds,
     )
     for router in (

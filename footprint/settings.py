@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     auto_register_sites: bool | None = Field(
         None,
         description="register a site on its first footprint instead of refusing it (422); "
-        "unset: true when FOOTPRINT_ENV=development",
+        "unset: true in development (FOOTPRINT_ENV=development, a loopback address)",
     )
     sites_refresh_seconds: float = Field(
         5.0,
@@ -382,11 +382,11 @@ class Settings(BaseSettings):
             self.trusted_proxies = 1
         return self
 
-    @property
-    def auto_registers_sites(self) -> bool:
-        """Whether unknown sites are registered on sight (by default: in development only)."""
+    def auto_registers_sites(self, host: str | None = None) -> bool:
+        """Whether unknown sites are registered on sight: by default in development only (as
+        for secrets: FOOTPRINT_ENV=development and bound to a loopback address)."""
         if self.auto_register_sites is None:
-            return self.env == "development"
+            return self.development(host)
         return self.auto_register_sites
 
     @property

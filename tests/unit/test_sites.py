@@ -141,6 +141,8 @@ def test_unknown_sites_are_refused_unless_auto_registered() -> None:
 
 
 def test_auto_registration_defaults_to_development_only() -> None:
-    assert load_settings(env="development").auto_registers_sites
-    assert not load_settings(env="production").auto_registers_sites
-    assert not load_settings(env="development", auto_register_sites=False).auto_registers_sites
+    assert load_settings(env="development").auto_registers_sites()
+    assert not load_settings(env="development").auto_registers_sites("0.0.0.0")
+    assert not load_settings(env="production").auto_registers_sites()
+    assert not load_settings(env="development", auto_register_sites=False).auto_registers_sites()
+    assert load_settings(env="production", auto_register_sites=True).auto_registers_sites()
