@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from footprint.site_keys import hash_secret, new_key, new_link_token
 
-__all__ = ["SiteExists", "SiteRegistry", "Snapshot", "UnknownSite"]
+__all__ = ["RegistryUnavailable", "SiteExists", "SiteRegistry", "Snapshot", "UnknownSite"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ class SiteExists(Exception):
 
 class UnknownSite(Exception):
     """No site (or no such key or link of the site) is registered."""
+
+
+class RegistryUnavailable(Exception):
+    """PostgreSQL could not be reached: nothing was changed (HTTP 503)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class SiteRegistry:
     async def _try_refresh(self) -> None:
         try:
             await self.refresh()
-        except (psycopg.Error, OSError) as e:
+        except (RegistryUnavailable, psycopg.Error) as e:
             # The last snapshot keeps serving: a PostgreSQL outage must not stop ingest.
             log.warning("could not re-read the sites registry: %s", e)
 
@@ -108,9 +112,12 @@ class SiteRegistry:
     @contextlib.asynccontextmanager
     async def _connection(self) -> Any:
         if self._pool is None:
-            raise UnknownSite("the sites registry is not open")
-        async with self._pool.connection() as conn:
-            yield conn
+            raise RegistryUnavailable("the sites registry is not open")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout, OSError) as e:
+            raise RegistryUnavailable(f"postgres unavailable: {e}") from e
 
     # --- reads (memory only) ---
     def known(self, site: str) -> bool:
@@ -136,7 +143,7 @@ class SiteRegistry:
                     "INSERT INTO sites (domain) VALUES (%s) ON CONFLICT DO NOTHING", [site]
                 )
             log.info("registered site %r on its first footprint", site)
-        except (psycopg.Error, OSError) as e:
+        except (RegistryUnavailable, psycopg.Error) as e:
             log.warning("could not register site %r: %s", site, e)
 
     def key_site(self, key: str) -> str | None:

@@ -7,17 +7,41 @@ and within ``FOOTPRINT_SITES_REFRESH_SECONDS`` in the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from api.auth import AdminUser
 from api.models.errors import Error, errors
 from api.models.sites import NewKey, NewLink, NewSite, SiteIn, SiteList
-from api.sites import SiteExists, SiteRegistry, UnknownSite
+from api.sites import RegistryUnavailable, SiteExists, SiteRegistry, UnknownSite
 from footprint.site_keys import normalise_domain
 
-router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=errors(401, 403, 422, 503))
+
+class _Unavailable(APIRoute):
+    """A route whose PostgreSQL outage answers 503 (nothing changed) instead of a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RegistryUnavailable as e:
+                return JSONResponse({"detail": str(e)}, status_code=503)
+
+        return route
+
+
+router = APIRouter(
+    prefix="/api/v1/sites",
+    tags=["sites"],
+    responses=errors(401, 403, 422, 503),
+    route_class=_Unavailable,
+)
 
 Domain = Annotated[str, Path(max_length=300, description="The site's domain")]
 

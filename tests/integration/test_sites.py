@@ -28,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
+from starlette.websockets import WebSocketDisconnect
 
 from api.auth import mint_token
 from api.main import create_app
@@ -166,6 +167,12 @@ def test_a_sites_key_reads_that_site_only(api: tuple[TestClient, dict[str, str]]
     # Live windows, stream status and metrics count every site together: admins only.
     for path in ("/api/stats/live", "/metrics"):
         assert client.get(path, headers=_bearer(key_a)).status_code == 403, path
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/ws/live", headers=_bearer(key_a)) as ws,
+    ):
+        ws.receive_text()
+    assert closed.value.code == 1008 and "every site" in closed.value.reason
 
     # A new key works at once; a revoked one answers 401.
     new = client.post(f"/api/v1/sites/{A}/keys", headers=admin).json()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.auth import (
     ALL_SITES,
@@ -16,6 +17,7 @@ from api.auth import (
     authorize_stats,
     mint_token,
 )
+from api.main import create_app
 from api.sites import SiteRegistry, Snapshot
 from footprint.settings import Settings, load_settings
 from footprint.site_keys import (
@@ -146,3 +148,19 @@ def test_auto_registration_defaults_to_development_only() -> None:
     assert not load_settings(env="production").auto_registers_sites()
     assert not load_settings(env="development", auto_register_sites=False).auto_registers_sites()
     assert load_settings(env="production", auto_register_sites=True).auto_registers_sites()
+
+
+def test_the_registry_without_postgresql_answers_503(tmp_path: Path) -> None:
+    app = create_app(
+        load_settings(
+            kafka_url="kafka://127.0.0.1:1",
+            postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
+            clickhouse_url="clickhouse://127.0.0.1:1/x",
+            redis_url="redis://127.0.0.1:1/0",
+            jwt_secret="unit-tests-secret-0123456789abcdef",
+            data_dir=tmp_path,
+        )
+    )
+    admin = {"Authorization": f"Bearer {mint_token(app.state.settings, 'mod', admin=True)}"}
+    r = TestClient(app).post("/api/v1/sites", json={"domain": "a.example"}, headers=admin)
+    assert r.status_code == 503 and "not open" in r.json()["detail"]
