@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from api.auth import AuthError, NotAllowed, authorize_stats, websocket_token
+from api.auth import ALL_SITES, AuthError, NotAllowed, authorize_stats, websocket_token
 from api.live import live_stats
 from api.live_feed import LiveFeed
 from api.sockets import POLICY_VIOLATION, SocketCaps
@@ -74,7 +74,10 @@ async def live_socket(ws: WebSocket) -> None:
     """Live window stats, pushed on every update of the worker (see the module docstring)."""
     token, subprotocol = websocket_token(ws)
     try:
-        user = authorize_stats(ws.app.state.settings, token)
+        # The live windows count every site together (they are not kept per site): an admin's.
+        access = authorize_stats(
+            ws.app.state.settings, token, getattr(ws.app.state, "sites", None), site=ALL_SITES
+        )
     except (AuthError, NotAllowed) as e:
         # Accept first: a close before accept reaches browsers as a bare 403, without the reason.
         await ws.accept(subprotocol=subprotocol)
@@ -82,7 +85,7 @@ async def live_socket(ws: WebSocket) -> None:
         return
     feed: LiveFeed = ws.app.state.live_feed
     caps: SocketCaps = ws.app.state.socket_caps
-    who = user.id
+    who = access.who
     refusal = caps.acquire("live", who)
     if refusal is not None:
         await ws.accept(subprotocol=subprotocol)

@@ -34,9 +34,11 @@ from api.routes import (
     health,
     notifications,
     query,
+    sites,
     stats,
     stream,
 )
+from api.sites import SiteRegistry
 from api.sockets import SocketCaps
 from api.stream_status import KafkaOffsets
 from footprint.clickhouse import connect as connect_clickhouse
@@ -67,6 +69,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         stack.push_async_callback(pool.close)
         app.state.postgres = pool
+
+        await app.state.sites.start(pool)
+        stack.push_async_callback(app.state.sites.stop)
 
         clickhouse = await asyncio.to_thread(connect_clickhouse, settings.require("clickhouse_url"))
         stack.push_async_callback(asyncio.to_thread, clickhouse.close)
@@ -168,12 +173,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         spool_dir=Path(settings.data_dir) / "spool",
     )
     app.state.salts = DailySalts(settings.redis_url)
+    app.state.sites = SiteRegistry(
+        auto_register=settings.auto_registers_sites(_bind_host(settings)),
+        refresh_seconds=settings.sites_refresh_seconds,
+    )
     for router in (
         health.router,
         footprints.router,
         events.router,
         stats.router,
         query.router,
+        sites.router,
         stream.router,
         community.router,
         notifications.router,
@@ -189,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         FootprintMiddleware, producer=app.state.producer, settings=settings, salts=app.state.salts
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TrackerCORS, origins=settings.cors_origins)
+    app.add_middleware(TrackerCORS, origins=settings.cors_origins, sites=app.state.sites)
     return app
 
 

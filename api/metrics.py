@@ -27,7 +27,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import StatsReader
+from api.auth import AllSitesReader
 from footprint.schema import HTTP_METHODS
 
 if TYPE_CHECKING:
@@ -110,6 +110,12 @@ class ApiCollector:
             "Live snapshots taken, each sent to every live-stats WebSocket.",
             value=feed.snapshots if feed is not None else 0,
         )
+        sites = getattr(state, "sites", None)
+        yield CounterMetricFamily(
+            "footprint_api_footprints_refused_unknown_site",
+            "Footprints refused at POST /api/footprints because their site is not registered.",
+            value=sites.refused if sites is not None else 0,
+        )
         caps = getattr(state, "socket_caps", None)
         yield CounterMetricFamily(
             "footprint_api_websocket_refused",
@@ -167,7 +173,7 @@ def metrics_of(app: FastAPI) -> ApiMetrics:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def get_metrics(_reader: StatsReader, request: Request) -> Response:
+async def get_metrics(_reader: AllSitesReader, request: Request) -> Response:
     """Prometheus metrics of this API process (stats credential)."""
     relay = getattr(request.app.state, "outbox", None)
     if relay is not None:

@@ -80,6 +80,7 @@ class Period:
     end: datetime
     exclude: tuple[str, ...]
     include_bots: bool = False
+    site: str | None = None  # None: every site
 
     @property
     def previous_start(self) -> datetime:
@@ -96,16 +97,16 @@ _PG_TOTALS = f"""
 SELECT count(*) FILTER (WHERE footprint_time >= %(start)s {{visits}}),
        count(*) FILTER (WHERE footprint_time <  %(start)s {{visits}}),
        count(*) FILTER (WHERE footprint_time >= %(start)s AND is_bot)
-FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(prev)s")}
+FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(prev)s")} {{site}}
 """
 _PG_TOP = f"""
 SELECT method, link, count(*) AS n FROM user_footprint
-WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{visits}}
+WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{site}} {{visits}}
 GROUP BY method, link ORDER BY n DESC, link, method LIMIT %(top)s
 """
 _PG_BUCKETS = f"""
 SELECT date_bin('15 minutes', footprint_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS b, count(*)
-FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{visits}}
+FROM user_footprint WHERE {_PG_RANGE.replace("%(lo)s", "%(start)s")} {{site}} {{visits}}
 GROUP BY b ORDER BY b
 """
 
@@ -132,8 +133,10 @@ async def _postgres(
         "prev": p.previous_start,
         "exclude": list(p.exclude),
         "top": TOP_N,
+        "site": p.site,
     }
     visits = "" if p.include_bots else "AND NOT is_bot"
+    site = "" if p.site is None else "AND site = %(site)s"
     rows = []
     try:
         # set_config(…, true) is SET LOCAL: it needs a transaction (the pool's connections
@@ -143,7 +146,9 @@ async def _postgres(
                 ms = max(1, int(budget.left() * 1000))
                 await conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{ms}"])
                 rows.append(
-                    await (await conn.execute(sql.format(visits=visits), params)).fetchall()
+                    await (
+                        await conn.execute(sql.format(visits=visits, site=site), params)
+                    ).fetchall()
                 )
     except psycopg.errors.QueryCanceled as e:
         raise SummaryTimeout from e
@@ -154,7 +159,7 @@ async def _postgres(
 def _ch_source(p: Period) -> tuple[str, str, str, str]:
     """Table, time column, count and conditional count: the minute rollup when aligned."""
     aligned = all(t.second == 0 and t.microsecond == 0 for t in (p.start, p.end))
-    if aligned:
+    if aligned and p.site is None:  # the rollup is not kept per site
         return "user_footprint_minute", "minute", "sum(visits)", "sumIf(visits, {cond})"
     return "user_footprint FINAL", "footprint_time", "count()", "countIf({cond})"
 
@@ -182,10 +187,11 @@ def _clickhouse_queries(ch: ClickHouse, p: Period, budget: _Budget) -> tuple[Tot
         "end": p.end.replace(tzinfo=None),
         "prev": p.previous_start.replace(tzinfo=None),
         "exclude": tuple(p.exclude) or ("",),
+        "site": p.site or "",
     }
     current = f"{col} >= toDateTime(%(start)s, 'UTC')"
     visit = "1" if p.include_bots else "is_bot = 0"
-    excluded = "link NOT IN %(exclude)s"
+    excluded = "link NOT IN %(exclude)s" + ("" if p.site is None else " AND site = %(site)s")
     where = f"{current} AND {col} < toDateTime(%(end)s, 'UTC') AND {excluded} AND {visit}"
     totals = ch.execute(
         f"SELECT {agg_if.format(cond=f'{current} AND {visit}')}, "

@@ -242,7 +242,20 @@ class Settings(BaseSettings):
         None, description="Deprecated: true means FOOTPRINT_TRUSTED_PROXIES=1"
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        ["*"], description="origins allowed to POST /api/footprints (the tracker); empty: none"
+        [],
+        description="origins allowed to POST /api/footprints for any site (* for all); a "
+        "registered site's own origin may always post that site's footprints",
+    )
+    auto_register_sites: bool | None = Field(
+        None,
+        description="register a site on its first footprint instead of refusing it (422); "
+        "unset: true in development (FOOTPRINT_ENV=development, a loopback address)",
+    )
+    sites_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how often each API process re-reads the sites, keys and shared links",
     )
 
     # --- queries ---
@@ -369,6 +382,13 @@ class Settings(BaseSettings):
             )
             self.trusted_proxies = 1
         return self
+
+    def auto_registers_sites(self, host: str | None = None) -> bool:
+        """Whether unknown sites are registered on sight: by default in development only (as
+        for secrets: FOOTPRINT_ENV=development and bound to a loopback address)."""
+        if self.auto_register_sites is None:
+            return self.development(host)
+        return self.auto_register_sites
 
     @property
     def kafka_bootstrap(self) -> str:

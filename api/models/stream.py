@@ -108,6 +108,9 @@ class StreamStatus(Answer):
     last_bug: str | None = Field(description="The most recent bug of any worker.")
     producer: ProducerStatus
     outbox: OutboxStatus | None = Field(description="Null when PostgreSQL could not be read.")
+    refused_unknown_site: int = Field(
+        description="Footprints this API process refused because their site is not registered."
+    )
     errors: dict[str, str] = Field(
         description="Per source that could not be read (postgres, redis, kafka): why."
     )

@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import ProducerDep, SaltsDep, SettingsDep
+from api.ingest import check_ingest_sites
 from api.models.events import PlausibleEvent
 from footprint.client_ip import client_ip, forwarded_for
 from footprint.enrich import enrich, utm_from_query
@@ -212,5 +214,12 @@ async def post_event(
         site=item.site or "",
         salt=await salts.current(),
     )
+    try:
+        check_ingest_sites(request, [footprint], settings.cors_origins, many=False)
+    except RequestValidationError as e:  # an unknown site: 400 naming it, as Plausible's API
+        detail = [
+            {"type": x["type"], "loc": ["body", "domain"], "msg": x["msg"]} for x in e.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_400_BAD_REQUEST)
     producer.offer(footprint)
     return PlainTextResponse("ok", status_code=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,11 @@
-"""``POST /api/footprints``: page views from a browser tracker or another service."""
+"""``POST /api/footprints``: page views from a browser tracker or another service.
+
+Each footprint's site (the body's ``site``, else the page's ``Origin``, else the ``Host``) must
+be registered (``api/sites.py``), or the request is refused with a 422 naming ``site`` and
+counted; with ``FOOTPRINT_AUTO_REGISTER_SITES`` it is registered instead. A browser (a request
+with an ``Origin``) posts only its own site's footprints, unless ``FOOTPRINT_CORS_ORIGINS``
+lists its origin (403 otherwise).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from api.deps import ProducerDep, SaltsDep, SettingsDep
+from api.ingest import check_ingest_sites
 from api.models.errors import errors
 from api.models.footprints import Accepted
 from footprint.client_ip import client_ip, forwarded_for
@@ -92,11 +100,14 @@ def _check_times(items: list[FootprintIn], policy: TimePolicy, many: bool) -> No
     response_model=Accepted,
     openapi_extra=_SCHEMA,
     responses=errors(
+        403,
         413,
         422,
         notes={
             413: "Body over FOOTPRINT_MAX_BODY_BYTES (1 MiB by default) "
-            "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints"
+            "or more than FOOTPRINT_MAX_BATCH_FOOTPRINTS footprints",
+            403: "A page posting another site's footprints (its Origin is not the site)",
+            422: "Invalid footprints, or a site that is not registered (loc names site)",
         },
     ),
 )
@@ -127,6 +138,7 @@ async def post_footprints(
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
         ) from None
+    check_ingest_sites(request, footprints, settings.cors_origins, raw.lstrip()[:1] == b"[")
     for footprint in footprints:
         producer.offer(footprint)
     return {"accepted": len(footprints), "event_ids": [str(f.event_id) for f in footprints]}

@@ -19,13 +19,14 @@ from fastapi.routing import APIRoute
 from pydantic import Field
 
 from api import query as stats_query
-from api.auth import StatsReader
+from api.auth import SiteHidden, StatsReader, check_site
 from api.deps import ClickHouseDep, PostgresDep, SettingsDep
 from api.models.common import Answer
 from api.models.errors import errors
 from footprint.clickhouse import ClickHouseError
 
-# Who may query: whoever may read stats (api.auth.authorize_stats decides).
+# Who may query: whoever may read stats (api.auth.authorize_stats decides); a site key or shared
+# link only its own site (another site answers 404, as one that does not exist).
 QueryReader = StatsReader
 
 _TIMEOUT_CODE = 159  # ClickHouse TIMEOUT_EXCEEDED
@@ -72,6 +73,7 @@ class PlausibleError(Answer):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **errors(401, 403, 413),
     400: {"model": PlausibleError, "description": "A bad query: the error names the field"},
+    404: {"model": PlausibleError, "description": "No such site (for this key or link)"},
     501: {"model": PlausibleError, "description": "A ClickHouse server older than 21.8"},
     503: {"model": PlausibleError, "description": "The store could not answer"},
     504: {"model": PlausibleError, "description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},
@@ -86,7 +88,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def post_query(
     body: stats_query.QueryRequest,
-    _reader: QueryReader,
+    access: QueryReader,
     settings: SettingsDep,
     pool: PostgresDep,
     clickhouse: ClickHouseDep,
@@ -96,6 +98,10 @@ async def post_query(
     ] = None,
 ) -> Any:
     """Metrics over a date range, grouped by dimensions and filtered (Plausible Stats API v2)."""
+    try:
+        check_site(access, body.site_id)
+    except SiteHidden:
+        return _error(404, f"site_id: no site {body.site_id!r}")
     try:
         checked = stats_query.plan(body, datetime.now(UTC))
     except stats_query.QueryError as e:

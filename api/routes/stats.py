@@ -1,6 +1,8 @@
 """Visit statistics: live windows from the Faust tables, and the historical dashboard summary.
 
-Every route here needs a stats credential (``read_stats``), checked before anything else.
+Every route here needs a stats credential (``read_stats``), checked before anything else. The
+summary shows one site (a site key's or link's own, or the ``site`` asked) or, for an admin who
+names none, every site; the live windows are not kept per site, so they need an admin token.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
-from api.auth import read_stats
+from api.auth import AllSitesReader, StatsReader, read_stats, site_or_404
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
 from api.models.errors import errors
@@ -25,7 +27,7 @@ router = APIRouter(
     prefix="/api/stats",
     tags=["stats"],
     dependencies=[Depends(read_stats)],
-    responses=errors(401, 403, 422),
+    responses=errors(401, 403, 404, 422),
 )
 
 
@@ -41,6 +43,7 @@ def _query_error(field: str, message: str, value: Any) -> RequestValidationError
 
 @router.get("/live", response_model=LiveStats)
 async def live(
+    _reader: AllSitesReader,
     redis: RedisDep,
     settings: SettingsDep,
     window: Annotated[Literal["1m", "5m", "1h"], Query(description="Window size")] = "1m",
@@ -71,6 +74,7 @@ async def live(
     ),
 )
 async def summary(
+    access: StatsReader,
     settings: SettingsDep,
     pool: PostgresDep,
     clickhouse: ClickHouseDep,
@@ -92,8 +96,19 @@ async def summary(
             "Hours and days are cut in the requested time zone."
         ),
     ] = "auto",
+    site: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description='The site (domain, "" for the default one); a site key\'s own by '
+            "default, every site for an admin",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Total vs the previous period, top 10 pages and buckets of 15 minutes, an hour or a day."""
+    if site is not None:
+        site_or_404(access, site)
+    shown = access.site_for(site.strip().lower() if site is not None else None)
     max_period = timedelta(days=settings.summary_max_days)
     try:
         zone = ZoneInfo(tz)
@@ -119,7 +134,7 @@ async def summary(
     if end_utc - start_utc > max_period:
         days = settings.summary_max_days
         raise _query_error("start", f"the period may span at most {days} days", start)
-    period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links), include_bots)
+    period = Period(start_utc, end_utc, tuple(settings.stats_exclude_links), include_bots, shown)
     timeout = settings.summary_timeout_seconds
     try:
         return await summarize(

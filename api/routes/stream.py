@@ -7,9 +7,9 @@ import time
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from api.auth import AdminUser, StatsReader
+from api.auth import AdminUser, AllSitesReader
 from api.deps import KafkaOffsetsDep, OutboxDep, ProducerDep, RedisDep, SettingsDep
 from api.models.errors import errors
 from api.models.stream import DeadLetters, StreamStatus
@@ -35,11 +35,12 @@ def store_states(workers: list[dict[str, Any]]) -> dict[str, str]:
 
 @router.get("/status", response_model=StreamStatus)
 async def stream_status(
-    _reader: StatsReader,
+    _reader: AllSitesReader,
     redis: RedisDep,
     offsets: KafkaOffsetsDep,
     producer: ProducerDep,
     relay: OutboxDep,
+    request: Request,
 ) -> dict[str, Any]:
     """Is a worker alive, how far behind is it, what failed last, what waits in the outbox."""
     errors: dict[str, str] = {}
@@ -76,6 +77,7 @@ async def stream_status(
         "last_bug": last_bug.get("last_bug") if last_bug else None,
         "producer": {**asdict(producer.stats), "pending": producer.pending},
         "outbox": outbox,
+        "refused_unknown_site": request.app.state.sites.refused,
         "errors": errors,
         "checked_at": time.time(),
     }

@@ -5,6 +5,7 @@ footprint migrate    apply sql/ to PostgreSQL and ClickHouse and create the topi
 footprint stack      only the embedded servers; prints their FOOTPRINT_* variables
 footprint generate   realistic traffic and community actions sent to a running API
 footprint backfill   import history (footprints older than FOOTPRINT_EVENT_MAX_AGE)
+footprint sites      add, list or remove sites of a running API (add prints the site's key)
 """
 
 from __future__ import annotations
@@ -211,7 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.add_argument("--utm", type=float, default=0.15, help="share of visits with UTM tags")
     p_back = sub.add_parser("backfill", help="import history straight to the footprints topic")
     p_back.add_argument("file", help="JSON lines, one footprint each; - for standard input")
+    p_sites = sub.add_parser("sites", help="add, list or remove the sites of a running API")
+    p_sites.add_argument("action", choices=["add", "list", "remove"])
+    p_sites.add_argument("domain", nargs="?", help="the site's domain (add, remove)")
+    p_sites.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
     args = parser.parse_args(argv)
+    if args.command == "sites" and args.action != "list" and not args.domain:
+        parser.error(f"footprint sites {args.action} needs a DOMAIN")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -228,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             from footprint.cli.generate import main as generate
 
             return generate(args)
+        elif args.command == "sites":
+            from footprint.cli.sites import main as sites
+
+            _secrets()
+            return sites(get_settings(), args)
         elif args.command == "backfill":
             from footprint.cli.backfill import main as backfill
 

@@ -93,7 +93,8 @@ def test_text_plain_beacon_is_accepted(tmp_path: Path) -> None:
         headers={"content-type": "text/plain;charset=UTF-8", "origin": SITE},
     )
     assert r.status_code == 202, r.text
-    assert r.headers["access-control-allow-origin"] == "*"
+    # The page's own site (auto-registered in development): its origin is echoed, not "*".
+    assert r.headers["access-control-allow-origin"] == SITE
     assert _links(app) == ["/landing"]
 
 
@@ -106,7 +107,7 @@ def test_cors_preflight_for_footprints_only(tmp_path: Path) -> None:
     }
     r = client.options("/api/footprints", headers=preflight)
     assert r.status_code == 200
-    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["access-control-allow-origin"] == SITE
     assert "POST" in r.headers["access-control-allow-methods"]
     # The rest of the API (the inbox, the stats) is not opened to other sites.
     other = client.get("/api/notifications", headers={"origin": SITE})
@@ -114,7 +115,7 @@ def test_cors_preflight_for_footprints_only(tmp_path: Path) -> None:
 
 
 def test_cors_origins_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, client = _client(tmp_path, cors_origins=[SITE])
+    _, client = _client(tmp_path, cors_origins=[SITE], auto_register_sites=False)
     ok = client.post(
         "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": SITE}
     )
@@ -124,11 +125,12 @@ def test_cors_origins_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     )
     assert "access-control-allow-origin" not in elsewhere.headers
 
-    _, client = _client(tmp_path, cors_origins=[])
+    _, client = _client(tmp_path, cors_origins=[], auto_register_sites=False)
     off = client.post(
         "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": SITE}
     )
     assert "access-control-allow-origin" not in off.headers
+    assert off.status_code == 422  # blog.example is not registered
 
     monkeypatch.setenv("FOOTPRINT_CORS_ORIGINS", f"{SITE}/, http://localhost:3000")
     assert Settings().cors_origins == [SITE, "http://localhost:3000"]

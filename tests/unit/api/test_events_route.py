@@ -234,11 +234,15 @@ def test_body_over_the_limit_is_413(api: tuple[FastAPI, TestClient]) -> None:
     assert "FOOTPRINT_MAX_BODY_BYTES" in r.json()["detail"]
 
 
-def test_browsers_on_other_sites_may_post_events(api: tuple[FastAPI, TestClient]) -> None:
+def test_a_sites_own_pages_may_post_its_events_and_no_other_sites(api: tuple[FastAPI, TestClient]) -> None:
     _, client = api
-    r = client.post("/api/event", json=DOCS, headers={"origin": "https://shop.example"})
+    shop = {**DOCS, "url": "https://shop.example/cart", "domain": "shop.example"}
+    r = client.post("/api/event", json=shop, headers={"origin": "https://shop.example"})
     assert r.status_code == 202
-    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    # A page of one site cannot post another site's events (FOOTPRINT_CORS_ORIGINS aside).
+    other = client.post("/api/event", json=DOCS, headers={"origin": "https://shop.example"})
+    assert other.status_code == 403
     preflight = client.options(
         "/api/event",
         headers={

@@ -210,7 +210,8 @@ def test_live_socket_needs_a_stats_credential(monkeypatch: pytest.MonkeyPatch) -
     assert got == {
         "anonymous": "closed 1008: missing token",
         "garbage": "closed 1008: invalid token: DecodeError",
-        "user": "closed 1008: reading stats needs an admin token: footprint token --admin NAME",
+        "user": "closed 1008: reading stats needs a site API key or an admin token: "
+        "footprint token --admin NAME",
         "expired": "closed 1008: token expired",
         "admin (subprotocol)": "live",
         "admin (?token=)": "live",

@@ -1,0 +1,341 @@
+"""Sites, keys and shared links through the real app on a real PostgreSQL.
+
+The lifespan is reduced to what these routes use (the PostgreSQL pool and the sites registry):
+no broker, so accepted footprints stay in the producer's buffer, where they are counted. The
+stats read come from footprints written by the worker's PostgreSQL sink. ``footprint sites add``
+runs as a separate process against a second API process (uvicorn) on the same database, so the
+key it prints reaches the first process through the registry's refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
+from starlette.websockets import WebSocketDisconnect
+
+from api.auth import mint_token
+from api.main import create_app
+from footprint.migrate import apply_postgres
+from footprint.schema import Footprint
+from footprint.settings import Settings, load_settings
+from footprint.stack import PostgresServer, RedisServer
+from streams.sinks.base import Batch
+from streams.sinks.postgres import PostgresSink
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+JWT_SECRET = "sites-tests-secret-0123456789abcdef0123"
+A, B = "a.example", "b.example"
+NOW = datetime.now(UTC)
+
+
+@asynccontextmanager
+async def registry_only(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan, reduced to the PostgreSQL pool and the sites registry."""
+    settings: Settings = app.state.settings
+    async with AsyncConnectionPool(
+        settings.require("postgres_url"), min_size=1, max_size=2, kwargs={"autocommit": True}
+    ) as pool:
+        app.state.postgres = pool
+        app.state.clickhouse = None  # asked of every stats route, used by source=clickhouse only
+        await app.state.sites.start(pool)
+        try:
+            yield
+        finally:
+            await app.state.sites.stop()
+
+
+def _fp(site: str, link: str, minutes_ago: int) -> Footprint:
+    return Footprint(
+        event_id=uuid.uuid4(),
+        method="GET",
+        link=link,
+        footprint_time=NOW - timedelta(minutes=minutes_ago),
+        visitor_id=f"v-{site}-{minutes_ago}",
+        site=site,
+    )
+
+
+@pytest.fixture(scope="module")
+def settings(
+    stores: tuple[PostgresServer, RedisServer], tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    postgres, redis = stores
+    database = f"s_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    settings = load_settings(
+        postgres_url=postgres.url_for(database),
+        clickhouse_url="clickhouse://127.0.0.1:9/unused",  # the routes here read PostgreSQL
+        redis_url=redis.url,
+        kafka_url="kafka://127.0.0.1:9",  # never started: footprints stay in the buffer
+        jwt_secret=JWT_SECRET,
+        data_dir=str(tmp_path_factory.mktemp("data")),
+        auto_register_sites=False,
+        sites_refresh_seconds=0.3,
+    )
+    apply_postgres(settings.require("postgres_url"))
+    data = [_fp(A, "/a-home", 10), _fp(A, "/a-docs", 20), _fp(B, "/b-secret", 15)]
+
+    async def store() -> None:
+        sink = PostgresSink(settings.require("postgres_url"))
+        await sink.write(Batch(footprints=data))
+        await sink.close()
+
+    asyncio.run(store())
+    return settings
+
+
+@pytest.fixture(scope="module")
+def api(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    app = create_app(settings)
+    app.router.lifespan_context = registry_only
+    admin = {"Authorization": f"Bearer {mint_token(settings, 'owner', admin=True)}"}
+    with TestClient(app) as client:
+        yield client, admin
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _query(site: str) -> dict[str, Any]:
+    return {"site_id": site, "metrics": ["pageviews"], "date_range": "day"}
+
+
+def test_a_sites_key_reads_that_site_only(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    r = client.post("/api/v1/sites", json={"domain": " A.Example "}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["domain"] == A
+    key_a = r.json()["api_key"]
+    assert key_a.startswith("fp_")
+    assert client.post("/api/v1/sites", json={"domain": B}, headers=admin).status_code == 201
+    again = client.post("/api/v1/sites", json={"domain": "a.example"}, headers=admin)
+    assert again.status_code == 409 and "already registered" in again.json()["detail"]
+
+    listed = client.get("/api/v1/sites", headers=admin).json()["sites"]
+    assert [(s["domain"], s["keys"]) for s in listed] == [(A, 1), (B, 1)]
+    assert key_a not in str(listed)
+
+    # Ingest for both registered sites is accepted.
+    for site in (A, B):
+        body = {"method": "GET", "link": "/x", "site": site}
+        assert client.post("/api/footprints", json=body).status_code == 202
+
+    mine = client.post("/api/v2/query?source=postgres", json=_query(A), headers=_bearer(key_a))
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["results"] == [{"metrics": [2], "dimensions": []}]
+    theirs = client.post("/api/v2/query?source=postgres", json=_query(B), headers=_bearer(key_a))
+    nowhere = client.post(
+        "/api/v2/query?source=postgres", json=_query("nowhere.example"), headers=_bearer(key_a)
+    )
+    # Another site and one that does not exist answer alike: B's existence is not revealed.
+    assert theirs.status_code == nowhere.status_code == 404
+    assert theirs.json()["error"].startswith("site_id:")
+    assert "b-secret" not in theirs.text
+    # An admin reads every site.
+    b_admin = client.post("/api/v2/query?source=postgres", json=_query(B), headers=admin)
+    assert b_admin.json()["results"] == [{"metrics": [1], "dimensions": []}]
+
+    # The summary: a key's own site by default, 404 for another, admin-only across sites.
+    summary = client.get("/api/stats/summary", headers=_bearer(key_a))
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["total"] == 2
+    assert {p["link"] for p in summary.json()["top_pages"]} == {"/a-home", "/a-docs"}
+    assert client.get(f"/api/stats/summary?site={B}", headers=_bearer(key_a)).status_code == 404
+    assert client.get("/api/stats/summary", headers=admin).json()["total"] == 3
+    assert client.get(f"/api/stats/summary?site={B}", headers=admin).json()["total"] == 1
+    # Live windows, stream status and metrics count every site together: admins only.
+    for path in ("/api/stats/live", "/metrics"):
+        assert client.get(path, headers=_bearer(key_a)).status_code == 403, path
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/ws/live", headers=_bearer(key_a)) as ws,
+    ):
+        ws.receive_text()
+    assert closed.value.code == 1008 and "every site" in closed.value.reason
+
+    # A new key works at once; a revoked one answers 401.
+    new = client.post(f"/api/v1/sites/{A}/keys", headers=admin).json()
+    fresh = client.post(
+        "/api/v2/query?source=postgres", json=_query(A), headers=_bearer(new["api_key"])
+    )
+    assert fresh.status_code == 200, fresh.text
+    gone = client.delete(f"/api/v1/sites/{A}/keys/{new['key_id']}", headers=admin)
+    assert gone.status_code == 204
+    revoked = client.post(
+        "/api/v2/query?source=postgres", json=_query(A), headers=_bearer(new["api_key"])
+    )
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    again = client.delete(f"/api/v1/sites/{A}/keys/{new['key_id']}", headers=admin)
+    assert again.status_code == 404
+    # The site's key cannot manage sites.
+    assert client.get("/api/v1/sites", headers=_bearer(key_a)).status_code == 403
+
+
+def test_a_shared_link_shows_one_site_read_only(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    client.post("/api/v1/sites", json={"domain": A}, headers=admin)  # 201 or 409
+    made = client.post(f"/api/v1/sites/{A}/shared-links", headers=admin)
+    assert made.status_code == 201, made.text
+    link = made.json()["token"]
+    assert link.startswith("fpl_") and made.json()["url"] == f"/?link={link}"
+
+    shown = client.get("/api/stats/summary", params={"link": link})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["total"] == 2
+    assert client.get("/api/stats/summary", params={"link": link, "site": B}).status_code == 404
+    query = client.post("/api/v2/query?source=postgres", json=_query(A), headers=_bearer(link))
+    assert query.status_code == 200
+    # Read-only: no admin endpoint, with the link as a bearer or in the URL.
+    for r in (
+        client.post("/api/v1/sites", json={"domain": "c.example"}, headers=_bearer(link)),
+        client.post(f"/api/v1/sites/{A}/keys", headers=_bearer(link)),
+        client.delete(f"/api/v1/sites/{A}", headers=_bearer(link)),
+        client.get("/api/v1/sites", params={"link": link}),
+    ):
+        assert r.status_code in (401, 403), r.text
+    assert client.get("/api/v1/sites", params={"link": link}).status_code == 401
+
+    link_id = made.json()["link_id"]
+    assert (
+        client.delete(f"/api/v1/sites/{A}/shared-links/{link_id}", headers=admin).status_code == 204
+    )
+    assert client.get("/api/stats/summary", params={"link": link}).status_code == 401
+
+
+def test_unknown_sites_and_foreign_origins_are_refused_and_counted(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, admin = api
+    client.post("/api/v1/sites", json={"domain": A}, headers=admin)
+
+    def refused() -> float:
+        text = client.get("/metrics", headers=admin).text
+        line = next(
+            x
+            for x in text.splitlines()
+            if x.startswith("footprint_api_footprints_refused_unknown_site_total ")
+        )
+        return float(line.split()[1])
+
+    before = refused()
+    body = [{"method": "GET", "link": "/"}, {"method": "GET", "link": "/", "site": "evil.example"}]
+    r = client.post("/api/footprints", json=body, headers={"origin": f"https://{A}"})
+    # A page of a.example posting another site's footprints: refused, naming the site.
+    assert r.status_code == 403 and "evil.example" in r.json()["detail"]
+    r = client.post("/api/footprints", json={"method": "GET", "link": "/", "site": "evil.example"})
+    assert r.status_code == 422
+    (issue,) = r.json()["detail"]
+    assert issue["loc"] == ["body", "site"] and "not registered" in issue["msg"]
+    r = client.post(
+        "/api/footprints",
+        json={"method": "GET", "link": "/"},
+        headers={"origin": "https://evil.example"},
+    )
+    assert r.status_code == 422 and "access-control-allow-origin" not in r.headers
+    assert refused() == before + 2
+
+    # The registered site's own page is accepted, with CORS for its origin.
+    ok = client.post(
+        "/api/footprints", json={"method": "GET", "link": "/"}, headers={"origin": f"https://{A}"}
+    )
+    assert ok.status_code == 202 and ok.headers["access-control-allow-origin"] == f"https://{A}"
+    # The default site "" is always accepted (servers posting without a site of their own).
+    assert (
+        client.post("/api/footprints", json={"method": "GET", "link": "/", "site": ""}).status_code
+        == 202
+    )
+
+    bad = client.post("/api/v1/sites", json={"domain": "https://c.example/x"}, headers=admin)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "domain"]
+    assert "without a scheme" in bad.json()["detail"][0]["msg"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_footprint_sites_add_prints_a_working_key(
+    api: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    client, admin = api
+    # A second API process on the same database, as `footprint run` would serve.
+    other = create_app(settings)
+    other.router.lifespan_context = registry_only
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(other, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=20, what="the second API process")
+        env = {**os.environ, "FOOTPRINT_JWT_SECRET": JWT_SECRET}
+        cli = [str(Path(sys.executable).with_name("footprint")), "sites"]
+        api_url = ["--api", f"http://127.0.0.1:{port}"]
+        out = subprocess.run(
+            [*cli, "add", "CLI.example", *api_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        key = out.stdout.strip().splitlines()[-1]
+        assert key.startswith("fp_") and " " not in key
+        listed = subprocess.run(
+            [*cli, "list", *api_url], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "cli.example" in listed.stdout
+        dup = subprocess.run(
+            [*cli, "add", "cli.example", *api_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert dup.returncode == 1 and "409" in dup.stderr
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    # The first process learns the key at its next refresh.
+    answer = wait_until(
+        lambda: (
+            client.post(
+                "/api/v2/query?source=postgres", json=_query("cli.example"), headers=_bearer(key)
+            ).status_code
+            == 200
+        ),
+        timeout=10,
+        what="the key made by another process",
+    )
+    assert answer
+    removed = subprocess.run(
+        [*cli, "remove", "cli.example", "--api", "http://127.0.0.1:1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert removed.returncode == 2 and "cannot reach" in removed.stderr
