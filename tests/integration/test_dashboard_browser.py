@@ -106,6 +106,9 @@ def browser() -> Iterator[WebDriver]:
         "--hide-scrollbars",
         "--window-size=1360,1080",
         f"--user-agent={USER_AGENT}",
+        # The events test's two shops, served from this machine under their own names: a page
+        # posts its own site's events (another site's would be refused).
+        "--host-resolver-rules=MAP plausible.shop 127.0.0.1, MAP footprint.shop 127.0.0.1",
     ):
         options.add_argument(flag)
     # Both paths given: Selenium Manager never tries to download a driver (there is no internet).
@@ -389,7 +392,7 @@ footprint.track("Early", {{props: {{step: 1}}}});</script>
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield str(server.server_address[1])  # the port; each shop is a host name on it
     finally:
         server.shutdown()
         server.server_close()
@@ -435,7 +438,7 @@ def _query(stack: Running, site: str, dimension: str, source: str) -> list[list[
 def test_plausibles_own_tracker_sends_pageviews_and_events(
     stack: Running, browser: WebDriver, events_site: str
 ) -> None:
-    browser.get(f"{events_site}/p/pricing?utm_source=ads")
+    browser.get(f"http://plausible.shop:{events_site}/p/pricing?utm_source=ads")
     wait_dom(browser, lambda d: d.execute_script("return !!window.plausible"), "the tracker's init")
     browser.find_element(By.ID, "signup").click()
     # The tracker's callback shows the answer it read across origins (CORS): 202, as Plausible.
@@ -466,7 +469,7 @@ def test_plausibles_own_tracker_sends_pageviews_and_events(
 def test_tracker_js_tracks_custom_events(
     stack: Running, browser: WebDriver, events_site: str
 ) -> None:
-    browser.get(f"{events_site}/f/docs")
+    browser.get(f"http://footprint.shop:{events_site}/f/docs")
     wait_dom(browser, lambda d: d.execute_script("return !!window.footprint"), "tracker.js")
     browser.find_element(By.ID, "download").click()
     rows = _events(stack, "footprint.shop", 3)
