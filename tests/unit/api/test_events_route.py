@@ -234,7 +234,9 @@ def test_body_over_the_limit_is_413(api: tuple[FastAPI, TestClient]) -> None:
     assert "FOOTPRINT_MAX_BODY_BYTES" in r.json()["detail"]
 
 
-def test_a_sites_own_pages_may_post_its_events_and_no_other_sites(api: tuple[FastAPI, TestClient]) -> None:
+def test_a_sites_own_pages_may_post_its_events_and_no_other_sites(
+    api: tuple[FastAPI, TestClient],
+) -> None:
     _, client = api
     shop = {**DOCS, "url": "https://shop.example/cart", "domain": "shop.example"}
     r = client.post("/api/event", json=shop, headers={"origin": "https://shop.example"})
