@@ -8,7 +8,6 @@ reaches a client it would need.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.auth import mint_token
 from api.main import create_app
-from footprint.settings import Settings, load_settings
+from footprint.settings import Settings
+from tests.unit.offline import offline_settings
 
 # What anyone may call: ingest, liveness, and pages that carry no data (the dashboard page and
 # its assets, the tracker, the API's own description).
@@ -54,24 +54,9 @@ STATS_ROUTES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FOOTPRINT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no .env from the repository
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        kafka_url="kafka://127.0.0.1:1",
-        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-        clickhouse_url="clickhouse://127.0.0.1:1/x",
-        redis_url="redis://127.0.0.1:1/0",
-        jwt_secret="unit-tests-secret-0123456789abcdef",
-        data_dir=tmp_path,
-    )
+    return offline_settings(tmp_path)
 
 
 def _path(template: str) -> str:

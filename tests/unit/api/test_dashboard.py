@@ -7,7 +7,6 @@ captured footprints stay in the producer's buffer, where the tests count them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +19,13 @@ from api.main import create_app
 from footprint.producer import FootprintProducer
 from footprint.schema import Footprint
 from footprint.settings import Settings, SettingsError, load_settings
+from tests.unit.offline import offline_settings
 
 SITE = "https://blog.example"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FOOTPRINT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no .env from the repository
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return load_settings(
-        kafka_url="kafka://127.0.0.1:1",
-        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-        clickhouse_url="clickhouse://127.0.0.1:1/x",
-        redis_url="redis://127.0.0.1:1/0",
-        jwt_secret="unit-tests-secret-0123456789abcdef",
-        data_dir=tmp_path,
-        **overrides,
-    )
-
-
 def _client(tmp_path: Path, **overrides: Any) -> tuple[FastAPI, TestClient]:
-    app = create_app(_settings(tmp_path, **overrides))
+    app = create_app(offline_settings(tmp_path, **overrides))
     return app, TestClient(app)
 
 

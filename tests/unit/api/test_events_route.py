@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from api.routes.events import EventRefused, footprint_in, parse_event
 from footprint.enrich import clean_referrer, visitor_id
 from footprint.producer import FootprintProducer
 from footprint.schema import Footprint
-from footprint.settings import Settings, load_settings
+from tests.unit.offline import offline_settings
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -40,29 +39,9 @@ TRACKER = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FOOTPRINT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return load_settings(
-        kafka_url="kafka://127.0.0.1:1",
-        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-        clickhouse_url="clickhouse://127.0.0.1:1/x",
-        redis_url="redis://127.0.0.1:1/0",
-        jwt_secret="unit-tests-secret-0123456789abcdef",
-        data_dir=tmp_path,
-        **overrides,
-    )
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> tuple[FastAPI, TestClient]:
-    app = create_app(_settings(tmp_path, max_body_bytes=200_000, trusted_proxies=1))
+    app = create_app(offline_settings(tmp_path, max_body_bytes=200_000, trusted_proxies=1))
     return app, TestClient(app, client=("10.0.0.2", 50000))
 
 

@@ -7,7 +7,6 @@ does not run and nothing is sent anywhere; produced footprints stay in the produ
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from footprint.middleware import FootprintMiddleware
 from footprint.producer import FootprintProducer
 from footprint.salts import DailySalts
 from footprint.schema import Footprint
-from footprint.settings import Settings, load_settings
+from tests.unit.offline import offline_settings
 
 CLIENT_IP = "203.0.113.77"
 CHROME = (
@@ -36,26 +35,6 @@ CHROME = (
 # An hour ago, at a whole second: inside the event-time policy whenever the tests run.
 AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 ONE = {"method": "GET", "link": "/posts/42", "footprint_time": AN_HOUR_AGO.isoformat()}
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FOOTPRINT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no .env from the repository
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return load_settings(
-        kafka_url="kafka://127.0.0.1:1",
-        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-        clickhouse_url="clickhouse://127.0.0.1:1/x",
-        redis_url="redis://127.0.0.1:1/0",
-        jwt_secret="unit-tests-secret-0123456789abcdef",
-        data_dir=tmp_path,
-        **overrides,
-    )
 
 
 def _produced(producer: FootprintProducer) -> list[Footprint]:
@@ -68,7 +47,7 @@ def _raw(producer: FootprintProducer) -> bytes:
 
 @pytest.fixture
 def api(tmp_path: Path) -> tuple[FastAPI, TestClient]:
-    app = create_app(_settings(tmp_path, max_batch_footprints=5, max_body_bytes=2048))
+    app = create_app(offline_settings(tmp_path, max_batch_footprints=5, max_body_bytes=2048))
     return app, TestClient(app, client=(CLIENT_IP, 50000))
 
 
@@ -204,7 +183,7 @@ def test_client_ip_never_produced(api: tuple[FastAPI, TestClient]) -> None:
 
 
 def _visitor(tmp_path: Path, trusted: int, forwarded: str) -> tuple[str, bytes]:
-    app = create_app(_settings(tmp_path, trusted_proxies=trusted))
+    app = create_app(offline_settings(tmp_path, trusted_proxies=trusted))
     client = TestClient(app, client=(CLIENT_IP, 50000))
     r = client.post("/api/footprints", json=ONE, headers={"x-forwarded-for": forwarded})
     assert r.status_code == 202
@@ -231,7 +210,7 @@ def test_forwarded_ip_is_read_from_the_right_through_trusted_proxies(tmp_path: P
 def test_big_batches_are_enriched_off_the_event_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(_settings(tmp_path))
+    app = create_app(offline_settings(tmp_path))
     client = TestClient(app)
     threads: list[str] = []
 
@@ -304,7 +283,7 @@ def host(tmp_path: Path) -> tuple[FootprintProducer, TestClient]:
     async def forbidden() -> None:
         raise HTTPException(403, "no")
 
-    app.add_middleware(FootprintMiddleware, producer=producer, settings=_settings(tmp_path))
+    app.add_middleware(FootprintMiddleware, producer=producer, settings=offline_settings(tmp_path))
     return producer, TestClient(app, raise_server_exceptions=False, client=(CLIENT_IP, 50000))
 
 
@@ -414,7 +393,7 @@ def test_middleware_never_records_a_footprint_the_worker_would_refuse(
 
 
 def test_footprints_older_than_the_policy_get_a_422_naming_the_item(tmp_path: Path) -> None:
-    client = TestClient(create_app(_settings(tmp_path)))
+    client = TestClient(create_app(offline_settings(tmp_path)))
     old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
     r = client.post("/api/footprints", json={**ONE, "footprint_time": old})
     assert r.status_code == 422
@@ -427,7 +406,7 @@ def test_footprints_older_than_the_policy_get_a_422_naming_the_item(tmp_path: Pa
 
 
 def test_the_policy_is_a_setting(tmp_path: Path) -> None:
-    client = TestClient(create_app(_settings(tmp_path, event_max_age="1:00:00")))
+    client = TestClient(create_app(offline_settings(tmp_path, event_max_age="1:00:00")))
     recent = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
     older = (datetime.now(UTC) - timedelta(minutes=90)).isoformat()
     assert client.post("/api/footprints", json={**ONE, "footprint_time": recent}).status_code == 202
@@ -445,7 +424,9 @@ def test_middleware_reads_forwarded_for_from_the_right(tmp_path: Path) -> None:
         return {}
 
     app.add_middleware(
-        FootprintMiddleware, producer=producer, settings=_settings(tmp_path, trusted_proxies=1)
+        FootprintMiddleware,
+        producer=producer,
+        settings=offline_settings(tmp_path, trusted_proxies=1),
     )
     client = TestClient(app, client=("10.0.0.9", 50000))
     for forwarded in ("203.0.113.7", "6.6.6.6, 203.0.113.7", "6.6.6.6, 198.51.100.2"):

@@ -22,7 +22,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.auth import mint_token
 from api.main import create_app
 from api.metrics import RequestMetricsMiddleware, router
-from footprint.settings import load_settings
 from streams.metrics import (
     SINK_WRITE_SECONDS,
     PartitionOffsets,
@@ -33,6 +32,7 @@ from streams.metrics import (
 )
 from streams.sinks import Batch, ListSink
 from streams.status import WorkerStatus
+from tests.unit.offline import offline_settings
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -159,14 +159,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
         if key.startswith("FOOTPRINT_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)  # no .env from the repository
-    return load_settings(
-        kafka_url="kafka://127.0.0.1:1",
-        postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-        clickhouse_url="clickhouse://127.0.0.1:1/x",
-        redis_url="redis://127.0.0.1:1/0",
-        jwt_secret="unit-tests-secret-0123456789abcdef",
-        data_dir=tmp_path,
-    )
+    return offline_settings(tmp_path)
 
 
 def reader(app: FastAPI) -> TestClient:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
@@ -22,33 +21,16 @@ from api.models.stream import ProducerStatus, RelayStatus, WorkerHeartbeat
 from api.outbox import RelayStats
 from footprint.inbox import as_dict
 from footprint.producer import ProducerStats
-from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreatePost, PenaltyUser
 from streams.status import WorkerStatus
+from tests.unit.offline import offline_settings
 
 JSON = "application/json"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("FOOTPRINT_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)  # no .env from the repository
-
-
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    return create_app(
-        load_settings(
-            kafka_url="kafka://127.0.0.1:1",
-            postgres_url="postgresql://footprint:x@127.0.0.1:1/footprint",
-            clickhouse_url="clickhouse://127.0.0.1:1/x",
-            redis_url="redis://127.0.0.1:1/0",
-            jwt_secret="unit-tests-secret-0123456789abcdef",
-            data_dir=tmp_path,
-        )
-    )
+    return create_app(offline_settings(tmp_path))
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
