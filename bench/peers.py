@@ -37,6 +37,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from psycopg.types.json import Jsonb
 
 from bench.common import (
     ROOT,
@@ -143,7 +144,8 @@ def reference_consume(
                     first = time.perf_counter()
                     cpu = CpuWindow(os.getpid())
                 data = json.loads(msg.value() or b"")  # no tombstones on this topic
-                conn.execute(insert, [data.get(c) for c in FIELDS])
+                values = [data.get(c) for c in FIELDS]
+                conn.execute(insert, [Jsonb(v) if isinstance(v, dict) else v for v in values])
                 conn.commit()
                 total += 1
             last = time.perf_counter()

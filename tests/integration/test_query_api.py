@@ -10,33 +10,23 @@ moderator's token, hostile values are data, and a ClickHouse server without wind
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg_pool import AsyncConnectionPool
 
 from api.auth import mint_token
-from api.main import create_app
 from api.query import QueryRequest, UnsupportedServer, plan
 from api.query.clickhouse import run_clickhouse
-from footprint.clickhouse import chdb_open_path, connect
-from footprint.migrate import apply_clickhouse, apply_postgres
+from footprint.clickhouse import connect
 from footprint.schema import Footprint
-from footprint.settings import Settings, load_settings
 from footprint.stack import PostgresServer, RedisServer
 from footprint.stack.clickhouse import ClickHouseServer, find_clickhouse_server
-from streams.sinks.base import Batch
-from streams.sinks.clickhouse import ClickHouseSink
-from streams.sinks.postgres import PostgresSink
+from tests.integration.stored import stored_api
 
 pytestmark = pytest.mark.integration
 
@@ -72,58 +62,12 @@ DATA = [
 ]
 
 
-@asynccontextmanager
-async def stores_only(app: FastAPI) -> AsyncIterator[None]:
-    """The app's lifespan, reduced to the clients the query route uses."""
-    settings: Settings = app.state.settings
-    async with AsyncConnectionPool(
-        settings.require("postgres_url"), min_size=1, max_size=2, kwargs={"autocommit": True}
-    ) as pool:
-        app.state.postgres = pool
-        app.state.clickhouse = connect(settings.require("clickhouse_url"))
-        try:
-            yield
-        finally:
-            app.state.clickhouse.close()
-
-
 @pytest.fixture(scope="module")
 def api(
     stores: tuple[PostgresServer, RedisServer], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    postgres, redis = stores
-    database = f"q_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    # One chdb path per process: join the one already open, if any.
-    path = chdb_open_path() or str(tmp_path_factory.mktemp("chdb") / "data")
-    settings = load_settings(
-        postgres_url=postgres.url_for(database),
-        clickhouse_url=f"chdb://{path}?database={database}",
-        redis_url=redis.url,
-        kafka_url="kafka://127.0.0.1:9",  # never started: the query route needs no broker
-        jwt_secret=JWT_SECRET,
-        data_dir=str(tmp_path_factory.mktemp("data")),
-    )
-    apply_postgres(settings.require("postgres_url"))
-    clickhouse = connect(settings.require("clickhouse_url"))
-    try:
-        apply_clickhouse(clickhouse)
-        ClickHouseSink._write(clickhouse, Batch(footprints=DATA))
-
-        async def store() -> None:
-            sink = PostgresSink(settings.require("postgres_url"))
-            await sink.write(Batch(footprints=DATA))
-            await sink.close()
-
-        asyncio.run(store())
-        app = create_app(settings)
-        app.router.lifespan_context = stores_only
-        admin = {"Authorization": f"Bearer {mint_token(settings, 'analyst', admin=True)}"}
-        with TestClient(app) as client:
-            yield client, admin
-    finally:
-        clickhouse.close()
+    with stored_api(stores, tmp_path_factory, DATA, "q") as answer:
+        yield answer
 
 
 def _both(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ footprints are written by the worker's own sinks.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,21 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import mint_token
-from api.main import create_app
-from footprint.clickhouse import chdb_open_path, connect
-from footprint.migrate import apply_clickhouse, apply_postgres
 from footprint.schema import Footprint
-from footprint.settings import load_settings
 from footprint.stack import PostgresServer, RedisServer
-from streams.sinks.base import Batch
-from streams.sinks.clickhouse import ClickHouseSink
-from streams.sinks.postgres import PostgresSink
-from tests.integration.test_query_api import stores_only
+from tests.integration.stored import stored_api
 
 pytestmark = pytest.mark.integration
 
@@ -53,38 +43,8 @@ DATA = [
 def client(
     stores: tuple[PostgresServer, RedisServer], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    postgres, redis = stores
-    database = f"s_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    path = chdb_open_path() or str(tmp_path_factory.mktemp("chdb") / "data")
-    settings = load_settings(
-        postgres_url=postgres.url_for(database),
-        clickhouse_url=f"chdb://{path}?database={database}",
-        redis_url=redis.url,
-        kafka_url="kafka://127.0.0.1:9",  # never started: the summary needs no broker
-        jwt_secret=JWT_SECRET,
-        data_dir=str(tmp_path_factory.mktemp("data")),
-    )
-    apply_postgres(settings.require("postgres_url"))
-    clickhouse = connect(settings.require("clickhouse_url"))
-    try:
-        apply_clickhouse(clickhouse)
-        ClickHouseSink._write(clickhouse, Batch(footprints=DATA))
-
-        async def store() -> None:
-            sink = PostgresSink(settings.require("postgres_url"))
-            await sink.write(Batch(footprints=DATA))
-            await sink.close()
-
-        asyncio.run(store())
-        app = create_app(settings)
-        app.router.lifespan_context = stores_only
-        admin = {"Authorization": f"Bearer {mint_token(settings, 'analyst', admin=True)}"}
-        with TestClient(app) as test_client:
-            yield test_client, admin
-    finally:
-        clickhouse.close()
+    with stored_api(stores, tmp_path_factory, DATA, "s") as answer:
+        yield answer
 
 
 def _expected(interval: str, start: datetime, end: datetime) -> Counter[str]:
