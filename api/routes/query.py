@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import Field
+from starlette.exceptions import HTTPException
 
 from api import query as stats_query
 from api.auth import SiteHidden, StatsReader, check_site
@@ -56,6 +57,10 @@ class _PlausibleErrors(APIRoute):
             except RequestValidationError as e:
                 if any(err.get("loc", ("",))[0] == "body" for err in e.errors()):
                     return _error(400, _shape_error(e))
+                raise
+            except HTTPException as e:  # a body that is not even text (not UTF-8)
+                if e.status_code == 400:
+                    return _error(400, f"body: {e.detail}")
                 raise
 
         return route

@@ -66,7 +66,7 @@ def _missing(domain: str) -> HTTPException:
     status_code=status.HTTP_201_CREATED,
     response_model=NewSite,
     responses={
-        **errors(413),
+        **errors(400, 413),
         409: {"model": Error, "description": "A site with this domain is already registered"},
     },
 )

@@ -26,3 +26,14 @@ def test_every_documented_path_lists_all_its_methods_in_a_405(tmp_path: Path) ->
     assert not wrong, wrong
     # Two routes share /api/v1/sites (GET lists, POST creates): Starlette alone said POST only.
     assert client.options("/api/v1/sites").headers["allow"] == "GET, POST"
+
+
+def test_a_body_that_is_not_text_gets_each_routes_documented_400(tmp_path: Path) -> None:
+    client = TestClient(create_app(offline_settings(tmp_path)))
+    junk = {"content": b"\xe0[Zq\x8e-%", "headers": {"content-type": "application/json"}}
+    query = client.post("/api/v2/query", **junk)  # type: ignore[arg-type]
+    assert query.status_code == 400
+    assert set(query.json()) == {"error"}  # Plausible's shape, as the route documents
+    sites = client.post("/api/v1/sites", **junk)  # type: ignore[arg-type]
+    assert sites.status_code == 400
+    assert "400" in client.app.openapi()["paths"]["/api/v1/sites"]["post"]["responses"]  # type: ignore[attr-defined]
