@@ -16,7 +16,6 @@ window counts (the dead letter names ClickHouse).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import math
@@ -43,9 +42,8 @@ from streams.metrics import timed, timed_write
 from streams.progress import after_write, before_write, classify
 from streams.retry import retry_forever
 from streams.shutdown import WorkerStopping, in_flight
-from streams.sinks import Batch, Sink, WindowCount, build_sinks
+from streams.sinks import Batch, Claim, Claimer, Sink, Stores, WindowCount, build_stores
 from streams.sinks.base import StoreRefused
-from streams.sinks.postgres import Claim, PostgresSink
 from streams.status import HEARTBEAT_TTL, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -124,17 +122,17 @@ async def write_with_retry(sink: Sink, batch: Batch) -> None:
 Pair = tuple[EventT, Footprint]
 
 
-async def claim(postgres: PostgresSink, todo: Sequence[Pair]) -> tuple[set[Claim], set[UUID]]:
-    """Claim ``todo`` in PostgreSQL; dead-letter the footprints it refuses (claimed by none)."""
+async def claim(record: Claimer, todo: Sequence[Pair]) -> tuple[set[Claim], set[UUID]]:
+    """Claim ``todo`` in the record; dead-letter the footprints it refuses (claimed by none)."""
     found = await isolate(
         todo,
         lambda chunk: retry_forever(
-            postgres.name,
-            lambda: timed(postgres.name, postgres.claim(_batch(chunk))),
+            record.name,
+            lambda: timed(record.name, record.claim(_batch(chunk))),
             stop=app,
         ),
     )
-    await refuse(postgres.name, found.refused)
+    await refuse(record.name, found.refused)
     claims: set[Claim] = set()
     created: set[UUID] = set()
     for c, n in found.results:
@@ -185,8 +183,8 @@ guard = GapGuard(app, _topic_name)
 watch = StallWatch(app, _topic_name)
 
 
-async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
-    """One pass: dead-letter the invalid, claim in PostgreSQL, count, write the other sinks."""
+async def process(events: Sequence[EventT], stores: Stores) -> None:
+    """One pass: dead-letter the invalid, claim in the record, count, write the other stores."""
     events = await guard.contiguous(events, _applied({ev.message.partition for ev in events}))
     if not events:
         return
@@ -210,10 +208,9 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     _mark(events, before_write)
     await app.producer.flush()
 
-    # PostgreSQL decides which copy of each event is the one: a producer's retry can put a
-    # second copy at another offset, and that copy must count nowhere.
-    postgres = next(s for s in sinks if isinstance(s, PostgresSink))
-    claims, created = await claim(postgres, todo)
+    # The record (PostgreSQL) decides which copy of each event is the one: a producer's retry
+    # can put a second copy at another offset, and that copy must count nowhere.
+    claims, created = await claim(stores.record, todo)
     canonical = [
         (ev, fp)
         for ev, fp in todo
@@ -227,8 +224,7 @@ async def process(events: Sequence[EventT], sinks: Sequence[Sink]) -> None:
     batch.in_doubt = frozenset(
         fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
     )
-    others = [s for s in sinks if s is not postgres]
-    await asyncio.gather(*(write_isolating(sink, batch, canonical) for sink in others))
+    await asyncio.gather(*(write_isolating(sink, batch, canonical) for sink in stores.others))
     _mark(events, after_write)
 
     status.processed += len(good) + len(bad)
@@ -314,7 +310,7 @@ async def count_and_store(stream: StreamT) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     await publish_status()  # alive from the start, not from the timer's first tick
-    sinks = build_sinks(_settings)
+    stores = build_stores(_settings)
     try:
         # take_events is on faust.Stream, not yet on the StreamT protocol.
         async for events in stream.take_events(  # type: ignore[attr-defined]
@@ -324,15 +320,13 @@ async def count_and_store(stream: StreamT) -> None:
             watch.pass_started()
             try:
                 with in_flight(events):
-                    await process(events, sinks)
+                    await process(events, stores)
             finally:
                 watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
     except WorkerStopping:
         pass  # the batch is held (streams/shutdown.py); Faust stops the agent next
     finally:
-        for sink in sinks:
-            with contextlib.suppress(Exception):
-                await sink.close()
+        await stores.close()
 
 
 @app.timer(5.0)

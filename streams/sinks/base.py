@@ -28,6 +28,8 @@ from footprint.schema import Footprint
 
 __all__ = [
     "Batch",
+    "Claim",
+    "Claimer",
     "ListSink",
     "Sink",
     "SinkError",
@@ -104,6 +106,29 @@ class Sink(Protocol):
 
     async def write(self, batch: Batch) -> None:
         """Store the batch durably, idempotently; raise StoreUnavailable or StoreRefused."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+# (event id, source partition, source offset) of the copy of an event that counts.
+Claim = tuple[UUID, int, int]
+
+
+@runtime_checkable
+class Claimer(Protocol):
+    """The system of record's step before every other store: it keeps one copy per event id.
+
+    ``claim`` stores the batch's footprints once each and answers which copy of each event is
+    the one that counts (a producer's retry can put a second copy at another offset; that copy
+    must count nowhere), and which events it stored for the first time (the others may have
+    reached the other stores before a crash). Raises StoreUnavailable or StoreRefused.
+    """
+
+    name: str
+
+    async def claim(self, batch: Batch) -> tuple[set[Claim], set[UUID]]:
+        """Store the batch; the claims that count, and the ids created now."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -19,12 +19,11 @@ from uuid import UUID
 import psycopg
 
 from footprint.schema import FIELDS, Footprint, field_values
-from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
+from streams.sinks.base import Batch, Claim, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["COLUMNS", "REFUSED", "Claim", "PostgresSink", "classify"]
 
 COLUMNS: tuple[str, ...] = (*FIELDS, "source_partition", "source_offset")
-Claim = tuple[UUID, int, int]  # event id, partition, offset of its stored copy
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS footprint_stage ON COMMIT DELETE ROWS AS "
