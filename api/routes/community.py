@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class PostIn(BaseModel):
     """A new post."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not a comment id
     title: Annotated[str, StringConstraints(min_length=1, max_length=300), StorableText]
     body: Annotated[str, StringConstraints(max_length=20_000), StorableText] = ""
 
@@ -53,7 +53,7 @@ class PostIn(BaseModel):
 class CommentIn(BaseModel):
     """A comment on a post, or a reply to one of its comments."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not a comment id
     body: Annotated[str, StringConstraints(min_length=1, max_length=10_000), StorableText]
     parent_comment_id: int | None = Field(None, ge=1)
 
@@ -61,7 +61,7 @@ class CommentIn(BaseModel):
 class PenaltyIn(BaseModel):
     """A moderator's penalty."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not a comment id
     user_id: UserId
     reason: Annotated[str, StringConstraints(min_length=1, max_length=1000), StorableText]
 
