@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from footprint.schema import NO_NUL
+
 __all__ = [
     "Include",
     "Pagination",
@@ -68,7 +70,9 @@ class QueryRequest(BaseModel):
         },
     )
 
-    site_id: str = Field(max_length=512, description='The site\'s domain ("" for the default).')
+    site_id: str = Field(
+        max_length=512, pattern=NO_NUL, description='The site\'s domain ("" for the default).'
+    )
     metrics: list[str] = Field(min_length=1, max_length=20)
     date_range: str | list[str] = Field(
         description='A shortcut ("day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", '

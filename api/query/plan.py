@@ -271,6 +271,8 @@ class _Filters:
                 f"{where}[2]: 1 to {MAX_CLAUSES} clauses, strings of at most {MAX_CLAUSE} "
                 "characters"
             )
+        if any("\x00" in c for c in clauses):
+            raise _error(f"{where}[2]: a clause has no NUL character (no stored value has one)")
         case_sensitive = True
         if len(raw) == 4:
             modifiers = raw[3]

@@ -20,7 +20,7 @@ from api.live import live_stats
 from api.models.errors import errors
 from api.models.stats import LiveStats, Summary
 from api.summary import Period, SummaryTimeout, pick_interval, summarize
-from footprint.schema import EARLIEST, MAX_AHEAD
+from footprint.schema import EARLIEST, MAX_AHEAD, NO_NUL
 
 # On the router, so that a route added here later cannot forget it.
 router = APIRouter(
@@ -100,6 +100,7 @@ async def summary(
         str | None,
         Query(
             max_length=512,
+            pattern=NO_NUL,
             description='The site (domain, "" for the default one); a site key\'s own by '
             "default, every site for an admin",
         ),

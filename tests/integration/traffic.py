@@ -197,17 +197,30 @@ def check_stored(api: httpx.Client, pg_url: str, sent: Sent, bots: Sent | None =
         for lo, links in expected.items():
             at = datetime.fromtimestamp(lo + size - step + 1, UTC).isoformat()
 
+            last: dict[str, Any] = {}
+
             def live(
                 at: str = at,
                 want: tuple[int, int] = (sum(links.values()), expected_bots[lo]),
                 window: str = window,
+                last: dict[str, Any] = last,
             ) -> dict[str, Any] | None:
                 body = api.get(
                     "/api/stats/live", params={"window": window, "at": at, "top": 1000}
                 ).json()
+                last["body"] = body
                 return body if (body["total"], body["bots"]) == want else None
 
-            body = wait_until(live, what=f"live {window} window at {at}")
+            try:
+                body = wait_until(live, what=f"live {window} window at {at}")
+            except AssertionError as e:
+                got = {p["link"]: p["count"] for p in last.get("body", {}).get("top_pages", [])}
+                off = {k: (got.get(k), n) for k, n in links.items() if got.get(k) != n}
+                seen = {k: v for k, v in last.get("body", {}).items() if k != "top_pages"}
+                raise AssertionError(
+                    f"{e}\nwanted total={sum(links.values())} bots={expected_bots[lo]}; "
+                    f"last answer {seen}; links (got, wanted) that differ: {off}"
+                ) from None
             got = {p["link"]: p["count"] for p in body["top_pages"]}
             assert got == dict(links), {
                 k: (got.get(k), links.get(k))

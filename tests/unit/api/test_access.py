@@ -180,3 +180,13 @@ def test_an_admin_token_passes_the_check(settings: Settings) -> None:
     admin = {"Authorization": f"Bearer {mint_token(settings, 'mod', admin=True)}"}
     r = TestClient(app, headers=admin).get("/api/stats/live", params={"window": "2h"})
     assert r.status_code == 422, r.text
+
+
+def test_a_site_no_store_can_hold_is_422_naming_it(settings: Settings) -> None:
+    """A NUL in ``site`` is refused before a store sees it (PostgreSQL text cannot hold one)."""
+    app = create_app(settings)
+    app.state.postgres = app.state.clickhouse = object()  # never reached
+    admin = {"Authorization": f"Bearer {mint_token(settings, 'mod', admin=True)}"}
+    r = TestClient(app, headers=admin).get("/api/stats/summary", params={"site": "a\x00b"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "site"]

@@ -58,6 +58,7 @@ def test_plausibles_minimal_request_is_accepted_with_its_defaults() -> None:
         ({"filters": [["equals", "event:page", ["/"]]]}, "filters[0]: unknown operator"),
         ({"filters": [["is", "event:page", "/"]]}, "filters[0][2]"),
         ({"filters": [["is", "event:page", []]]}, "filters[0][2]"),
+        ({"filters": [["is", "event:page", ["/\x00"]]]}, "filters[0][2]: a clause has no NUL"),
         ({"filters": [["is", "time:day", ["2024-01-01"]]]}, "time dimensions cannot be filtered"),
         ({"filters": [["and", [["is", "event:page", [1]]]]]}, "filters[0][1][0][2]"),
         ({"filters": [["not", ["matches", "event:page", ["\\bword"]]]]}, "filters[0][1][2]"),
@@ -81,6 +82,7 @@ def test_invalid_queries_name_the_offending_field(fields: dict[str, Any], names:
     [
         {"metrics": ["visitors"], "date_range": "7d"},  # no site_id
         {"site_id": "a", "metrics": [], "date_range": "7d"},
+        {"site_id": "a\x00", "metrics": ["visitors"], "date_range": "7d"},
         {"site_id": "a", "metrics": ["visitors"], "date_range": "7d", "interval": "date"},
         {"site_id": "a", "metrics": ["visitors"], "date_range": "7d", "pagination": {"limit": 0}},
         {"site_id": "a", "metrics": ["visitors"], "date_range": "7d",
