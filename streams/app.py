@@ -35,7 +35,7 @@ app = faust.App(
     # Faust waits 1200 s for a produce response. Seen on a three-broker cluster: a response sat
     # unread in the socket and the changelog producer, so the whole agent, hung for those
     # 20 minutes. Kafka's own producers wait 30 s, then retry on a new connection.
-    producer_request_timeout=30.0,
+    producer_request_timeout=compat.PRODUCER_REQUEST_TIMEOUT,
     consumer_auto_offset_reset="earliest",
     # Offsets are committed on Faust's timer (broker_commit_interval, 2.8 s), in its own task.
     # Faust also commits every 10,000 acknowledged messages *inside its fetch loop*, which then

@@ -32,12 +32,23 @@ otherwise: a dependency upgrade that renames one must stop the worker and fail
   message (profiled). The callback now runs inline up to its first real wait; only a message
   that has to wait (a full stream buffer, the producer's back-pressure, flow control) gets the
   tasks, so a rebalance still interrupts it as before.
+- ``flush_whole_buffer``: a table write is put in Faust's producer buffer, and
+  ``Producer.flush`` — called before every offset commit, before a rebalance hands the
+  partitions on, and by the worker before a batch is written (``streams/progress.py``) —
+  drains that buffer only until 0.1 s pass without a record handed to aiokafka, then
+  returns. While the broker is away (a restart, a leader change) that is at once: offsets were
+  committed with their table updates still in the buffer, and a rebalance re-read the
+  changelogs into the in-memory tables without the latest updates, putting counts back (seen
+  as a 5-minute window short after an Apache Kafka restart). The flush now lasts until
+  everything buffered has been handed to aiokafka, at most the producer's request timeout
+  (after which aiokafka would fail the record anyway); aiokafka's own flush follows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any
 
@@ -45,6 +56,7 @@ import faust
 from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.producer import ProducerBuffer
 from mode.services import WaitResults
 
 from footprint.kafka_admin import true_end_offsets
@@ -54,11 +66,18 @@ __all__ = [
     "CompatError",
     "apply",
     "bound_stop_wait",
+    "flush_whole_buffer",
     "tolerate_new_changelogs",
     "hand_over_inline",
     "use_fetch_max_wait",
     "use_true_highwaters",
 ]
+
+
+log = logging.getLogger(__name__)
+
+# How long aiokafka keeps trying to deliver a record (streams/app.py's producer_request_timeout).
+PRODUCER_REQUEST_TIMEOUT = 30.0
 
 
 class CompatError(RuntimeError):
@@ -221,6 +240,52 @@ def hand_over_inline() -> None:
     Consumer.wait_first = wait_first  # type: ignore[method-assign]
 
 
+def flush_whole_buffer(timeout: float) -> None:
+    """Make a flush hand every buffered record to aiokafka, within ``timeout`` (docstring)."""
+    require(ProducerBuffer, "flush")
+    require(ProducerBuffer, "_send_pending")  # what the buffer's task calls per record
+    original_flush = ProducerBuffer.flush
+    original_send = ProducerBuffer._send_pending
+    if _patched(original_flush):
+        return
+
+    async def _send_pending(self: Any, fut: Any) -> None:
+        # The record being sent has left the queue (``size``) but is not in aiokafka yet.
+        self.footprint_sending = getattr(self, "footprint_sending", 0) + 1
+        try:
+            await original_send(self, fut)
+        finally:
+            self.footprint_sending -= 1
+
+    async def flush(self: Any) -> None:
+        if self.state != "running":  # stopping: Faust's own rules
+            await original_flush(self)
+            return
+        require(self, "message_sent")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.size or getattr(self, "footprint_sending", 0):
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning(
+                    "producer buffer still holds %d records after %.0fs: flush gives up",
+                    self.size,
+                    timeout,
+                )
+                return
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                # Polled too: the record in flight leaves ``footprint_sending`` just before
+                # the buffer's task sets ``message_sent``.
+                await asyncio.wait_for(self.message_sent.wait(), min(left, 0.1))
+
+    _send_pending.footprint_patched = True  # type: ignore[attr-defined]
+    flush.footprint_patched = True  # type: ignore[attr-defined]
+    flush.footprint_original = original_flush  # type: ignore[attr-defined]
+    ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]
+
+
 def apply(settings: Settings) -> None:
     """Apply every patch the worker needs, for these settings."""
     from streams.shutdown import settled
@@ -230,3 +295,4 @@ def apply(settings: Settings) -> None:
     bound_stop_wait(settings.stop_timeout / 2, settled)
     tolerate_new_changelogs()
     hand_over_inline()
+    flush_whole_buffer(PRODUCER_REQUEST_TIMEOUT)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from types import SimpleNamespace
 
 import faust
 import pytest
@@ -11,6 +13,7 @@ from faust.exceptions import PartitionsMismatch
 from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.producer import ProducerBuffer
 from mode import Service
 
 from streams import compat
@@ -23,6 +26,8 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(Collection, "_verify_source_topic_partitions")
     compat.require(Consumer, "_drain_messages")
     compat.require(Consumer, "wait_first")
+    compat.require(ProducerBuffer, "flush")
+    compat.require(ProducerBuffer, "_send_pending")
 
     async def consumer_attribute() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
@@ -156,3 +161,65 @@ def test_a_message_that_must_wait_is_still_interrupted_by_a_suspended_flow() -> 
         assert finished == ["delivered"]
 
     asyncio.run(scenario())
+
+
+async def _flush_while_the_broker_is_away(records: int) -> tuple[float, int]:
+    """Put records in a producer buffer whose hand-over takes 0.3 s each; flush; (s, sent)."""
+    sent: list[object] = []
+    buffer = ProducerBuffer()
+    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
+
+    async def publish(fut: object) -> None:  # aiokafka waiting for a broker
+        await asyncio.sleep(0.3)
+        sent.append(fut)
+
+    buffer.footprint_publish = publish  # type: ignore[attr-defined]
+    await buffer.start()
+    for i in range(records):
+        buffer.put(i)  # type: ignore[arg-type]
+    began = time.monotonic()
+    await buffer.flush()
+    took, done = time.monotonic() - began, len(sent)
+    await buffer.stop()
+    return took, done
+
+
+def test_a_flush_hands_over_every_buffered_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def send_pending(self: ProducerBuffer, fut: object) -> None:
+        await self.footprint_publish(fut)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ProducerBuffer, "_send_pending", send_pending)
+    monkeypatch.setattr(ProducerBuffer, "flush", _faust_flush())
+    monkeypatch.setattr(ProducerBuffer, "on_stop", _no_stop_flush)
+
+    # Faust's own flush gives up once 0.1 s pass without a record sent: records stay behind.
+    took, done = asyncio.run(_flush_while_the_broker_is_away(3))
+    assert done < 3, "the installed faust flushes fully: flush_whole_buffer can go"
+
+    compat.flush_whole_buffer(5.0)
+    compat.flush_whole_buffer(5.0)  # idempotent
+    took, done = asyncio.run(_flush_while_the_broker_is_away(3))
+    assert done == 3
+    assert took >= 0.8
+
+
+def test_a_flush_gives_up_after_the_request_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def send_pending(self: ProducerBuffer, fut: object) -> None:
+        await self.footprint_publish(fut)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ProducerBuffer, "_send_pending", send_pending)
+    monkeypatch.setattr(ProducerBuffer, "flush", _faust_flush())
+    monkeypatch.setattr(ProducerBuffer, "on_stop", _no_stop_flush)
+    compat.flush_whole_buffer(0.5)
+    took, done = asyncio.run(_flush_while_the_broker_is_away(5))
+    assert 0.5 <= took < 1.0
+    assert done < 5
+
+
+def _faust_flush() -> object:
+    """Faust's own ``ProducerBuffer.flush``, also when the worker's patches were applied."""
+    return getattr(ProducerBuffer.flush, "footprint_original", ProducerBuffer.flush)
+
+
+async def _no_stop_flush(self: ProducerBuffer) -> None:
+    """The test's buffer stops without draining what the fake broker never took."""
