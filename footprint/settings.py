@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from footprint.schema import MAX_AHEAD
+from footprint.schema_types import MAX_AHEAD
 from footprint.timepolicy import TimePolicy
 
 __all__ = [
