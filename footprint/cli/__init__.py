@@ -19,7 +19,8 @@ import sys
 import threading
 from types import FrameType
 
-from footprint.settings import DEV_JWT_SECRET, SettingsError, get_settings, load_settings
+from footprint.settings import SettingsError, get_settings, load_settings
+from footprint.settings_secrets import DEV_JWT_SECRET
 from footprint.stack.process import ServerStartError
 
 __all__ = ["main"]

@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from footprint.cli.traffic import MODERATOR, Action, Mix, PageView, Traffic
-from footprint.settings import DEV_JWT_SECRET, Settings, get_settings
+from footprint.settings import Settings, get_settings
+from footprint.settings_secrets import DEV_JWT_SECRET
 
 __all__ = ["GenerateError", "Options", "Summary", "TokenBucket", "generate", "main"]
 
