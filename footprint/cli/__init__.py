@@ -111,7 +111,7 @@ def _serve(host: str, port: int, stop_timeout: float) -> None:
     import uvicorn
 
     from footprint.deadline import exit_after
-    from footprint.stack.process import kill_all
+    from footprint.stack.orphans import kill_all
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:

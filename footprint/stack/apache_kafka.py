@@ -17,7 +17,7 @@ from pathlib import Path
 
 from footprint.stack.kafka_jars import KAFKA_VERSION, kafka_classpath
 from footprint.stack.kafka_node import ApacheKafkaServer
-from footprint.stack.process import free_port
+from footprint.stack.ports import free_port
 
 __all__ = ["KAFKA_VERSION", "ApacheKafkaServer", "KafkaCluster"]
 

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 from footprint.stack.kafka import KafkaProtocolServer
 from footprint.stack.kafka_jars import kafka_classpath, require_tool
-from footprint.stack.process import free_port, run_checked
+from footprint.stack.ports import free_port
+from footprint.stack.process import run_checked
 
 __all__ = ["ApacheKafkaServer"]
 
