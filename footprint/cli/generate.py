@@ -27,7 +27,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from footprint.cli.traffic import MODERATOR, Action, Mix, PageView, Traffic
+from footprint.cli.traffic import Action, Mix, PageView, Traffic
+from footprint.cli.traffic_data import MODERATOR
 from footprint.settings import Settings, get_settings
 from footprint.settings_secrets import DEV_JWT_SECRET
 
