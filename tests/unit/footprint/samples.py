@@ -1,4 +1,4 @@
-"""Footprints for the footprint package's unit tests."""
+"""Sample values for the footprint package's unit tests: footprints, server URLs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from uuid import uuid4
 
 from footprint.schema import Footprint
 
-__all__ = ["sample_footprint"]
+__all__ = ["VALID", "sample_footprint"]
+
+# A well-formed FOOTPRINT_* URL for every server (none is reached).
+VALID = {
+    "FOOTPRINT_KAFKA_URL": "kafka://127.0.0.1:9092",
+    "FOOTPRINT_POSTGRES_URL": "postgresql://footprint:secret@127.0.0.1:5432/footprint",
+    "FOOTPRINT_CLICKHOUSE_URL": "clickhouse://default:@127.0.0.1:9000/footprint",
+    "FOOTPRINT_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
 
 
 def sample_footprint(n: int = 0) -> Footprint:

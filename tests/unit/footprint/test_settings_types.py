@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from footprint.settings import SettingsError, load_settings
+from tests.unit.footprint.samples import VALID
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-VALID = {
-    "FOOTPRINT_KAFKA_URL": "kafka://127.0.0.1:9092",
-    "FOOTPRINT_POSTGRES_URL": "postgresql://footprint:secret@127.0.0.1:5432/footprint",
-    "FOOTPRINT_CLICKHOUSE_URL": "clickhouse://default:@127.0.0.1:9000/footprint",
-    "FOOTPRINT_REDIS_URL": "redis://127.0.0.1:6379/0",
-}
 
 
 def _set_valid(monkeypatch: pytest.MonkeyPatch, **bad: str) -> None:
