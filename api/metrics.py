@@ -28,7 +28,7 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import AllSitesReader
-from footprint.schema import HTTP_METHODS
+from footprint.schema_types import HTTP_METHODS
 
 if TYPE_CHECKING:
     from streams.metrics import PartitionOffsets

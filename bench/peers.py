@@ -53,7 +53,7 @@ from bench.common import (
 from bench.traffic import footprints
 from bench.worker import PARTITIONS, produce, raw_consume, run_worker
 from footprint.kafka_admin import TopicSpec, ensure_topics
-from footprint.producer import to_record
+from footprint.records import to_record
 from footprint.schema import FIELDS, Footprint
 
 __all__ = ["run"]

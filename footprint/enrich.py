@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ua_parser import parse as parse_ua
 
-from footprint.schema import MAX_LINK, MAX_TEXT, Footprint, FootprintIn
+from footprint.schema import Footprint, FootprintIn
+from footprint.schema_types import MAX_LINK, MAX_TEXT
 
 __all__ = [
     "Agent",

@@ -37,7 +37,8 @@ from footprint.enrich import (
 from footprint.ids import uuid7
 from footprint.producer import FootprintProducer
 from footprint.salts import DailySalts
-from footprint.schema import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW, Footprint
+from footprint.schema import Footprint
+from footprint.schema_types import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW
 from footprint.settings import Settings, get_settings
 
 __all__ = ["FootprintMiddleware", "default_user_id", "no_footprint", "storable_path"]

@@ -8,7 +8,8 @@ lets every store drop the rare duplicate.
 
 What is sent at once is packed: the footprints of one partition (chosen by link, as a keyed
 message would be) travel as one message holding a JSON array (``footprint.schema.pack``), so
-the worker's per-message cost is paid once per pack rather than once per footprint.
+the worker's per-message cost is paid once per pack rather than once per footprint; the records
+and their grouping into packs are in ``footprint/records.py``, the spool in ``footprint/spool.py``.
 """
 
 from __future__ import annotations
@@ -16,56 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from footprint.kafka_admin import TopicSpec, ensure_topics
+from footprint.records import Record, packs, record_from_spool, to_record
 from footprint.schema import Footprint, pack
 from footprint.spool import Spool
 
-__all__ = ["FootprintProducer", "ProducerStats", "Spool", "packs"]
+__all__ = ["FootprintProducer", "ProducerStats"]
 
 log = logging.getLogger(__name__)
-
-# key, value, timestamp ms, and whether it came from the spool segment being delivered
-Record = tuple[bytes, bytes, int, bool]
-
-
-def to_record(footprint: Footprint, from_spool: bool = False) -> Record:
-    """Key by link (per-link counts need no repartition); Kafka timestamp = when accepted.
-
-    The worker judges a footprint's time against its message's timestamp (the event-time
-    policy), and the broker's time retention counts from it too. A footprint read back from the
-    spool was accepted earlier, at a time no longer known: its own time stands in.
-    """
-    sent = footprint.timestamp if from_spool else time.time()
-    return (footprint.link.encode(), footprint.to_bytes(), int(sent * 1000), from_spool)
-
-
-def packs(
-    records: list[Record], partitions: list[int], max_items: int, max_bytes: int
-) -> list[tuple[int, list[Record]]]:
-    """Group records by the partition their key maps to (Kafka's default partitioner), in
-    order, into packs of at most ``max_items`` records and about ``max_bytes`` of values."""
-    partitioner = DefaultPartitioner()
-    by_partition: dict[int, list[list[Record]]] = {}
-    sizes: dict[int, int] = {}
-    for record in records:
-        partition = partitioner(record[0], partitions, partitions)
-        groups = by_partition.setdefault(partition, [[]])
-        if len(groups[-1]) >= max_items or (
-            groups[-1] and sizes[partition] + len(record[1]) > max_bytes
-        ):
-            groups.append([])
-            sizes[partition] = 0
-        groups[-1].append(record)
-        sizes[partition] = sizes.get(partition, 0) + len(record[1]) + 1
-    return [(p, group) for p, groups in by_partition.items() for group in groups]
 
 
 @dataclass
@@ -210,7 +175,7 @@ class FootprintProducer:
                     taken = self.spool.take_oldest()
                     if taken is not None:
                         path, values = taken
-                        self._buffer.extend(_record_from_value(v) for v in values)
+                        self._buffer.extend(record_from_spool(v) for v in values)
                         self._segment = (path, len(values))
                 if not self._buffer:
                     self._idle.set()
@@ -320,7 +285,3 @@ class FootprintProducer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
-
-
-def _record_from_value(value: bytes) -> Record:
-    return to_record(Footprint.from_bytes(value), from_spool=True)

@@ -3,7 +3,8 @@
 ``FootprintIn`` is the public input (``POST /api/footprints``); its minimum is the reference
 design's ``{"method", "link", "footprint_time"}``. ``Footprint`` is the enriched event the
 middleware and the API produce to Kafka and the worker validates before counting and storing.
-The raw IP and the raw user agent never leave the API: only the derived fields do.
+The raw IP and the raw user agent never leave the API: only the derived fields do. The field
+types and limits they use are in ``footprint/schema_types.py`` (re-exported here).
 
 On the topic a message value is one footprint (a JSON object) or a *pack* of footprints of
 one partition (a JSON array of objects): the API packs what it sends at once, so the worker
@@ -14,32 +15,50 @@ from __future__ import annotations
 
 import json
 import operator
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pydantic_core
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from footprint.ids import message_id, uuid7
+from footprint.schema_types import (
+    EARLIEST,
+    HTTP_METHODS,
+    MAX_AHEAD,
+    MAX_LINK,
+    MAX_PROP_KEY,
+    MAX_PROP_VALUE,
+    MAX_PROPS,
+    MAX_TEXT,
+    NO_NUL,
+    PAGEVIEW,
+    EventName,
+    Link,
+    LongText,
+    MaybeMillis,
+    Method,
+    Millis,
+    Props,
+    Site,
+    StorableText,
+    Text,
+    UtcTime,
+    utc_in_range,
+)
 
 __all__ = [
+    # The field types' constants, imported from here by the API and the stores.
+    "EARLIEST",
     "HTTP_METHODS",
+    "MAX_AHEAD",
     "MAX_LINK",
     "MAX_PROPS",
     "MAX_PROP_KEY",
     "MAX_PROP_VALUE",
     "MAX_TEXT",
+    "NO_NUL",
     "FIELDS",
     "PAGEVIEW",
     "Footprint",
@@ -50,130 +69,9 @@ __all__ = [
     "unpack",
 ]
 
-# The methods of the IANA HTTP Method Registry: what a server may really be asked (WebDAV's
-# PROPFIND, the new QUERY…). Anything else is refused as a method. UPDATEREDIRECTREF is left
-# out: at 17 characters it does not fit the stores' method column (16).
-HTTP_METHODS = frozenset(
-    [
-        "ACL",
-        "BASELINE-CONTROL",
-        "BIND",
-        "CHECKIN",
-        "CHECKOUT",
-        "CONNECT",
-        "COPY",
-        "DELETE",
-        "GET",
-        "HEAD",
-        "LABEL",
-        "LINK",
-        "LOCK",
-        "MERGE",
-        "MKACTIVITY",
-        "MKCALENDAR",
-        "MKCOL",
-        "MKREDIRECTREF",
-        "MKWORKSPACE",
-        "MOVE",
-        "OPTIONS",
-        "ORDERPATCH",
-        "PATCH",
-        "POST",
-        "PRI",
-        "PROPFIND",
-        "PROPPATCH",
-        "PUT",
-        "QUERY",
-        "REBIND",
-        "REPORT",
-        "SEARCH",
-        "TRACE",
-        "UNBIND",
-        "UNCHECKOUT",
-        "UNLINK",
-        "UNLOCK",
-        "UPDATE",
-        "VERSION-CONTROL",
-    ]
-)
-MAX_LINK = 2048
-MAX_TEXT = 512
-# Custom properties, bounded as Plausible bounds them: 30 per event, keys up to 300 characters,
-# values up to 2000.
-MAX_PROPS = 30
-MAX_PROP_KEY = 300
-MAX_PROP_VALUE = 2000
-PAGEVIEW = "pageview"
-
-
-def _method(value: str) -> str:
-    upper = value.upper()
-    if upper not in HTTP_METHODS:
-        raise ValueError("must be a registered HTTP method (GET, POST, PUT, DELETE, PROPFIND…)")
-    return upper
-
-
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD = timedelta(minutes=5)
-
-
-_latest_at, _latest = 0.0, EARLIEST  # when computed (epoch s), and now + MAX_AHEAD then
-
-
-def _latest_allowed() -> datetime:
-    # Recomputed at most every 50 ms: the worker checks every footprint's time.
-    global _latest_at, _latest
-    now = time.time()
-    if now - _latest_at > 0.05:
-        _latest_at, _latest = now, datetime.fromtimestamp(now, UTC) + MAX_AHEAD
-    return _latest
-
-
-def _utc(value: datetime) -> datetime:
-    # A naive time is taken as UTC, the reference design's convention.
-    offset = value.utcoffset()
-    try:
-        if offset is None:
-            value = value.replace(tzinfo=UTC)
-        elif offset:
-            value = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("out of range") from None
-    # Far-off times would corrupt event-time windows (one footprint dated 9999 makes every current
-    # window look expired) and do not fit ClickHouse's DateTime.
-    if value < EARLIEST:
-        raise ValueError(f"must be after {EARLIEST.isoformat()}")
-    if value > _latest_allowed():
-        raise ValueError("must not be more than 5 minutes in the future")
-    return value
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _millis(value: float | None) -> float | None:
-    # Microsecond precision is plenty, and keeps values storable as float32 (5e-146 is not).
-    return None if value is None else round(value, 3)
-
-
-Method = Annotated[str, StringConstraints(max_length=16), AfterValidator(_method)]
-# Any free text bound for a store: no NUL (PostgreSQL text cannot hold it). Lone surrogates
-# are refused by pydantic itself, from JSON and from Python. A pattern runs in pydantic-core,
-# not as a Python call per field: the worker validates every field of every footprint.
-NO_NUL = r"^[^\x00]*$"
-StorableText = StringConstraints(pattern=NO_NUL)
-
-Link = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LINK, pattern=r"^/[^\x00]*$")]
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=NO_NUL)]
-LongText = Annotated[str, StringConstraints(max_length=MAX_LINK, pattern=NO_NUL)]
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
-# The site is its domain, lower-case ("" for the default site, e.g. a single-site install).
-Site = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=NO_NUL, to_lower=True)]
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL)]
-PropKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROP_KEY, pattern=NO_NUL)]
-PropValue = Annotated[str, StringConstraints(max_length=MAX_PROP_VALUE, pattern=NO_NUL)]
-Props = Annotated[dict[PropKey, PropValue], Field(max_length=MAX_PROPS)]
 
 
 class FootprintIn(BaseModel):
@@ -189,9 +87,7 @@ class FootprintIn(BaseModel):
     )
     route: Text | None = Field(None, description="The route template, e.g. /posts/{post_id}.")
     status_code: int | None = Field(None, ge=100, le=599)
-    duration_ms: Annotated[float | None, AfterValidator(_millis)] = Field(
-        None, ge=0, le=86_400_000, allow_inf_nan=False
-    )
+    duration_ms: MaybeMillis = Field(None, ge=0, le=86_400_000, allow_inf_nan=False)
     referrer: LongText | None = None
     utm_source: Text | None = None
     utm_medium: Text | None = None
@@ -242,9 +138,7 @@ class Footprint(BaseModel):
     )
     route: Text = ""
     status_code: int = Field(0, ge=0, le=599)
-    duration_ms: Annotated[float, AfterValidator(_millis)] = Field(
-        0.0, ge=0, le=86_400_000, allow_inf_nan=False
-    )
+    duration_ms: Millis = Field(0.0, ge=0, le=86_400_000, allow_inf_nan=False)
     referrer: LongText = ""
     referrer_host: Text = ""
     utm_source: Text = ""
@@ -298,7 +192,7 @@ class Footprint(BaseModel):
             update["event_id"] = message_id(int(timestamp * 1000), topic, partition, offset, index)
         if self.footprint_time is None:
             try:
-                update["footprint_time"] = _utc(datetime.fromtimestamp(timestamp, UTC))
+                update["footprint_time"] = utc_in_range(datetime.fromtimestamp(timestamp, UTC))
             except (ValueError, OverflowError, OSError) as e:
                 raise ValueError(f"footprint_time: absent, and the message timestamp {e}") from e
         return self.model_copy(update=update)

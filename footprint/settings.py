@@ -8,86 +8,37 @@ a malformed value stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from footprint.schema import MAX_AHEAD
+from footprint.settings_secrets import is_loopback, secret_problems
+from footprint.settings_types import (
+    ClickHouseUrl,
+    CsvList,
+    FutureSpan,
+    JwtSecret,
+    KafkaUrl,
+    Origins,
+    PastSpan,
+    PostgresUrl,
+    RedisUrl,
+)
 from footprint.timepolicy import TimePolicy
 
-__all__ = [
-    "DEV_JWT_SECRET",
-    "ENV_PREFIX",
-    "KNOWN_SECRETS",
-    "Settings",
-    "SettingsError",
-    "get_settings",
-    "is_loopback",
-]
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError", "get_settings", "load_settings"]
 
 ENV_PREFIX = "FOOTPRINT_"
-
-# `footprint run` and `footprint token` use it when FOOTPRINT_JWT_SECRET is unset: development only.
-DEV_JWT_SECRET = "footprint-development-secret-not-for-production"
-
-# Secret settings, and the values of each that this repository publishes (code, docs, examples,
-# the compose file and its history). Anyone can read those, so outside development they count as
-# no secret at all. One line per secret setting.
-KNOWN_SECRETS: dict[str, tuple[str, ...]] = {
-    "jwt_secret": (
-        DEV_JWT_SECRET,
-        "change-me-in-production-0123456789abcdef",  # docker-compose.yml's former default
-        "paste-the-output-of-openssl-rand-hex-32-here",  # .env.example
-    ),
-}
 
 log = logging.getLogger(__name__)
 
 
 class SettingsError(RuntimeError):
     """A configuration value is missing or malformed; the message names the variable."""
-
-
-def _check_url(
-    value: str | None, schemes: tuple[str, ...], *, need_host: bool = True
-) -> str | None:
-    if value is None or value == "":
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in schemes:
-        raise ValueError(
-            f"scheme must be one of {', '.join(s + '://' for s in schemes)} (got {value!r})"
-        )
-    if need_host:
-        try:
-            parts.port  # noqa: B018 - raises on a non-numeric port
-        except ValueError as e:
-            raise ValueError(f"invalid port in {value!r}") from e
-        if not parts.hostname:
-            raise ValueError(f"no host in {value!r}")
-    return value
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a bind address only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name, "" or "*": reachable from elsewhere as far as we know
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 class Settings(BaseSettings):
@@ -104,12 +55,12 @@ class Settings(BaseSettings):
     )
 
     # --- servers (unset: provided by the embedded stack under `footprint run`) ---
-    kafka_url: str | None = Field(None, description="kafka://host:port[,host:port]")
-    postgres_url: str | None = Field(None, description="postgresql://user:pass@host:port/db")
-    clickhouse_url: str | None = Field(
+    kafka_url: KafkaUrl = Field(None, description="kafka://host:port[,host:port]")
+    postgres_url: PostgresUrl = Field(None, description="postgresql://user:pass@host:port/db")
+    clickhouse_url: ClickHouseUrl = Field(
         None, description="clickhouse://user:pass@host:9000/db (native) or chdb:///path"
     )
-    redis_url: str | None = Field(None, description="redis://host:port/db")
+    redis_url: RedisUrl = Field(None, description="redis://host:port/db")
     broker: Literal["tansu", "kafka"] = Field(
         "tansu",
         description="The broker the embedded stack starts when FOOTPRINT_KAFKA_URL is unset: "
@@ -191,13 +142,13 @@ class Settings(BaseSettings):
         description="The longest pause between publish attempts while the "
         "broker refuses the outbox's events (the pause doubles from 0.2 s)",
     )
-    jwt_secret: str | None = Field(
+    jwt_secret: JwtSecret = Field(
         None, description="HS256 key for user tokens (≥ 32 characters); dev value under `run`"
     )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
 
     # --- capture ---
-    exclude_paths: Annotated[list[str], NoDecode] = [
+    exclude_paths: CsvList = [
         "/health",
         "/docs",
         "/redoc",
@@ -218,13 +169,13 @@ class Settings(BaseSettings):
         description="The site (domain) the middleware records footprints under; empty: the "
         "request's Host",
     )
-    event_max_age: timedelta = Field(
+    event_max_age: PastSpan = Field(
         timedelta(days=7),
         description="How long before it is sent a footprint may be dated (7d, 12h, P30D); "
         "older ones get a 422 at the API and a dead letter on the topic. History is imported "
         "with `footprint backfill`",
     )
-    event_max_ahead: timedelta = Field(
+    event_max_ahead: FutureSpan = Field(
         timedelta(minutes=5),
         description="How far ahead of when it is sent a footprint may be dated (at most 5 min)",
     )
@@ -241,7 +192,7 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool | None = Field(
         None, description="Deprecated: true means FOOTPRINT_TRUSTED_PROXIES=1"
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: Origins = Field(
         [],
         description="origins allowed to POST /api/footprints for any site (* for all); a "
         "registered site's own origin may always post that site's footprints",
@@ -259,7 +210,7 @@ class Settings(BaseSettings):
     )
 
     # --- queries ---
-    stats_exclude_links: Annotated[list[str], NoDecode] = ["/health", "/healthz"]
+    stats_exclude_links: CsvList = ["/health", "/healthz"]
     live_top_n: int = Field(10, ge=1, le=1000)
     live_max_links: int = Field(
         1000,
@@ -292,56 +243,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
-    @field_validator("event_max_age", "event_max_ahead")
-    @classmethod
-    def _span(cls, v: timedelta, info: ValidationInfo) -> timedelta:
-        if v < timedelta(0):
-            raise ValueError("must not be negative")
-        if info.field_name == "event_max_ahead" and v > MAX_AHEAD:
-            raise ValueError("must be at most 5 minutes (later footprints would expire windows)")
-        return v
-
     @property
     def time_policy(self) -> TimePolicy:
         """The accepted footprint times, for the API and the worker."""
         return TimePolicy(self.event_max_age, self.event_max_ahead)
-
-    @field_validator("kafka_url")
-    @classmethod
-    def _kafka(cls, v: str | None) -> str | None:
-        if v and "://" not in v:
-            v = "kafka://" + v
-        if v:
-            scheme, rest = v.split("://", 1)
-            if scheme != "kafka":
-                raise ValueError(f"scheme must be kafka:// (got {v!r})")
-            for part in rest.split(","):
-                _check_url("kafka://" + part, ("kafka",))
-        return v
-
-    @field_validator("postgres_url")
-    @classmethod
-    def _postgres(cls, v: str | None) -> str | None:
-        return _check_url(v, ("postgresql", "postgres"))
-
-    @field_validator("clickhouse_url")
-    @classmethod
-    def _clickhouse(cls, v: str | None) -> str | None:
-        if v and v.startswith("chdb:"):
-            return _check_url(v, ("chdb",), need_host=False)
-        return _check_url(v, ("clickhouse",))
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis(cls, v: str | None) -> str | None:
-        return _check_url(v, ("redis", "rediss"))
-
-    @field_validator("jwt_secret")
-    @classmethod
-    def _jwt_secret(cls, v: str | None) -> str | None:
-        if v and len(v) < 32:
-            raise ValueError("must be at least 32 characters (an HMAC key shorter is guessable)")
-        return v or None
 
     @field_validator("live_max_links")
     @classmethod
@@ -355,20 +260,6 @@ class Settings(BaseSettings):
     @classmethod
     def _site(cls, v: str) -> str:
         return v.strip().lower()
-
-    @field_validator("exclude_paths", "stats_exclude_links", "cors_origins", mode="before")
-    @classmethod
-    def _csv(cls, v: object) -> object:
-        return _split_csv(v)
-
-    @field_validator("cors_origins")
-    @classmethod
-    def _origins(cls, v: list[str]) -> list[str]:
-        for origin in v:
-            parts = urlsplit(origin)
-            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
-                raise ValueError(f"an origin is * or scheme://host[:port] (got {origin!r})")
-        return [o.rstrip("/") for o in v]
 
     @model_validator(mode="after")
     def _deprecated_forwarded_for(self) -> Settings:
@@ -406,14 +297,7 @@ class Settings(BaseSettings):
         """Outside development, a SettingsError naming each secret that is missing or published."""
         if self.development(host):
             return
-        problems = []
-        for name, known in KNOWN_SECRETS.items():
-            value = getattr(self, name)
-            variable = f"{ENV_PREFIX}{name.upper()}"
-            if not value:
-                problems.append(f"{variable} is not set")
-            elif value in known:
-                problems.append(f"{variable} is a value published with Footprint")
+        problems = secret_problems(lambda name: getattr(self, name), ENV_PREFIX)
         if problems:
             bind = self.host if host is None else host
             why = "FOOTPRINT_ENV=production" if self.env == "production" else f"bound to {bind}"

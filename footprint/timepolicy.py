@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from footprint.schema import MAX_AHEAD
+from footprint.schema_types import MAX_AHEAD
 
 __all__ = ["BACKFILL_HEADER", "TimePolicy", "is_backfill"]
 

@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from footprint.ids import uuid7
-from footprint.schema import StorableText
+from footprint.schema_types import StorableText
 
 __all__ = [
     "CommunityEvent",

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from footprint.settings import ENV_PREFIX, KNOWN_SECRETS, Settings, SettingsError
+from footprint.settings import ENV_PREFIX, Settings, SettingsError
+from footprint.settings_secrets import KNOWN_SECRETS
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

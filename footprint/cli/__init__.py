@@ -19,7 +19,8 @@ import sys
 import threading
 from types import FrameType
 
-from footprint.settings import DEV_JWT_SECRET, SettingsError, get_settings, load_settings
+from footprint.settings import SettingsError, get_settings, load_settings
+from footprint.settings_secrets import DEV_JWT_SECRET
 from footprint.stack.process import ServerStartError
 
 __all__ = ["main"]
@@ -110,7 +111,7 @@ def _serve(host: str, port: int, stop_timeout: float) -> None:
     import uvicorn
 
     from footprint.deadline import exit_after
-    from footprint.stack.process import kill_all
+    from footprint.stack.orphans import kill_all
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:

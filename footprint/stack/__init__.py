@@ -2,8 +2,10 @@
 
 from footprint.stack.clickhouse import ClickHouseServer
 from footprint.stack.kafka import KafkaServer
+from footprint.stack.orphans import stop_all
+from footprint.stack.ports import free_port
 from footprint.stack.postgres import PostgresServer
-from footprint.stack.process import ServerProcess, ServerStartError, free_port, stop_all
+from footprint.stack.process import ServerProcess, ServerStartError
 from footprint.stack.redis import RedisServer
 
 __all__ = [

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import ClassVar
 from xml.sax.saxutils import escape
 
-from footprint.stack.process import ServerProcess, ServerStartError, tcp_open
+from footprint.stack.ports import tcp_open
+from footprint.stack.process import ServerProcess, ServerStartError
 
 __all__ = ["ClickHouseServer", "find_clickhouse_server"]
 

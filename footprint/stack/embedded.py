@@ -16,8 +16,9 @@ from footprint.settings import ENV_PREFIX, Settings
 from footprint.stack import orphans
 from footprint.stack.apache_kafka import KafkaCluster
 from footprint.stack.kafka import KafkaServer
+from footprint.stack.ports import tcp_open
 from footprint.stack.postgres import PostgresServer
-from footprint.stack.process import ServerProcess, tcp_open
+from footprint.stack.process import ServerProcess
 from footprint.stack.redis import RedisServer
 
 __all__ = ["EmbeddedStack"]

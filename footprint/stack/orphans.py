@@ -1,6 +1,6 @@
 """No orphans: a server dies with the process that started it, and a leftover is stopped.
 
-Two guards, used by ``ServerProcess`` for every server:
+Three guards, used by ``ServerProcess`` for every server:
 
 - ``die_with_parent(sig)``: on Linux the child asks the kernel (``prctl(PR_SET_PDEATHSIG)``) for
   ``sig`` when its parent goes away, even by SIGKILL. The kernel ties this to the parent *thread*,
@@ -11,10 +11,17 @@ Two guards, used by ``ServerProcess`` for every server:
   the main thread may outlive a killed parent, macOS has no pdeathsig, and PostgreSQL refuses a
   data dir whose postmaster still runs. A pid is only trusted when the process's start time is the
   recorded one and its command line or working directory names the data dir.
+- A registry of the servers this process started: ``stop_all`` runs at exit and stops what a
+  crashed or forgetful caller left running; ``kill_all`` is the last resort of a stop that hangs.
+
+Signals go to a server's whole process tree (``process_tree``): a server may put children in
+sessions of their own (postgres backends call setsid), so signalling its group alone would miss
+them.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -24,12 +31,29 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
-__all__ = ["PIDFILE", "die_with_parent", "forget", "leftovers", "record", "stop_leftover"]
+if TYPE_CHECKING:
+    from footprint.stack.process import ServerProcess
+
+__all__ = [
+    "PIDFILE",
+    "die_with_parent",
+    "forget",
+    "kill_all",
+    "leftovers",
+    "process_tree",
+    "record",
+    "register",
+    "signal_all",
+    "stop_all",
+    "stop_leftover",
+    "unregister",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +150,63 @@ def stop_leftover(data_dir: Path, timeout: float = 10.0) -> bool:
 def leftovers(root: Path) -> list[Path]:
     """Data dirs under ``root`` (one or two levels down) that hold a server's pid file."""
     return [p.parent for pattern in (f"*/{PIDFILE}", f"*/*/{PIDFILE}") for p in root.glob(pattern)]
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process it started, however deep."""
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:  # gone already: only its group may be left
+        return [pid]
+
+
+def signal_all(pids: Iterable[int], sig: signal.Signals) -> None:
+    """Send ``sig`` to the group of the first pid and to every pid (a tree from process_tree)."""
+    pids = list(pids)
+    if not pids:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pids[0], sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+# Every started server, so the atexit hook can stop what a crashed or forgetful caller left running.
+_registry: dict[int, ServerProcess] = {}
+_registry_lock = threading.Lock()
+
+
+def register(server: ServerProcess) -> None:
+    """Remember a started server until ``unregister``, for ``stop_all`` and ``kill_all``."""
+    with _registry_lock:
+        _registry[id(server)] = server
+
+
+def unregister(server: ServerProcess) -> None:
+    """Forget a server that is gone."""
+    with _registry_lock:
+        _registry.pop(id(server), None)
+
+
+def stop_all() -> None:
+    """Stop every server this Python process started and has not stopped yet, newest first."""
+    with _registry_lock:
+        servers = list(_registry.values())
+    for server in reversed(servers):
+        try:
+            server.stop()
+        except Exception:  # at exit, one failure must not leave the others running
+            log.exception("could not stop %s", server)
+
+
+atexit.register(stop_all)
+
+
+def kill_all() -> None:
+    """SIGKILL every server this Python process started: the last resort of a stop that hangs."""
+    with _registry_lock:
+        servers = list(_registry.values())
+    for server in servers:
+        with contextlib.suppress(Exception):
+            server.signal_tree(signal.SIGKILL)

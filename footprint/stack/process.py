@@ -2,38 +2,29 @@
 
 A server never outlives its parent for long: it gets its stop signal when the parent dies
 (Linux), and the next start on its data dir stops whatever an earlier parent left running
-(see ``footprint/stack/orphans.py``).
+(see ``footprint/stack/orphans.py``, which also stops, at exit, every server this process
+started). Ports and the default readiness probe are in ``footprint/stack/ports.py``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as _dt
 import logging
 import os
 import shlex
 import signal
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from footprint.stack import orphans
+from footprint.stack.ports import free_port, tcp_open
 
-__all__ = [
-    "ServerProcess",
-    "ServerStartError",
-    "free_port",
-    "kill_all",
-    "run_checked",
-    "stop_all",
-    "tcp_open",
-]
+__all__ = ["ServerProcess", "ServerStartError", "run_checked"]
 
 log = logging.getLogger(__name__)
 
@@ -42,87 +33,6 @@ LOG_TAIL_LINES = 40
 
 class ServerStartError(RuntimeError):
     """A server exited or never became ready; the message carries the tail of its log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Whether a TCP connection to ``host:port`` succeeds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-# Every started server, so the atexit hook can stop what a crashed or forgetful caller left running.
-_registry: dict[int, ServerProcess] = {}
-_registry_lock = threading.Lock()
-
-
-def stop_all() -> None:
-    """Stop every server this Python process started and has not stopped yet, newest first."""
-    with _registry_lock:
-        servers = list(_registry.values())
-    for server in reversed(servers):
-        try:
-            server.stop()
-        except Exception:  # at exit, one failure must not leave the others running
-            log.exception("could not stop %s", server)
-
-
-atexit.register(stop_all)
-
-
-def kill_all() -> None:
-    """SIGKILL every server this Python process started: the last resort of a stop that hangs."""
-    with _registry_lock:
-        servers = list(_registry.values())
-    for server in servers:
-        with contextlib.suppress(Exception):
-            server._signal(server._tree(), signal.SIGKILL)
-
-
-def _children_map() -> dict[int, list[int]]:
-    # /proc is cheap and present on every Linux; `ps` covers macOS.
-    children: dict[int, list[int]] = {}
-    proc = Path("/proc")
-    if proc.is_dir():
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # Field 2, the command name, may hold spaces and ')': split after the last ')'.
-            fields = stat.rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-        return children
-    out = subprocess.run(
-        ["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False
-    ).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            children.setdefault(int(parts[1]), []).append(int(parts[0]))
-    return children
-
-
-def _descendants(pid: int) -> list[int]:
-    children = _children_map()
-    found: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
 
 
 class ServerProcess:
@@ -229,8 +139,7 @@ class ServerProcess:
             )
         orphans.record(self.data_dir, self.name, self._proc.pid, self.stop_signal)
         self._paused = False
-        with _registry_lock:
-            _registry[id(self)] = self
+        orphans.register(self)
         try:
             self._wait_ready(began)
             self.after_ready()
@@ -269,22 +178,14 @@ class ServerProcess:
             delay = min(delay * 2, 0.2)
 
     def _tree(self) -> list[int]:
-        # A server may put children in sessions of their own (postgres backends call setsid), so
-        # signalling the group alone would miss them.
         if not self.running:
             return []
         assert self._proc is not None
-        return [self._proc.pid, *_descendants(self._proc.pid)]
+        return orphans.process_tree(self._proc.pid)
 
-    def _signal(self, pids: Iterable[int], sig: signal.Signals) -> None:
-        pids = list(pids)
-        if not pids:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pids[0], sig)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+    def signal_tree(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the server and every process it started."""
+        orphans.signal_all(self._tree(), sig)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the server to shut down, wait up to ``timeout`` seconds, then SIGKILL it."""
@@ -296,12 +197,12 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, self.stop_signal)
             # A paused server would sit on the pending stop signal forever.
-            self._signal(tree, signal.SIGCONT)
+            orphans.signal_all(tree, signal.SIGCONT)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
-                self._signal(tree + self._tree(), signal.SIGKILL)
+                orphans.signal_all(tree + self._tree(), signal.SIGKILL)
                 proc.wait()
         self._forget()
 
@@ -311,7 +212,7 @@ class ServerProcess:
         if proc is None:
             return
         if proc.poll() is None:
-            self._signal(self._tree(), signal.SIGKILL)
+            self.signal_tree(signal.SIGKILL)
             proc.wait()
         self._forget()
 
@@ -319,8 +220,7 @@ class ServerProcess:
         orphans.forget(self.data_dir)
         self._proc = None
         self._paused = False
-        with _registry_lock:
-            _registry.pop(id(self), None)
+        orphans.unregister(self)
         self.after_stop()
 
     def after_stop(self) -> None:
@@ -330,13 +230,13 @@ class ServerProcess:
         """SIGSTOP the server: connections hang as in an outage, in-memory state is kept."""
         if not self.running:
             raise RuntimeError(f"{self.name} is not running")
-        self._signal(self._tree(), signal.SIGSTOP)
+        self.signal_tree(signal.SIGSTOP)
         self._paused = True
 
     def resume(self) -> None:
         """SIGCONT a paused server."""
         if self.running:
-            self._signal(self._tree(), signal.SIGCONT)
+            self.signal_tree(signal.SIGCONT)
         self._paused = False
 
     def restart(self) -> Self:

@@ -24,7 +24,7 @@ from clickhouse_driver import Client as ClickHouseClient
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from footprint.producer import packs, to_record
+from footprint.records import packs, to_record
 from footprint.schema import Footprint, pack
 from footprint.settings import load_settings
 from schemas.community import FollowUser

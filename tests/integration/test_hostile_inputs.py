@@ -41,7 +41,8 @@ from hypothesis import strategies as st
 
 from api.auth import mint_token
 from footprint.enrich import clean_referrer
-from footprint.schema import HTTP_METHODS, MAX_LINK, MAX_TEXT, Footprint, FootprintIn
+from footprint.schema import Footprint, FootprintIn
+from footprint.schema_types import HTTP_METHODS, MAX_LINK, MAX_TEXT
 from footprint.settings import load_settings
 from schemas.community import EVENT_TYPES, CreateParentComment, CreatePost, FollowUser, PenaltyUser
 from tests.integration.conftest import (

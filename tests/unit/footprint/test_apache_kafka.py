@@ -1,23 +1,10 @@
-"""footprint/stack/apache_kafka.py: configuration and the messages a missing tool gives."""
+"""footprint/stack/apache_kafka.py: a cluster's nodes share one quorum and one cluster id."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from footprint.stack import apache_kafka
 from footprint.stack.apache_kafka import KafkaCluster
-from footprint.stack.process import ServerStartError
-
-
-def test_a_missing_java_or_maven_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(apache_kafka.shutil, "which", lambda name: None)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(ServerStartError, match="`mvn` not found.*JDK 17\\+ and Maven"):
-        apache_kafka.kafka_classpath()
 
 
 def test_a_three_node_cluster_replicates_three_ways_and_needs_two_in_sync(tmp_path: Path) -> None:
@@ -38,24 +25,3 @@ def test_the_cluster_id_survives_for_a_restart_on_the_same_dirs(tmp_path: Path) 
     first = KafkaCluster(tmp_path, size=1)
     again = KafkaCluster(tmp_path, size=1)
     assert again.nodes[0].cluster_id == first.nodes[0].cluster_id
-
-
-def test_a_single_node_needs_no_second_replica(tmp_path: Path) -> None:
-    [node] = KafkaCluster(tmp_path).nodes
-    props = node.properties()
-    assert props["min.insync.replicas"] == "1"
-    assert props["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{node.port}"
-
-
-def test_a_cluster_id_starting_with_a_dash_is_passed_as_one_argument(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    [node] = KafkaCluster(tmp_path).nodes
-    node._cluster_id = "-ABCDEFGHIJKLMNOPQRSTU"
-    seen: list[list[str]] = []
-    monkeypatch.setattr(apache_kafka, "kafka_classpath", lambda: "/nowhere.jar")
-    monkeypatch.setattr(apache_kafka, "_tool", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(apache_kafka, "run_checked", lambda argv, what: seen.append(argv) or "")
-    node.prepare()
-    [argv] = seen
-    assert "--cluster-id=-ABCDEFGHIJKLMNOPQRSTU" in argv

@@ -1,137 +1,27 @@
-"""footprint/producer.py: the bounded buffer and the disk spool never lose a footprint."""
+"""footprint/producer.py: the bounded buffer, spilling to the spool, never loses a footprint."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
-from aiokafka.partitioner import DefaultPartitioner
-
-from footprint.producer import FootprintProducer, Spool, packs, to_record
+from footprint.producer import FootprintProducer
 from footprint.schema import Footprint
+from footprint.spool import Spool
+from tests.unit.footprint.samples import sample_footprint
 
 UNREACHABLE = "127.0.0.1:1"
 
 
-def _fp(n: int = 0) -> Footprint:
-    return Footprint(
-        event_id=uuid4(),
-        method="GET",
-        link=f"/posts/{n}",
-        footprint_time=datetime(2026, 11, 22, 9, 30, n % 60, tzinfo=UTC),
-    )
-
-
-def _values(n: int, prefix: str = "v") -> list[bytes]:
-    return [f"{prefix}{i}".encode() for i in range(n)]
-
-
-# --- spool -----------------------------------------------------------------------------------
-
-
-def test_spool_rotates_segments_and_delivers_oldest_first(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool", segment_events=2)
-    assert spool.take_oldest() is None
-    spool.append([b"a"])
-    spool.append([b"b"])  # same segment: it holds 2
-    spool.append([b"c"])  # full: a new segment
-    spool.append([b"d", b"e"])
-    assert spool.count == 5
-    assert len(spool.segments()) == 2
-
-    taken = spool.take_oldest()
-    assert taken is not None
-    seg, values = taken
-    assert values == [b"a", b"b"]
-    spool.done(seg, len(values))
-    assert spool.count == 3
-    assert not seg.exists()
-
-    taken = spool.take_oldest()
-    assert taken is not None
-    seg, values = taken
-    assert values == [b"c", b"d", b"e"]
-    # Appends while a segment is being delivered go to a new segment, not into it.
-    spool.append([b"f"])
-    spool.done(seg, len(values))
-    taken = spool.take_oldest()
-    assert taken is not None
-    assert taken[1] == [b"f"]
-    spool.done(taken[0], 1)
-    assert spool.count == 0
-    assert spool.take_oldest() is None
-
-
-def test_spool_segment_stays_until_done(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool")
-    spool.append([b"x", b"y"])
-    first = spool.take_oldest()
-    again = spool.take_oldest()  # not yet acknowledged: offered again
-    assert first == again
-    assert spool.count == 2
-
-
-def test_spool_survives_a_restart(tmp_path: Path) -> None:
-    directory = tmp_path / "spool"
-    spool = Spool(directory, segment_events=3)
-    spool.append(_values(3, "old"))
-    spool.append(_values(2, "new"))
-    assert len(spool.segments()) == 2
-
-    restarted = Spool(directory, segment_events=3)
-    assert restarted.count == 5
-    taken = restarted.take_oldest()
-    assert taken is not None
-    assert taken[1] == _values(3, "old")
-    restarted.done(taken[0], 3)
-    # After a restart, new values never go into an old segment.
-    restarted.append([b"after"])
-    taken = restarted.take_oldest()
-    assert taken is not None
-    assert taken[1] == _values(2, "new")
-    restarted.done(taken[0], 2)
-    taken = restarted.take_oldest()
-    assert taken is not None
-    assert taken[1] == [b"after"]
-    assert restarted.count == 1
-
-
-def test_spool_on_a_missing_directory_is_empty(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "nope")
-    assert spool.count == 0
-    assert spool.segments() == []
-    assert spool.take_oldest() is None
-
-
 # --- producer: buffer and spill --------------------------------------------------------------
-
-
-def test_to_record_keys_by_link_stamped_when_accepted() -> None:
-    fp = _fp(5)  # dated 2026-11-22
-    before = int(time.time() * 1000)
-    key, value, ts, from_spool = to_record(fp)
-    assert not from_spool
-    assert key == b"/posts/5"
-    assert Footprint.from_bytes(value) == fp
-    # The worker's event-time policy compares the footprint's time with this.
-    assert before <= ts <= int(time.time() * 1000)
-
-
-def test_to_record_from_the_spool_keeps_the_event_time() -> None:
-    fp = _fp(5)
-    _, _, ts, from_spool = to_record(fp, from_spool=True)
-    assert from_spool
-    assert ts == int(fp.footprint_time.timestamp() * 1000)
 
 
 def test_offer_beyond_max_buffer_spills_to_spool(tmp_path: Path) -> None:
     producer = FootprintProducer(
         UNREACHABLE, "footprints", max_buffer=3, spool_dir=tmp_path / "spool"
     )
-    footprints = [_fp(i) for i in range(8)]
+    footprints = [sample_footprint(i) for i in range(8)]
     for fp in footprints:
         producer.offer(fp)
     assert producer.stats.offered == 8
@@ -149,7 +39,7 @@ def test_offer_beyond_max_buffer_spills_to_spool(tmp_path: Path) -> None:
 def test_offer_without_spool_drops_beyond_max_buffer() -> None:
     producer = FootprintProducer(UNREACHABLE, "footprints", max_buffer=2)
     for i in range(4):
-        producer.offer(_fp(i))
+        producer.offer(sample_footprint(i))
     assert producer.pending == 2
     assert producer.stats.offered == 4
     assert producer.stats.spooled == 0
@@ -157,7 +47,7 @@ def test_offer_without_spool_drops_beyond_max_buffer() -> None:
 
 def test_offer_never_blocks() -> None:
     producer = FootprintProducer(UNREACHABLE, "footprints", max_buffer=100_000)
-    fp = _fp()
+    fp = sample_footprint()
     started = time.perf_counter()
     for _ in range(10_000):
         producer.offer(fp)
@@ -166,7 +56,7 @@ def test_offer_never_blocks() -> None:
 
 
 def test_pending_counts_a_spool_left_by_a_previous_process(tmp_path: Path) -> None:
-    Spool(tmp_path / "spool").append([_fp(i).to_bytes() for i in range(4)])
+    Spool(tmp_path / "spool").append([sample_footprint(i).to_bytes() for i in range(4)])
     producer = FootprintProducer(UNREACHABLE, "footprints", spool_dir=tmp_path / "spool")
     assert producer.pending == 4
 
@@ -176,7 +66,7 @@ def test_pending_counts_a_spool_left_by_a_previous_process(tmp_path: Path) -> No
 
 def test_stop_with_unreachable_broker_spools_the_buffer(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
-    footprints = [_fp(i) for i in range(5)]
+    footprints = [sample_footprint(i) for i in range(5)]
 
     async def scenario() -> FootprintProducer:
         producer = FootprintProducer(
@@ -213,7 +103,7 @@ def test_flush_times_out_with_unreachable_broker(tmp_path: Path) -> None:
     async def scenario() -> tuple[bool, int]:
         producer = FootprintProducer(UNREACHABLE, "footprints", spool_dir=tmp_path / "spool")
         await producer.start()
-        producer.offer(_fp())
+        producer.offer(sample_footprint())
         flushed = await producer.flush(timeout=0.2)
         await producer.stop(timeout=0.1)
         return flushed, producer.pending
@@ -260,7 +150,7 @@ def test_stop_does_not_duplicate_spooled_events_that_failed_to_send(tmp_path: Pa
     offset, not by event id: every duplicate would be a visit counted twice.
     """
     spool_dir = tmp_path / "spool"
-    footprints = [_fp(i) for i in range(3)]
+    footprints = [sample_footprint(i) for i in range(3)]
     Spool(spool_dir).append([fp.to_bytes() for fp in footprints])
 
     async def refuse(_producer: object, batch: list) -> list:  # the broker acks nothing
@@ -283,7 +173,7 @@ def test_stop_does_not_duplicate_spooled_events_that_failed_to_send(tmp_path: Pa
 def test_stop_keeps_a_batch_whose_send_never_completed(tmp_path: Path) -> None:
     """A batch in flight when stop() gives up was not acknowledged: it must reach the spool."""
     spool_dir = tmp_path / "spool"
-    footprints = [_fp(i) for i in range(3)]
+    footprints = [sample_footprint(i) for i in range(3)]
 
     async def hang(_producer: object, batch: list) -> list:  # the broker never answers
         await asyncio.Event().wait()
@@ -307,7 +197,7 @@ def test_stop_keeps_a_batch_whose_send_never_completed(tmp_path: Path) -> None:
 
 def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
-    Spool(spool_dir).append([_fp(i).to_bytes() for i in range(3)])
+    Spool(spool_dir).append([sample_footprint(i).to_bytes() for i in range(3)])
     sent: list[bytes] = []
 
     async def accept(_producer: object, batch: list) -> list:
@@ -319,7 +209,7 @@ def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
             FootprintProducer(UNREACHABLE, "footprints", spool_dir=spool_dir), accept
         )
         await producer.start()
-        producer.offer(_fp(9))
+        producer.offer(sample_footprint(9))
         assert await producer.flush(timeout=2)
         await producer.stop(timeout=0.2)
         return producer
@@ -329,28 +219,3 @@ def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     assert producer.pending == 0
     assert Spool(spool_dir).count == 0
     assert _spooled_ids(spool_dir) == []
-
-
-# --- packs -----------------------------------------------------------------------------------
-
-
-def test_packs_follow_the_keyed_partition_and_keep_order() -> None:
-    records = [to_record(_fp(n % 7)) for n in range(200)]
-    grouped = packs(records, [0, 1, 2, 3], max_items=1000, max_bytes=10**9)
-    assert sorted(len(g) for _, g in grouped) and sum(len(g) for _, g in grouped) == 200
-    assert len({p for p, _ in grouped}) == len(grouped), "one pack per partition"
-    expected = DefaultPartitioner()
-    for partition, group in grouped:
-        # the partition a keyed message of that link would go to: per-link counts stay local
-        assert {expected(r[0], [0, 1, 2, 3], [0, 1, 2, 3]) for r in group} == {partition}
-        assert group == [r for r in records if r in group]
-
-
-def test_packs_are_bounded_in_items_and_bytes() -> None:
-    records = [to_record(_fp(0)) for _ in range(25)]  # one link: one partition
-    by_items = packs(records, [0, 1], max_items=10, max_bytes=10**9)
-    assert [len(g) for _, g in by_items] == [10, 10, 5]
-    size = len(records[0][1])
-    by_bytes = packs(records, [0, 1], max_items=1000, max_bytes=size * 4 + 10)
-    assert [len(g) for _, g in by_bytes] == [4, 4, 4, 4, 4, 4, 1]
-    assert [r for _, g in by_bytes for r in g] == records

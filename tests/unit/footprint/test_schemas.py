@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 import pytest
 from pydantic import ValidationError
 
-from footprint.schema import MAX_LINK, Footprint, FootprintIn, pack, unpack
+from footprint.schema import Footprint, FootprintIn, pack, unpack
+from footprint.schema_types import MAX_LINK
 
 
 def _locs(error: ValidationError) -> list[tuple[object, ...]]:
@@ -287,7 +288,7 @@ def test_every_accepted_method_fits_the_postgres_column() -> None:
     import re
     from pathlib import Path
 
-    from footprint.schema import HTTP_METHODS
+    from footprint.schema_types import HTTP_METHODS
 
     ddl = (Path(__file__).parents[3] / "sql" / "postgres" / "001_user_footprint.sql").read_text()
     found = re.search(r"\bmethod\s+varchar\((\d+)\)", ddl)

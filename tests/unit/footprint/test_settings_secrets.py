@@ -1,4 +1,4 @@
-"""No known secrets: outside development, start-up refuses a missing or published secret."""
+"""footprint/settings_secrets.py: outside development, no missing or published secret."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ import pytest
 
 from api.main import create_app
 from footprint.cli import main
-from footprint.settings import (
-    KNOWN_SECRETS,
-    Settings,
-    SettingsError,
-    get_settings,
-    load_settings,
-)
+from footprint.settings import Settings, SettingsError, get_settings, load_settings
+from footprint.settings_secrets import KNOWN_SECRETS
 
 FRESH = {name: secrets.token_hex(32) for name in KNOWN_SECRETS}
 PUBLISHED = [(name, value) for name, values in KNOWN_SECRETS.items() for value in values]
