@@ -28,7 +28,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from api.auth import mint_token
 from footprint.settings import load_settings
@@ -685,7 +685,24 @@ def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
         lambda d: text(d, "ms-postgres").endswith("ms") and text(d, "ms-clickhouse").endswith("ms"),
         "both stores' query times",
     )
-    # Tabs: entry pages, UTM campaigns, goals with their conversion rate.
+    # The chart draws the metric clicked, in the interval picked.
+    chart = browser.find_element(By.ID, "chart")
+    browser.find_element(By.CSS_SELECTOR, ".stat[data-metric='pageviews']").click()
+    wait_dom(browser, lambda d: chart.get_attribute("data-sum") == "4", "4 pageviews drawn")
+    hours = int(chart.get_attribute("data-buckets"))
+    assert 24 <= hours <= 25, hours
+    Select(browser.find_element(By.ID, "interval")).select_by_value("minute")
+    wait_dom(
+        browser,
+        lambda d: (
+            int(chart.get_attribute("data-buckets")) > 1400
+            and chart.get_attribute("data-sum") == "4"
+        ),
+        "the same pageviews in minutes",
+    )
+    Select(browser.find_element(By.ID, "interval")).select_by_value("hour")
+    browser.find_element(By.CSS_SELECTOR, ".stat[data-metric='visitors']").click()
+    # Tabs: exit pages, UTM campaigns, browsers, goals with their conversion rate.
     for panel, tab, expected in (
         (
             "pages",
@@ -713,6 +730,12 @@ def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
         lambda d: rows(d, "sources") == [["news.ycombinator.com", "1"], ["newsletter", "1"]],
         "the sources of /pricing only",
     )
+    wait_dom(
+        browser,
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pending") == "0",
+        "every panel's answer",
+    )
+    assert rows(browser, "events") == [["Signup", "1", "1", "50%"]], "1 of /pricing's 2 visitors"
     save_screenshot(browser, "dashboard-site.png")
     # The filter is in the address: a reload keeps it.
     assert "f=event%3Apage%2C%2Fpricing" in browser.current_url

@@ -54,6 +54,22 @@ export function apiFilters(extra = []) {
 export async function query(fields, source = state.source) {
   const range = dateRange();
   if (!range || access.refused || state.site === null) return { ok: false, error: "no period" };
+  pending(+1);
+  try {
+    return await ask(fields, source, range);
+  } finally {
+    pending(-1);
+  }
+}
+
+/** Questions in flight, on <body data-pending>: the page dims while it waits (and tests wait). */
+let inFlight = 0;
+function pending(change) {
+  inFlight += change;
+  document.body.dataset.pending = String(inFlight);
+}
+
+async function ask(fields, source, range) {
   const body = { site_id: state.site, date_range: range, timezone: tz, filters: apiFilters(), ...fields };
   try {
     const response = await fetch(`/api/v2/query?source=${source}`, {
