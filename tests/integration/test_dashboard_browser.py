@@ -530,6 +530,7 @@ def test_events_api_as_documented_by_plausible(stack: Running) -> None:
 # --- one site's dashboard: a key, a click to filter, a shared link, another site's key ---------
 
 SITE_A, SITE_B = "shop-a.test", "shop-b.test"
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"  # a campaign name, shown as text
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -594,7 +595,13 @@ def shop(stack: Running) -> Shop:
         assert r.status_code == 201, r.text
         link, link_id = r.json()["token"], r.json()["link_id"]
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
-    b_only = {"method": "GET", "link": "/b-only", "site": SITE_B, "user_agent": USER_AGENT}
+    b_only = {
+        "method": "GET",
+        "link": "/b-only",
+        "site": SITE_B,
+        "user_agent": USER_AGENT,
+        "utm_source": HOSTILE,
+    }
     with stack.api() as api:
         r = api.post("/api/footprints", json=[*_shop_a(base), b_only])
         assert r.status_code == 202, r.text
@@ -785,3 +792,27 @@ def test_another_sites_key_sees_nothing_of_site_a(
     )
     assert text(browser, "stat-visitors") == "–"
     assert rows(browser, "pages") == [] and rows(browser, "sources") == []
+
+
+def test_hostile_values_are_shown_as_text(stack: Running, browser: WebDriver, shop: Shop) -> None:
+    fresh_tab(browser, f"{stack.base}/#token={shop.key_b}")
+    wait_dom(browser, lambda d: rows(d, "sources") == [[HOSTILE, "1"]], "the campaign as text")
+    browser.find_element(By.CSS_SELECTOR, "#rows-sources li").click()
+    wait_dom(
+        browser,
+        lambda d: (
+            [c.text for c in d.find_elements(By.CSS_SELECTOR, ".chip-text")]
+            == [f"Source is {HOSTILE}"]
+            and d.find_element(By.TAG_NAME, "body").get_attribute("data-pending") == "0"
+        ),
+        "the filter on it",
+    )
+    assert text(browser, "stat-visitors") == "1", "the filter matched its own value"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img") and "pwned" not in browser.title
+    # A filter made up in the address: the API's 400 is shown, nothing else breaks.
+    browser.get(f"{stack.base}/?f=visit:nowhere,x")
+    wait_dom(
+        browser,
+        lambda d: "unknown dimension 'visit:nowhere'" in text(d, "query-error"),
+        "the API's refusal",
+    )
