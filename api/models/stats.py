@@ -8,7 +8,7 @@ from pydantic import Field
 
 from api.models.common import Answer, IsoTime
 
-__all__ = ["LivePage", "LiveStats", "Summary", "SummaryBucket", "SummaryPage"]
+__all__ = ["LivePage", "LiveStats", "ReadableSites", "Summary", "SummaryBucket", "SummaryPage"]
 
 
 class LivePage(Answer):
@@ -69,3 +69,12 @@ class Summary(Answer):
     )
     buckets: list[SummaryBucket] = Field(description="Every bucket of the period, in order.")
     query_ms: float = Field(description="How long the queries took, in milliseconds.")
+
+
+class ReadableSites(Answer):
+    """What a stats credential reads: the dashboard's site switcher."""
+
+    access: Literal["admin", "key", "link"] = Field(
+        description="An admin token (every site), a site API key or a shared link (one site)."
+    )
+    sites: list[str] = Field(description="The sites it may read, by domain, sorted.")

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AllSitesReader, StatsReader, read_stats, site_or_404
 from api.deps import ClickHouseDep, PostgresDep, RedisDep, SettingsDep
 from api.live import live_stats
 from api.models.errors import errors
-from api.models.stats import LiveStats, Summary
+from api.models.stats import LiveStats, ReadableSites, Summary
 from api.summary import Period, SummaryTimeout, pick_interval, summarize
 from footprint.schema import EARLIEST, MAX_AHEAD, NO_NUL
 
@@ -39,6 +39,16 @@ def _query_error(field: str, message: str, value: Any) -> RequestValidationError
     return RequestValidationError(
         [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
     )
+
+
+@router.get("/sites", response_model=ReadableSites)
+async def readable_sites(access: StatsReader, request: Request) -> dict[str, Any]:
+    """The sites this credential reads: every registered one for an admin, else its own."""
+    # A key or a shared link names no site, and the dashboard must know which one it shows.
+    if access.site is not None:
+        return {"access": access.kind, "sites": [access.site]}
+    registry = getattr(request.app.state, "sites", None)
+    return {"access": access.kind, "sites": sorted(registry.snapshot.sites) if registry else []}
 
 
 @router.get("/live", response_model=LiveStats)

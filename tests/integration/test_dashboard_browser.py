@@ -7,6 +7,7 @@ dashboard is kept in ``tests/artifacts/dashboard.png``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -27,7 +28,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from api.auth import mint_token
 from footprint.settings import load_settings
@@ -524,3 +525,294 @@ def test_events_api_as_documented_by_plausible(stack: Running) -> None:
             "Chrome",
         )
     ]
+
+
+# --- one site's dashboard: a key, a click to filter, a shared link, another site's key ---------
+
+SITE_A, SITE_B = "shop-a.test", "shop-b.test"
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"  # a campaign name, shown as text
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+@dataclass
+class Shop:
+    key_a: str
+    key_b: str
+    link_a: str
+    link_id: int
+
+
+def _shop_a(base: datetime) -> list[dict[str, Any]]:
+    """Three visitors (one per agent): a Hacker News reader who signs up, a newsletter reader
+    and a direct visit on an iPhone. Explicit times: both stores order a visit alike."""
+
+    def at(seconds: int, **fields: Any) -> dict[str, Any]:
+        when = (base + timedelta(seconds=seconds)).isoformat()
+        return {"method": "GET", "site": SITE_A, "footprint_time": when, **fields}
+
+    return [
+        at(
+            0,
+            link="/pricing",
+            user_agent=USER_AGENT,
+            referrer="https://news.ycombinator.com/item?id=1",
+        ),
+        at(30, link="/pricing", user_agent=USER_AGENT, name="Signup", props={"plan": "pro"}),
+        at(60, link="/docs", user_agent=USER_AGENT),
+        at(
+            5,
+            link="/pricing",
+            user_agent=FIREFOX,
+            utm_source="newsletter",
+            utm_medium="email",
+            utm_campaign="winter",
+        ),  # fmt: skip
+        at(9, link="/about", user_agent=IPHONE),
+    ]
+
+
+def _totals(stack: Running, key: str, site: str, source: str) -> list[Any] | None:
+    body = {"site_id": site, "metrics": ["visitors", "events"], "date_range": "24h"}
+    with stack.api(key) as api:
+        r = api.post(f"/api/v2/query?source={source}", json=body)
+    return r.json()["results"][0]["metrics"] if r.status_code == 200 else None
+
+
+@pytest.fixture(scope="module")
+def shop(stack: Running) -> Shop:
+    """Sites A and B with a key each, a shared link of A, and known visits in both stores."""
+    with stack.api(ADMIN) as admin:
+        keys = {}
+        for site in (SITE_A, SITE_B):
+            r = admin.post("/api/v1/sites", json={"domain": site})
+            assert r.status_code == 201, r.text
+            keys[site] = r.json()["api_key"]
+        r = admin.post(f"/api/v1/sites/{SITE_A}/shared-links")
+        assert r.status_code == 201, r.text
+        link, link_id = r.json()["token"], r.json()["link_id"]
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    b_only = {
+        "method": "GET",
+        "link": "/b-only",
+        "site": SITE_B,
+        "user_agent": USER_AGENT,
+        "utm_source": HOSTILE,
+    }
+    with stack.api() as api:
+        r = api.post("/api/footprints", json=[*_shop_a(base), b_only])
+        assert r.status_code == 202, r.text
+    for source in ("postgres", "clickhouse"):
+        wait_until(
+            lambda s=source: (
+                _totals(stack, keys[SITE_A], SITE_A, s) == [3, 5]
+                and _totals(stack, keys[SITE_B], SITE_B, s) == [1, 1]
+            ),
+            what=f"both sites' footprints in {source}",
+        )
+    return Shop(keys[SITE_A], keys[SITE_B], link, link_id)
+
+
+def rows(driver: WebDriver, panel: str) -> list[list[str]]:
+    """A panel's rows as [label, figures…], read at once (a refresh may replace them)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map((li) =>"
+        " [...li.querySelectorAll('.link, .count')].map((s) => s.textContent))",
+        f"#rows-{panel} li",
+    )
+
+
+def stats(driver: WebDriver) -> dict[str, str]:
+    names = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
+    return {name: text(driver, f"stat-{name}") for name in names}
+
+
+def fresh_tab(driver: WebDriver, url: str) -> None:
+    """Open ``url`` with this tab's sessionStorage emptied (no credential kept from before)."""
+    driver.get(url.split("?")[0])
+    driver.execute_script("sessionStorage.clear(); localStorage.clear();")
+    driver.get(url)
+
+
+def save_screenshot(driver: WebDriver, name: str) -> Path:
+    """The whole page, kept in tests/artifacts and, with FOOTPRINT_SCREENSHOT set, there too."""
+    hidden = driver.execute_script(
+        "return document.documentElement.scrollHeight - window.innerHeight"
+    )
+    if hidden > 0:
+        size = driver.get_window_size()
+        driver.set_window_size(size["width"], size["height"] + hidden)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / name
+    assert driver.save_screenshot(str(shot))
+    assert_not_blank(shot)
+    if target := os.environ.get("FOOTPRINT_SCREENSHOT"):
+        shutil.copyfile(shot, ROOT / target)
+    driver.set_window_size(1360, 1080)
+    return shot
+
+
+A_STATS = {
+    "visitors": "3",
+    "visits": "3",
+    "pageviews": "4",
+    "bounce_rate": "67%",  # two visits of a single page view out of three
+    "visit_duration": "20s",  # 60 s, 0 s and 0 s
+}
+
+
+def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
+    stack: Running, browser: WebDriver, shop: Shop
+) -> None:
+    fresh_tab(browser, stack.base + "/")
+    wait_dom(browser, lambda d: d.find_element(By.ID, "access-form").is_displayed(), "sign-in")
+    browser.find_element(By.ID, "access-token").send_keys(shop.key_a)
+    browser.find_element(By.CSS_SELECTOR, "#access-form button[type=submit]").click()
+    wait_dom(browser, lambda d: stats(d) == A_STATS, f"the top stats {A_STATS}")
+    assert text(browser, "access-who") == "Site API key"
+    options = browser.find_elements(By.CSS_SELECTOR, "#site option")
+    assert [o.text for o in options] == [SITE_A], "a key's switcher holds its own site"
+    # What counts every site at once is an admin's: not shown to a key.
+    assert not browser.find_element(By.ID, "live-section").is_displayed()
+    wait_dom(
+        browser,
+        lambda d: (
+            rows(d, "pages") == [["/pricing", "2", "2"], ["/about", "1", "1"], ["/docs", "1", "1"]]
+            and rows(d, "sources")
+            == [["Direct / None", "1"], ["news.ycombinator.com", "1"], ["newsletter", "1"]]
+            and rows(d, "events") == [["Signup", "1", "1"]]
+        ),
+        "the pages, sources and events panels",
+    )
+    wait_dom(
+        browser,
+        lambda d: text(d, "ms-postgres").endswith("ms") and text(d, "ms-clickhouse").endswith("ms"),
+        "both stores' query times",
+    )
+    # The chart draws the metric clicked, in the interval picked.
+    chart = browser.find_element(By.ID, "chart")
+    browser.find_element(By.CSS_SELECTOR, ".stat[data-metric='pageviews']").click()
+    wait_dom(browser, lambda d: chart.get_attribute("data-sum") == "4", "4 pageviews drawn")
+    hours = int(chart.get_attribute("data-buckets"))
+    assert 24 <= hours <= 25, hours
+    Select(browser.find_element(By.ID, "interval")).select_by_value("minute")
+    wait_dom(
+        browser,
+        lambda d: (
+            int(chart.get_attribute("data-buckets")) > 1400
+            and chart.get_attribute("data-sum") == "4"
+        ),
+        "the same pageviews in minutes",
+    )
+    Select(browser.find_element(By.ID, "interval")).select_by_value("hour")
+    browser.find_element(By.CSS_SELECTOR, ".stat[data-metric='visitors']").click()
+    # Tabs: exit pages, UTM campaigns, browsers, goals with their conversion rate.
+    for panel, tab, expected in (
+        (
+            "pages",
+            "Exit pages",
+            [["/about", "1", "1"], ["/docs", "1", "1"], ["/pricing", "1", "1"]],
+        ),
+        ("utm", "UTM campaign", [["(not set)", "2"], ["winter", "1"]]),
+        ("devices", "Browsers", [["Chrome", "1"], ["Firefox", "1"], ["Mobile Safari", "1"]]),
+        ("events", "Goals", [["Signup", "1", "1", "33.3%"]]),
+    ):
+        browser.find_element(By.XPATH, f"//*[@id='panel-{panel}']//button[.='{tab}']").click()
+        wait_dom(browser, lambda d, p=panel, e=expected: rows(d, p) == e, f"{panel}: {tab}")
+
+    # A click on a row filters the whole dashboard: the chip, the figures, the other panels.
+    browser.find_element(By.CSS_SELECTOR, "#panel-pages button[data-tab='0']").click()
+    wait_dom(browser, lambda d: rows(d, "pages")[:1] == [["/pricing", "2", "2"]], "top pages")
+    browser.find_element(By.CSS_SELECTOR, "#rows-pages li[data-value='/pricing']").click()
+    filtered = {"visitors": "2", "visits": "2", "pageviews": "2", "bounce_rate": "50%",
+                "visit_duration": "30s"}  # fmt: skip
+    wait_dom(browser, lambda d: stats(d) == filtered, f"the filtered stats {filtered}")
+    chips = browser.find_elements(By.CSS_SELECTOR, "#filters .chip-text")
+    assert [c.text for c in chips] == ["Page is /pricing"]
+    wait_dom(
+        browser,
+        lambda d: rows(d, "sources") == [["news.ycombinator.com", "1"], ["newsletter", "1"]],
+        "the sources of /pricing only",
+    )
+    wait_dom(
+        browser,
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-pending") == "0",
+        "every panel's answer",
+    )
+    assert rows(browser, "events") == [["Signup", "1", "1", "50%"]], "1 of /pricing's 2 visitors"
+    save_screenshot(browser, "dashboard-site.png")
+    # The filter is in the address: a reload keeps it.
+    assert "f=event%3Apage%2C%2Fpricing" in browser.current_url
+    browser.refresh()
+    wait_dom(browser, lambda d: stats(d) == filtered, "the filter after a reload")
+    browser.find_element(By.CSS_SELECTOR, ".chip-remove").click()
+    wait_dom(browser, lambda d: stats(d) == A_STATS, "the whole site again")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".chip")
+    assert shop.key_a not in browser.current_url
+
+
+def test_a_shared_link_opens_a_read_only_view_without_sign_in(
+    stack: Running, browser: WebDriver, shop: Shop
+) -> None:
+    fresh_tab(browser, f"{stack.base}/?link={shop.link_a}")
+    wait_dom(browser, lambda d: stats(d) == A_STATS, "the shared site's stats")
+    assert text(browser, "access-who") == "Shared link · read-only"
+    for hidden in ("login", "access-gate", "access-out", "inbox", "live-section"):
+        assert not browser.find_element(By.ID, hidden).is_displayed(), hidden
+    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#site option")] == [SITE_A]
+    wait_dom(browser, lambda d: rows(d, "pages")[:1] == [["/pricing", "2", "2"]], "its pages")
+    # Revoked, the same link opens nothing and says so.
+    with stack.api(ADMIN) as admin:
+        r = admin.delete(f"/api/v1/sites/{SITE_A}/shared-links/{shop.link_id}")
+        assert r.status_code == 204, r.text
+    browser.refresh()
+    wait_dom(browser, lambda d: "no longer opens" in text(d, "access-error"), "the revoked link")
+    assert stats(browser)["visitors"] == "–"
+    assert not browser.find_element(By.ID, "access-form").is_displayed()
+
+
+def test_another_sites_key_sees_nothing_of_site_a(
+    stack: Running, browser: WebDriver, shop: Shop
+) -> None:
+    fresh_tab(browser, f"{stack.base}/#token={shop.key_b}")
+    wait_dom(browser, lambda d: text(d, "stat-visitors") == "1", "site B's one visitor")
+    assert [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#site option")] == [SITE_B]
+    wait_dom(browser, lambda d: rows(d, "pages") == [["/b-only", "1", "1"]], "site B's page")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "/pricing" not in body and SITE_A not in body and "Signup" not in body
+    # Asking for site A by address: the API answers as if it did not exist; no figure shows.
+    browser.get(f"{stack.base}/?site={SITE_A}")
+    wait_dom(
+        browser,
+        lambda d: f"no site '{SITE_A}'" in text(d, "query-error"),
+        "the query API's 404 for site A",
+    )
+    assert text(browser, "stat-visitors") == "–"
+    assert rows(browser, "pages") == [] and rows(browser, "sources") == []
+
+
+def test_hostile_values_are_shown_as_text(stack: Running, browser: WebDriver, shop: Shop) -> None:
+    fresh_tab(browser, f"{stack.base}/#token={shop.key_b}")
+    wait_dom(browser, lambda d: rows(d, "sources") == [[HOSTILE, "1"]], "the campaign as text")
+    browser.find_element(By.CSS_SELECTOR, "#rows-sources li").click()
+    wait_dom(
+        browser,
+        lambda d: (
+            [c.text for c in d.find_elements(By.CSS_SELECTOR, ".chip-text")]
+            == [f"Source is {HOSTILE}"]
+            and d.find_element(By.TAG_NAME, "body").get_attribute("data-pending") == "0"
+        ),
+        "the filter on it",
+    )
+    assert text(browser, "stat-visitors") == "1", "the filter matched its own value"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img") and "pwned" not in browser.title
+    # A filter made up in the address: the API's 400 is shown, nothing else breaks.
+    browser.get(f"{stack.base}/?f=visit:nowhere,x")
+    wait_dom(
+        browser,
+        lambda d: "unknown dimension 'visit:nowhere'" in text(d, "query-error"),
+        "the API's refusal",
+    )

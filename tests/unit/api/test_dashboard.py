@@ -7,6 +7,7 @@ captured footprints stay in the producer's buffer, where the tests count them.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,26 @@ def test_dashboard_page_and_assets_are_served_and_not_counted(tmp_path: Path) ->
     # Only those routes opt out: any other page of the app is still recorded.
     client.get("/pricing")
     assert _links(app) == ["/pricing"]
+
+
+def test_dashboard_modules_are_all_served_as_javascript(tmp_path: Path) -> None:
+    _, client = _client(tmp_path)
+    # Every module app.js imports, followed through their own imports: a browser refuses a
+    # module answered with another type, and one missing stops the whole page.
+    seen, todo = set(), ["/static/app.js"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].startswith("text/javascript"), path
+        assert r.text.count("\n") <= 300, f"{path}: over 300 lines, split it"
+        folder = path.rsplit("/", 1)[0]
+        for name in re.findall(r'^import .* from "\./([\w/.]+)";$', r.text, re.MULTILINE):
+            todo.append(f"{folder}/{name}")
+    assert len(seen) >= 8, seen
 
 
 def test_tracker_script_is_javascript_that_honours_do_not_track(tmp_path: Path) -> None:

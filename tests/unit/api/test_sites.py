@@ -28,6 +28,7 @@ from footprint.site_keys import (
     new_link_token,
     normalise_domain,
 )
+from tests.unit.offline import offline_settings
 
 
 @pytest.mark.parametrize(
@@ -155,3 +156,25 @@ def test_the_registry_without_postgresql_answers_503(tmp_path: Path) -> None:
     admin = {"Authorization": f"Bearer {mint_token(app.state.settings, 'mod', admin=True)}"}
     r = TestClient(app).post("/api/v1/sites", json={"domain": "a.example"}, headers=admin)
     assert r.status_code == 503 and "not open" in r.json()["detail"]
+
+
+def test_the_dashboard_learns_which_sites_a_credential_reads(
+    tmp_path: Path, registry: tuple[SiteRegistry, str, str, str]
+) -> None:
+    sites, key, link, revoked = registry
+    settings = offline_settings(tmp_path)
+    app = create_app(settings)
+    app.state.sites = sites  # no lifespan: the registry as read from PostgreSQL
+    client = TestClient(app)
+
+    def answer(token: str) -> tuple[int, object]:
+        r = client.get("/api/stats/sites", headers={"Authorization": f"Bearer {token}"})
+        return r.status_code, r.json()
+
+    admin = mint_token(settings, "mod", admin=True)
+    assert answer(admin) == (200, {"access": "admin", "sites": ["a.example", "b.example"]})
+    # A key or a link learns its own site and nothing of the others.
+    assert answer(key) == (200, {"access": "key", "sites": ["a.example"]})
+    assert answer(link) == (200, {"access": "link", "sites": ["a.example"]})
+    assert answer(revoked)[0] == 401
+    assert answer(mint_token(settings, "alice"))[0] == 403
