@@ -292,7 +292,11 @@ def run(settings: Settings, *, dry_run: bool = False, now: datetime | None = Non
         )
         pg = plan_postgres(conn, policy, now)
         if not dry_run:
-            apply_postgres(conn, pg)
+            # Partitions first: rows the default partition held move into their month, which
+            # is then planned again (dropped whole rather than deleted row by row).
+            apply_postgres(conn, pg[:1])
+            pg = pg[:1] + plan_postgres(conn, policy, now)[1:]
+            apply_postgres(conn, pg[1:])
         steps += pg
     if settings.clickhouse_url:
         client = connect(settings.clickhouse_url)

@@ -29,7 +29,7 @@ _OUTAGE = (psycopg.Error, ClickHouseError, RedisError, OSError, TimeoutError)
 
 
 @router.get("/{user_id}/export", response_model=UserExport, responses=errors(404))
-async def export(user_id: UserIdPath, pool: PostgresDep, _admin: AdminUser) -> dict[str, Any]:
+async def export(user_id: UserIdPath, _admin: AdminUser, pool: PostgresDep) -> dict[str, Any]:
     """Everything stored about the user: footprints, community rows, notifications."""
     try:
         found = await export_user(pool, user_id)
@@ -43,10 +43,10 @@ async def export(user_id: UserIdPath, pool: PostgresDep, _admin: AdminUser) -> d
 @router.delete("/{user_id}", response_model=UserDeleted)
 async def delete(
     user_id: UserIdPath,
+    _admin: AdminUser,  # first: the credential is checked before any store is asked for
     pool: PostgresDep,
     clickhouse: ClickHouseDep,
     redis: RedisDep,
-    _admin: AdminUser,
 ) -> dict[str, Any]:
     """Delete the user's data from PostgreSQL, ClickHouse and Redis; rollups stay."""
     try:
