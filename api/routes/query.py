@@ -80,7 +80,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **errors(401, 403, 413),
     400: {"model": PlausibleError, "description": "A bad query: the error names the field"},
     404: {"model": PlausibleError, "description": "No such site (for this key or link)"},
-    200: {"content": {CSV_TYPE: {}}, "description": "The results, as JSON or CSV (asked)"},
+    200: {
+        "content": {
+            CSV_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": "A header (dimensions, then metrics), one row per result",
+                }
+            }
+        },
+        "description": "The results, as JSON or as CSV when asked",
+    },
     501: {"model": PlausibleError, "description": "A ClickHouse server older than 21.8"},
     503: {"model": PlausibleError, "description": "The store could not answer"},
     504: {"model": PlausibleError, "description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},

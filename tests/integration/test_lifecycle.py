@@ -11,8 +11,7 @@ import asyncio
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis as redis_lib
-import redis.asyncio as aioredis
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg_pool import AsyncConnectionPool
 
 from api.main import create_app
 from footprint import retention
@@ -39,7 +35,7 @@ from streams.sinks.base import Batch
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.postgres import PostgresSink
 from tests.integration.conftest import JWT_SECRET, clickhouse_database_url, fresh_redis_url
-from tests.integration.stored import stored_api
+from tests.integration.stored import stored_api, stores_only
 
 pytestmark = pytest.mark.integration
 
@@ -286,23 +282,6 @@ def test_the_retention_command_lists_and_then_removes(
 # --- one user's data ------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _user_stores(app: FastAPI) -> AsyncIterator[None]:
-    """The app's lifespan reduced to what the users routes use: PostgreSQL, ClickHouse, Redis."""
-    settings: Settings = app.state.settings
-    async with AsyncConnectionPool(
-        settings.require("postgres_url"), min_size=1, max_size=2, kwargs={"autocommit": True}
-    ) as pool:
-        app.state.postgres = pool
-        app.state.clickhouse = connect(settings.require("clickhouse_url"))
-        app.state.redis = aioredis.from_url(settings.require("redis_url"))
-        try:
-            yield
-        finally:
-            await app.state.redis.aclose()
-            app.state.clickhouse.close()
-
-
 _COMMUNITY = """
 INSERT INTO users (id) VALUES ('alice'), ('bob'), ('carol');
 INSERT INTO follows (follower_id, followee_id) VALUES ('alice', 'bob'), ('carol', 'alice'),
@@ -350,7 +329,7 @@ def user_api(
     r.zadd(inbox_key("alice"), {'{"id": 1}': 1})
     r.zadd(inbox_key("bob"), {'{"id": 2}': 2, '{"id": 3}': 3})
     app = create_app(settings)
-    app.router.lifespan_context = _user_stores
+    app.router.lifespan_context = stores_only
     admin = {"Authorization": f"Bearer {mint_token(settings, 'dpo', admin=True)}"}
     with TestClient(app, headers=admin) as test_client:
         yield test_client, settings, footprints
