@@ -59,7 +59,7 @@ _DOOMED_COMMENTS = (
 # In this order, in one transaction: children before the rows they reference.
 _DELETE: list[tuple[str, str]] = [
     ("user_footprint", "DELETE FROM user_footprint WHERE user_id = %(u)s"),
-    ("user_notifications", f"DELETE FROM user_notifications WHERE {_NAMING}"),
+    ("user_notifications", f'DELETE FROM user_notifications WHERE {_NAMING} RETURNING id, "user"'),
     (
         "comments (replies kept)",
         f"UPDATE comments SET parent_comment_id = NULL WHERE parent_comment_id IN "
@@ -117,30 +117,33 @@ def _delete_clickhouse(client: ClickHouse, user_id: str) -> int:
 async def delete_user(
     pool: AsyncConnectionPool, clickhouse: ClickHouse, redis: aioredis.Redis, user_id: str
 ) -> dict[str, dict[str, int]]:
-    """Delete ``user_id``'s data everywhere; returns what went, per store and table."""
+    """Delete ``user_id``'s data everywhere; returns what went, per store and table.
+
+    Ordered so that a store failing part-way leaves what a retry needs: ClickHouse first (its
+    mutation is idempotent), then PostgreSQL in one transaction that commits only once Redis
+    has dropped the deleted notifications (their ids come from PostgreSQL's rows).
+    """
+    rows = await asyncio.to_thread(_delete_clickhouse, clickhouse, user_id)
     postgres: dict[str, int] = {}
     params = {"u": user_id, "d": DELETED_MODERATOR}
     async with pool.connection() as conn, conn.transaction():
-        if await (
-            await conn.execute("SELECT 1 FROM penalties WHERE moderator_id = %(u)s", params)
-        ).fetchone():
+        given = "SELECT 1 FROM penalties WHERE moderator_id = %(u)s"
+        if await (await conn.execute(given, params)).fetchone():
             await conn.execute(
                 "INSERT INTO users (id) VALUES (%(d)s) ON CONFLICT DO NOTHING", params
             )
         notified: list[tuple[int, str]] = []
         for table, sql in _DELETE:
-            sql_out = sql + (' RETURNING id, "user"' if table == "user_notifications" else "")
-            cur = await conn.execute(sql_out, params)
+            cur = await conn.execute(sql, params)
+            postgres[table] = cur.rowcount
             if table == "user_notifications":
                 notified = [(r[0], r[1]) for r in await cur.fetchall()]
-            postgres[table] = cur.rowcount
-    rows = await asyncio.to_thread(_delete_clickhouse, clickhouse, user_id)
-    pipe = redis.pipeline(transaction=False)
-    pipe.delete(inbox_key(user_id))
-    for nid, recipient in notified:
-        if recipient != user_id:
-            pipe.zremrangebyscore(inbox_key(recipient), nid, nid)
-    answers = await pipe.execute()
+        pipe = redis.pipeline(transaction=False)
+        pipe.delete(inbox_key(user_id))
+        for nid, recipient in notified:
+            if recipient != user_id:
+                pipe.zremrangebyscore(inbox_key(recipient), nid, nid)
+        answers = await pipe.execute()
     return {
         "postgres": postgres,
         "clickhouse": {"user_footprint": rows},

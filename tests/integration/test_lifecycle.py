@@ -451,3 +451,69 @@ def test_a_breakdown_answers_as_csv(
         )
         assert bad.status_code == 400
         assert "error" in bad.json()
+
+
+def test_footprint_users_export_and_delete_through_a_running_api(
+    user_api: tuple[TestClient, Settings, list[Footprint]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    import json
+    import threading
+
+    import uvicorn
+
+    from footprint.cli import main
+    from footprint.settings import get_settings
+    from footprint.stack import free_port
+    from tests.integration.conftest import wait_until
+
+    client, settings, _ = user_api
+    served = create_app(settings)
+    served.router.lifespan_context = stores_only
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    monkeypatch.setenv("FOOTPRINT_JWT_SECRET", JWT_SECRET)
+    get_settings.cache_clear()
+    api = ["--api", f"http://127.0.0.1:{port}"]
+    try:
+        wait_until(lambda: server.started, timeout=20, what="the API")
+        out = tmp_path / "alice.json"
+        assert main(["users", "export", "alice", "-o", str(out), *api]) == 0
+        assert json.loads(out.read_text()) == client.get("/api/v1/users/alice/export").json()
+        assert main(["users", "delete", "alice", *api]) == 0
+        assert "postgres\tuser_footprint\t2" in capsys.readouterr().out
+        assert main(["users", "export", "alice", *api]) == 1
+        assert "404" in capsys.readouterr().err
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        get_settings.cache_clear()
+    assert main(["users", "delete", "alice", *api]) == 2  # nothing listens any more
+    assert "cannot reach" in capsys.readouterr().err
+
+
+def test_a_deletion_redis_cannot_finish_changes_nothing_in_postgresql(
+    user_api: tuple[TestClient, Settings, list[Footprint]],
+) -> None:
+    from footprint.stack import free_port
+
+    client, settings, _ = user_api
+    url = settings.require("postgres_url")
+    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    app = create_app(broken)
+    app.router.lifespan_context = stores_only
+    with TestClient(app, headers=dict(client.headers)) as down:
+        r = down.delete("/api/v1/users/alice")
+    assert r.status_code == 503, r.text
+    assert "store unavailable" in r.json()["detail"]
+    # Rolled back: a retry finds every notification id it must take out of the inboxes.
+    assert _pg(url, "SELECT count(*) FROM user_footprint WHERE user_id = 'alice'") == [(2,)]
+    assert _pg(url, "SELECT count(*) FROM user_notifications") == [(3,)]
+    retry = client.delete("/api/v1/users/alice")
+    assert retry.json()["deleted"]["redis"] == {"inbox": 1, "inbox entries of others": 1}
