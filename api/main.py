@@ -37,6 +37,7 @@ from api.routes import (
     sites,
     stats,
     stream,
+    users,
 )
 from api.sites import SiteRegistry
 from api.sockets import SocketCaps
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats.router,
         query.router,
         sites.router,
+        users.router,
         stream.router,
         community.router,
         notifications.router,

@@ -243,6 +243,37 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
+    # --- data lifecycle (footprint/retention.py) ---
+    raw_retention_days: int = Field(
+        730,
+        ge=0,
+        le=36_500,
+        description="Whole UTC days raw footprints are kept (PostgreSQL and ClickHouse); 0: "
+        "for ever. A site's own raw_retention_days overrides it",
+    )
+    rollup_retention_days: int = Field(
+        0,
+        ge=0,
+        le=36_500,
+        description="Whole UTC days the minute rollup is kept; 0: for ever. It holds no user "
+        "ids: it may outlive the raw footprints",
+    )
+    retention_interval_seconds: float = Field(
+        3600.0,
+        ge=10,
+        le=7 * 86_400,
+        description="How often the worker (its leader) applies the retention and makes the "
+        "coming months' partitions",
+    )
+
+    @field_validator("rollup_retention_days")
+    @classmethod
+    def _rollups_outlive_raw(cls, v: int, info: ValidationInfo) -> int:
+        raw = info.data.get("raw_retention_days")
+        if v and (raw == 0 or (raw and v < raw)):
+            raise ValueError(f"must be 0 or at least {ENV_PREFIX}RAW_RETENTION_DAYS ({raw})")
+        return v
+
     @property
     def time_policy(self) -> TimePolicy:
         """The accepted footprint times, for the API and the worker."""

@@ -24,6 +24,7 @@ from api.auth import SiteHidden, StatsReader, check_site
 from api.deps import ClickHouseDep, PostgresDep, SettingsDep
 from api.models.common import Answer
 from api.models.errors import errors
+from api.query.export import CSV_TYPE, to_csv, wants_csv
 from footprint.clickhouse import ClickHouseError
 
 # Who may query: whoever may read stats (api.auth.authorize_stats decides); a site key or shared
@@ -79,6 +80,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **errors(401, 403, 413),
     400: {"model": PlausibleError, "description": "A bad query: the error names the field"},
     404: {"model": PlausibleError, "description": "No such site (for this key or link)"},
+    200: {
+        "content": {
+            CSV_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "description": "A header (dimensions, then metrics), one row per result",
+                }
+            }
+        },
+        "description": "The results, as JSON or as CSV when asked",
+    },
     501: {"model": PlausibleError, "description": "A ClickHouse server older than 21.8"},
     503: {"model": PlausibleError, "description": "The store could not answer"},
     504: {"model": PlausibleError, "description": "The query ran past FOOTPRINT_QUERY_TIMEOUT"},
@@ -92,6 +104,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
 )
 async def post_query(
+    request: Request,
     body: stats_query.QueryRequest,
     access: QueryReader,
     settings: SettingsDep,
@@ -100,6 +113,10 @@ async def post_query(
     source: Annotated[
         Literal["postgres", "clickhouse"] | None,
         Query(description="The store that answers; ClickHouse by default"),
+    ] = None,
+    format: Annotated[  # noqa: A002 - the query parameter's name
+        Literal["json", "csv"] | None,
+        Query(description="csv: the rows as CSV (as Accept: text/csv asks)"),
     ] = None,
 ) -> Any:
     """Metrics over a date range, grouped by dimensions and filtered (Plausible Stats API v2)."""
@@ -114,9 +131,10 @@ async def post_query(
     store = source or "clickhouse"
     timeout = settings.query_timeout
     try:
-        return await stats_query.run(
+        answer = await stats_query.run(
             store, checked, pool=pool, clickhouse=clickhouse, timeout=timeout
         )
+        return to_csv(answer) if wants_csv(request, format) else answer
     except stats_query.UnsupportedServer as e:
         return _error(501, str(e))
     except psycopg.errors.QueryCanceled:

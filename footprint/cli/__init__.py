@@ -6,6 +6,8 @@ footprint stack      only the embedded servers; prints their FOOTPRINT_* variabl
 footprint generate   realistic traffic and community actions sent to a running API
 footprint backfill   import history (footprints older than FOOTPRINT_EVENT_MAX_AGE)
 footprint sites      add, list or remove sites of a running API (add prints the site's key)
+footprint retention  apply the data retention now (run --dry-run lists what would go)
+footprint users      delete or export one user's data through a running API
 """
 
 from __future__ import annotations
@@ -217,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     p_sites.add_argument("action", choices=["add", "list", "remove"])
     p_sites.add_argument("domain", nargs="?", help="the site's domain (add, remove)")
     p_sites.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
+    p_ret = sub.add_parser("retention", help="apply the data retention now")
+    p_ret.add_argument("action", choices=["run"])
+    p_ret.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
+    p_users = sub.add_parser("users", help="delete or export one user's data (a running API)")
+    p_users.add_argument("action", choices=["delete", "export"])
+    p_users.add_argument("user_id")
+    p_users.add_argument("-o", "--output", help="export: write the JSON to this file")
+    p_users.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
     args = parser.parse_args(argv)
     if args.command == "sites" and args.action != "list" and not args.domain:
         parser.error(f"footprint sites {args.action} needs a DOMAIN")
@@ -241,6 +251,15 @@ def main(argv: list[str] | None = None) -> int:
 
             _secrets()
             return sites(get_settings(), args)
+        elif args.command == "retention":
+            from footprint.cli.retention import main as retention
+
+            return retention(get_settings(), args)
+        elif args.command == "users":
+            from footprint.cli.users import main as users
+
+            _secrets()
+            return users(get_settings(), args)
         elif args.command == "backfill":
             from footprint.cli.backfill import main as backfill
 

@@ -10,44 +10,26 @@ Calls the admin endpoints (``/api/v1/sites``) with an admin token minted from
 from __future__ import annotations
 
 import argparse
-import sys
 
-import httpx
-
+from footprint.cli.admin import admin_call
 from footprint.settings import Settings
-from footprint.tokens import mint_token
 
 __all__ = ["main"]
 
-
-def _detail(r: httpx.Response) -> str:
-    try:
-        detail = r.json().get("detail", r.text)
-    except ValueError:
-        return r.text
-    if isinstance(detail, list):  # a 422: the parts that are wrong
-        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-    return str(detail)
+_BASE = "/api/v1/sites"
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``sites`` action; 0 when done, 1 when the API refused it, 2 when unreachable."""
-    token = mint_token(settings, "footprint-cli", admin=True, ttl=300)
-    base = args.api.rstrip("/") + "/api/v1/sites"
-    try:
-        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-            if args.action == "add":
-                r = client.post(base, json={"domain": args.domain})
-            elif args.action == "remove":
-                r = client.delete(f"{base}/{args.domain}")
-            else:
-                r = client.get(base)
-    except httpx.HTTPError as e:
-        print(f"footprint sites: cannot reach {args.api}: {e}", file=sys.stderr)
-        return 2
-    if r.status_code >= 400:
-        print(f"footprint sites {args.action}: {r.status_code} {_detail(r)}", file=sys.stderr)
-        return 1
+    what = f"sites {args.action}"
+    if args.action == "add":
+        r = admin_call(settings, args.api, what, "POST", _BASE, json={"domain": args.domain})
+    elif args.action == "remove":
+        r = admin_call(settings, args.api, what, "DELETE", f"{_BASE}/{args.domain}")
+    else:
+        r = admin_call(settings, args.api, what, "GET", _BASE)
+    if isinstance(r, int):
+        return r
     if args.action == "add":
         site = r.json()
         print(f"Registered {site['domain']}. Its API key (shown once, key id {site['key_id']}):")

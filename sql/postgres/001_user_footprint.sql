@@ -30,7 +30,10 @@ CREATE TABLE IF NOT EXISTS user_footprint (
 );
 
 -- Idempotency: a replayed event finds its id taken and is skipped (ON CONFLICT DO NOTHING).
-CREATE UNIQUE INDEX IF NOT EXISTS user_footprint_event_id_key ON user_footprint (event_id);
+-- With its time: 006 partitions the table by it, and a partitioned table's unique keys must
+-- hold the partition key (a database made before keeps its index of this name until 006).
+CREATE UNIQUE INDEX IF NOT EXISTS user_footprint_event_id_key
+    ON user_footprint (event_id, footprint_time);
 
 -- The dashboard reads time ranges: totals, top (method, link) and 15-minute buckets.
 -- INCLUDE lets all three run as index-only scans (is_bot: bots are counted apart).

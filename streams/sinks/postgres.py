@@ -1,10 +1,11 @@
 """PostgreSQL sink: ``user_footprint``, the system of record, and the arbiter of duplicates.
 
 Each batch is COPYed into a temporary staging table and moved with
-``INSERT … ON CONFLICT (event_id) DO NOTHING``: one round trip per batch, and an event creates
-one row however often it is delivered. The row remembers the (partition, offset) it was read
-from; ``claim`` tells the worker which copies in a batch are the stored ones, so a duplicate
-message (a producer's retry lands at a new offset) is counted nowhere else either.
+``INSERT … ON CONFLICT (event_id, footprint_time) DO NOTHING``: one round trip per batch, and an
+event (its copies share their time) creates one row however often it is delivered. The row
+remembers the (partition, offset) it was read from; ``claim`` tells the worker which copies in
+a batch are the stored ones, so a duplicate message (a producer's retry lands at a new offset) is
+counted nowhere else either.
 
 Errors are classified by SQLSTATE (``REFUSED``): a batch PostgreSQL refuses is split by the
 agent until the refused footprints are alone; anything else it says is an outage, retried.
@@ -32,7 +33,9 @@ _STAGE = (
 _MOVE = (
     f"INSERT INTO user_footprint ({', '.join(COLUMNS)}) "
     f"SELECT {', '.join(COLUMNS)} FROM footprint_stage "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, source_partition, source_offset"
+    # The time is part of the key: the table is partitioned by it (sql/postgres/006).
+    "ON CONFLICT (event_id, footprint_time) DO NOTHING "
+    "RETURNING event_id, source_partition, source_offset"
 )
 _STORED = (
     "SELECT event_id, source_partition, source_offset FROM user_footprint WHERE event_id = ANY(%s)"

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 import psycopg
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
@@ -34,16 +35,18 @@ __all__ = ["stored_api", "stores_only"]
 
 @asynccontextmanager
 async def stores_only(app: FastAPI) -> AsyncIterator[None]:
-    """The app's lifespan, reduced to the clients the read routes use."""
+    """The app's lifespan, reduced to the stores: PostgreSQL, ClickHouse and Redis."""
     settings: Settings = app.state.settings
     async with AsyncConnectionPool(
         settings.require("postgres_url"), min_size=1, max_size=2, kwargs={"autocommit": True}
     ) as pool:
         app.state.postgres = pool
         app.state.clickhouse = connect(settings.require("clickhouse_url"))
+        app.state.redis = aioredis.from_url(settings.require("redis_url"))
         try:
             yield
         finally:
+            await app.state.redis.aclose()
             app.state.clickhouse.close()
 
 

@@ -53,6 +53,12 @@ STATS_ROUTES = {
     ("GET", "/metrics"),
 }
 
+# Routes for moderators only: a plain user's token is 403 (and a site key or link too).
+ADMIN_ROUTES = {
+    ("GET", "/api/v1/users/{user_id}/export"),
+    ("DELETE", "/api/v1/users/{user_id}"),
+}
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
@@ -121,6 +127,7 @@ def test_every_route_refuses_anonymous_callers_except_ingest_and_pages(
     for route in ("GET /api/stats/live", "GET /metrics", "GET /api/stream/status", "WS /ws/live"):
         assert route in answers, f"{route} was not enumerated"
     assert {f"{m} {p}" for m, p in STATS_ROUTES} <= set(answers)
+    assert {f"{m} {p}" for m, p in ADMIN_ROUTES} <= set(answers)
 
 
 def test_a_route_added_without_a_credential_is_caught(settings: Settings) -> None:
@@ -150,6 +157,9 @@ def test_a_plain_user_token_cannot_read_stats(settings: Settings) -> None:
     user = {"Authorization": f"Bearer {mint_token(settings, 'alice')}"}
     answers = anonymous_answers(app, headers=user)
     for method, path in STATS_ROUTES:
+        status, _ = answers[f"{method} {path}"]
+        assert status == 403, f"{method} {path} answered a plain user's token with {status}"
+    for method, path in ADMIN_ROUTES:
         status, _ = answers[f"{method} {path}"]
         assert status == 403, f"{method} {path} answered a plain user's token with {status}"
     assert answers["WS /ws/live"] == "closed 1008"
