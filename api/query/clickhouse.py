@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.query.dialect import NO_PROP, Dialect, Statement
 from api.query.metrics import AGGREGATES
 from api.query.plan import Plan
-from api.query.sql import NO_PROP, Dialect, Statement, build, build_totals
+from api.query.sql import build, build_totals
 from footprint.clickhouse import ClickHouse
 
 __all__ = ["MIN_VERSION", "ClickHouseDialect", "UnsupportedServer", "run_clickhouse"]

@@ -6,8 +6,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.query.dialect import NO_PROP, Dialect, Statement
 from api.query.plan import Plan
-from api.query.sql import NO_PROP, Dialect, Statement, build, build_totals
+from api.query.sql import build, build_totals
 
 __all__ = ["PostgresDialect", "run_postgres"]
 

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.query.dialect import DIRECT, NO_PROP, NOT_SET, SCHEME, VISIT_GAP, WWW
+from api.query.filters import PROPS_PREFIX, And, Condition, Filter, Not, Or, ascii_lower
 from api.query.metrics import AGGREGATES, RATIOS, scaled
-from api.query.plan import PROPS_PREFIX, And, Condition, Filter, Not, Or, Plan, ascii_lower
-from api.query.sql import DIRECT, NO_PROP, NOT_SET, SCHEME, VISIT_GAP, WWW
+from api.query.plan import Plan
 from footprint.schema import PAGEVIEW, Footprint
 
 __all__ = ["reference"]
