@@ -84,6 +84,11 @@ class Dialect:
     def int_div(self, a: str, b: str) -> str:
         raise NotImplementedError
 
+    def funnel_levels(self, steps: int) -> list[str]:
+        """Common table expressions ending in ``levels`` (vkey, level): per visit of
+        ``selected`` (vkey, vidx, pos, s1…sN), how many steps it completes in order."""
+        raise NotImplementedError
+
     def settings(self) -> str:
         return ""
 
