@@ -339,3 +339,83 @@ def test_footprint_sites_add_prints_a_working_key(
         timeout=60,
     )
     assert removed.returncode == 2 and "cannot reach" in removed.stderr
+
+
+def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str, str]]) -> None:
+    """A site's key manages its own goals and funnels; another site's answer 404, a link may
+    only look, and a goal in a funnel stays until the funnel goes."""
+    client, admin = api
+    keys = {}
+    for site in ("g1.example", "g2.example"):
+        r = client.post("/api/v1/sites", json={"domain": site}, headers=admin)
+        assert r.status_code == 201, r.text
+        keys[site] = _bearer(r.json()["api_key"])
+    mine = keys["g1.example"]
+    signup = {"site_id": "G1.example", "goal_type": "event", "event_name": "Signup"}
+    made = client.put("/api/v1/sites/goals", json=signup, headers=mine)
+    assert made.status_code == 200, made.text
+    expected = {"display_name": "Signup", "goal_type": "event", "event_name": "Signup",
+                "page_path": None}  # fmt: skip
+    assert made.json() == {"id": made.json()["id"], **expected}
+    page = {"site_id": "g1.example", "goal_type": "page", "page_path": "/blog/**"}
+    blog = client.put("/api/v1/sites/goals", json=page, headers=mine).json()
+    assert blog["display_name"] == "Visit /blog/**"
+    # The key of g1 reaches nothing of g2, as if g2 did not exist; an admin reaches both.
+    theirs = {**signup, "site_id": "g2.example"}
+    assert client.put("/api/v1/sites/goals", json=theirs, headers=mine).status_code == 404
+    assert client.get("/api/v1/sites/goals?site_id=g2.example", headers=mine).status_code == 404
+    assert client.put("/api/v1/sites/goals", json=theirs, headers=admin).status_code == 200
+    listed = client.get("/api/v1/sites/goals?site_id=g1.example", headers=mine).json()["goals"]
+    assert [g["display_name"] for g in listed] == ["Signup", "Visit /blog/**"]
+    # Nor can g2's key delete g1's goal by its id.
+    gone = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g2.example",
+                         headers=keys["g2.example"])  # fmt: skip
+    assert gone.status_code == 404 and "no goal" in gone.json()["detail"]
+    # A display name is one goal's only.
+    clash = {**page, "page_path": "/pricing", "display_name": "Signup"}
+    assert client.put("/api/v1/sites/goals", json=clash, headers=mine).status_code == 409
+    # A goal is an event name or a path, not both.
+    both = {**signup, "page_path": "/x"}
+    assert client.put("/api/v1/sites/goals", json=both, headers=mine).status_code == 422
+
+    funnel = {"site_id": "g1.example", "name": "Read then sign up",
+              "steps": [blog["id"], made.json()["id"]]}  # fmt: skip
+    stored = client.put("/api/v1/sites/funnels", json=funnel, headers=mine)
+    assert stored.status_code == 200, stored.text
+    assert [s["id"] for s in stored.json()["steps"]] == funnel["steps"]
+    g2 = client.get("/api/v1/sites/goals?site_id=g2.example", headers=admin).json()["goals"]
+    foreign = {**funnel, "steps": [blog["id"], g2[0]["id"]]}
+    assert client.put("/api/v1/sites/funnels", json=foreign, headers=mine).status_code == 404
+    one_step = {**funnel, "steps": [blog["id"]]}
+    assert client.put("/api/v1/sites/funnels", json=one_step, headers=mine).status_code == 422
+    report = {"site_id": "g1.example", "funnel_id": stored.json()["id"], "date_range": "day"}
+    answer = client.post("/api/v2/funnel?source=postgres", json=report, headers=mine)
+    assert answer.status_code == 200, answer.text
+    assert [s["visitors"] for s in answer.json()["steps"]] == [0, 0]
+    other = client.post("/api/v2/funnel?source=postgres", json=report, headers=keys["g2.example"])
+    assert other.status_code == 404
+
+    # A shared link lists and reads, never changes.
+    link = client.post("/api/v1/sites/g1.example/shared-links", headers=admin).json()["token"]
+    assert client.get("/api/v1/sites/funnels?site_id=g1.example",
+                      headers=_bearer(link)).status_code == 200  # fmt: skip
+    assert client.put("/api/v1/sites/goals", json=signup, headers=_bearer(link)).status_code == 403
+    # A plain user's token reads nothing.
+    user = _bearer(mint_token(client.app.state.settings, "someone"))  # type: ignore[attr-defined]
+    assert client.get("/api/v1/sites/goals?site_id=g1.example", headers=user).status_code == 403
+
+    # The goal is a step: it stays until the funnel goes.
+    in_use = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g1.example", headers=mine)
+    assert in_use.status_code == 409 and "Read then sign up" in in_use.json()["detail"]
+    funnel_id = stored.json()["id"]
+    dropped = client.delete(f"/api/v1/sites/funnels/{funnel_id}?site_id=g1.example", headers=mine)
+    assert dropped.json() == {"deleted": True}
+    deleted = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g1.example", headers=mine)
+    assert deleted.json() == {"deleted": True}
+    listed = client.get("/api/v1/sites/goals?site_id=g1.example", headers=mine).json()["goals"]
+    assert [g["display_name"] for g in listed] == ["Signup"]
+    # Removing the site removes its goals.
+    assert client.delete("/api/v1/sites/g1.example", headers=admin).status_code == 204
+    assert client.get("/api/v1/sites/goals?site_id=g1.example", headers=admin).json() == {
+        "goals": []
+    }
