@@ -374,9 +374,20 @@ def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str,
     # A display name is one goal's only.
     clash = {**page, "page_path": "/pricing", "display_name": "Signup"}
     assert client.put("/api/v1/sites/goals", json=clash, headers=mine).status_code == 409
-    # A goal is an event name or a path, not both.
-    both = {**signup, "page_path": "/x"}
-    assert client.put("/api/v1/sites/goals", json=both, headers=mine).status_code == 422
+    # Hostile goals are refused before PostgreSQL sees them.
+    for hostile in (
+        {**signup, "page_path": "/x"},  # an event name or a path, not both
+        {**signup, "event_name": "a\x00b"},  # PostgreSQL text cannot hold a NUL
+        {**page, "page_path": "blog"},  # a path starts with /
+        {**signup, "display_name": "x" * 10_000},
+        {**signup, "event_name": "   "},
+        {**signup, "site_id": "g1.example\x00"},
+        {**signup, "goal_type": "scroll"},
+    ):
+        r = client.put("/api/v1/sites/goals", json=hostile, headers=mine)
+        assert r.status_code == 422, (hostile, r.text)
+    for query in ("site_id=g1.example%00", "site_id=" + "x" * 400, ""):
+        assert client.get(f"/api/v1/sites/goals?{query}", headers=mine).status_code == 422
 
     funnel = {"site_id": "g1.example", "name": "Read then sign up",
               "steps": [blog["id"], made.json()["id"]]}  # fmt: skip
@@ -386,8 +397,10 @@ def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str,
     g2 = client.get("/api/v1/sites/goals?site_id=g2.example", headers=admin).json()["goals"]
     foreign = {**funnel, "steps": [blog["id"], g2[0]["id"]]}
     assert client.put("/api/v1/sites/funnels", json=foreign, headers=mine).status_code == 404
-    one_step = {**funnel, "steps": [blog["id"]]}
-    assert client.put("/api/v1/sites/funnels", json=one_step, headers=mine).status_code == 422
+    for steps in ([blog["id"]], [blog["id"]] * 2, list(range(1, 10)), [0, 1], [2**63, 1]):
+        hostile = {**funnel, "steps": steps}
+        r = client.put("/api/v1/sites/funnels", json=hostile, headers=mine)
+        assert r.status_code == 422, (steps, r.text)
     report = {"site_id": "g1.example", "funnel_id": stored.json()["id"], "date_range": "day"}
     answer = client.post("/api/v2/funnel?source=postgres", json=report, headers=mine)
     assert answer.status_code == 200, answer.text
