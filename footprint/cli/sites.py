@@ -20,7 +20,8 @@ from footprint.tokens import mint_token
 __all__ = ["main"]
 
 
-def _detail(r: httpx.Response) -> str:
+def detail(r: httpx.Response) -> str:
+    """The reason of an error answer, for a person to read."""
     try:
         detail = r.json().get("detail", r.text)
     except ValueError:
@@ -46,7 +47,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"footprint sites: cannot reach {args.api}: {e}", file=sys.stderr)
         return 2
     if r.status_code >= 400:
-        print(f"footprint sites {args.action}: {r.status_code} {_detail(r)}", file=sys.stderr)
+        print(f"footprint sites {args.action}: {r.status_code} {detail(r)}", file=sys.stderr)
         return 1
     if args.action == "add":
         site = r.json()

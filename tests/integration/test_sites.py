@@ -9,6 +9,7 @@ key it prints reaches the first process through the registry's refresh.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -32,6 +33,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.auth import mint_token
 from api.main import create_app
+from footprint.cli.goals import main as goals_cli
 from footprint.migrate import apply_postgres
 from footprint.schema import Footprint
 from footprint.settings import Settings, load_settings
@@ -279,7 +281,7 @@ def _free_port() -> int:
 
 
 def test_footprint_sites_add_prints_a_working_key(
-    api: tuple[TestClient, dict[str, str]], settings: Settings
+    api: tuple[TestClient, dict[str, str]], settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, admin = api
     # A second API process on the same database, as `footprint run` would serve.
@@ -316,6 +318,31 @@ def test_footprint_sites_add_prints_a_working_key(
             timeout=60,
         )
         assert dup.returncode == 1 and "409" in dup.stderr
+        # footprint goals: the wiring through a process, the rest in this one (faster).
+        goal = subprocess.run(
+            [*cli[:-1], "goals", "add", "cli.example", "--page", "/blog/**", *api_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert goal.returncode == 0, goal.stderr
+        goal_id = goal.stdout.split("\t")[0]
+        assert goal.stdout == f"{goal_id}\tVisit /blog/**\tpage /blog/**\n"
+        url = f"http://127.0.0.1:{port}"
+        ask = {"domain": "cli.example", "api": url}
+        add = argparse.Namespace(action="add", event="Signup", page=None, name="Signed up", **ask)
+        assert goals_cli(settings, add) == 0
+        assert goals_cli(settings, argparse.Namespace(action="list", **ask)) == 0
+        listed_goals = capsys.readouterr().out.splitlines()
+        assert [line.split("\t")[1:] for line in listed_goals[-2:]] == [
+            ["Visit /blog/**", "page /blog/**"],
+            ["Signed up", "event Signup"],
+        ]
+        remove = argparse.Namespace(action="remove", goal_id=int(goal_id), **ask)
+        assert goals_cli(settings, remove) == 0
+        assert goals_cli(settings, remove) == 1  # gone already
+        assert "404" in capsys.readouterr().err
     finally:
         server.should_exit = True
         thread.join(timeout=10)
