@@ -22,7 +22,7 @@ from pydantic import Field
 from starlette.exceptions import HTTPException
 
 from api import query as stats_query
-from api.auth import SiteHidden, StatsReader, check_site
+from api.auth import SiteHidden, StatsAccess, StatsReader, check_site
 from api.deps import ClickHouseDep, PostgresDep, SettingsDep
 from api.funnels import funnel_report
 from api.goals import GoalStore, UnknownFunnel
@@ -102,10 +102,21 @@ def _mentions_goals(body: stats_query.QueryRequest) -> bool:
     return "event:goal" in body.dimensions or "event:goal" in json.dumps(body.filters)
 
 
-async def _answer(store: str, timeout: float, work: Awaitable[Any]) -> Any:
-    """The answer of ``work``, or Plausible's error shape for a store that could not give it."""
+async def _answer(
+    access: StatsAccess,
+    site_id: str,
+    source: stats_query.Source | None,
+    timeout: float,
+    work: Callable[[stats_query.Source], Awaitable[Any]],
+) -> Any:
+    """``work(store)`` for a reader of ``site_id``, or Plausible's error shape."""
     try:
-        return await work
+        check_site(access, site_id)
+    except SiteHidden:
+        return _error(404, f"site_id: no site {site_id!r}")
+    store: stats_query.Source = source or "clickhouse"
+    try:
+        return await work(store)
     except stats_query.UnsupportedServer as e:
         return _error(501, str(e))
     except psycopg.errors.QueryCanceled:
@@ -141,14 +152,9 @@ async def post_query(
     ``event:goal`` names the site's configured goals (or spells one inline); as a dimension with
     no goal filter it breaks down by every configured goal.
     """
-    try:
-        check_site(access, body.site_id)
-    except SiteHidden:
-        return _error(404, f"site_id: no site {body.site_id!r}")
-    store = source or "clickhouse"
     timeout = settings.query_timeout
 
-    async def answer() -> Any:
+    async def answer(store: stats_query.Source) -> Any:
         site = body.site_id.strip().lower()
         goals = await GoalStore(pool).goals(site) if _mentions_goals(body) else []
         try:
@@ -159,7 +165,7 @@ async def post_query(
             store, checked, pool=pool, clickhouse=clickhouse, timeout=timeout
         )
 
-    return await _answer(store, timeout, answer())
+    return await _answer(access, body.site_id, source, timeout, answer)
 
 
 @router.post("/funnel", response_model=FunnelReport, responses=_ERRORS)
@@ -176,14 +182,9 @@ async def post_funnel(
     A visit reaches a step when its footprints complete the funnel's goals up to that step in
     order (see ``api/query/funnel.py``); a visitor reaches it when one of their visits does.
     """
-    try:
-        check_site(access, body.site_id)
-    except SiteHidden:
-        return _error(404, f"site_id: no site {body.site_id!r}")
-    store = source or "clickhouse"
     timeout = settings.query_timeout
 
-    async def answer() -> Any:
+    async def answer(store: stats_query.Source) -> Any:
         try:
             return await funnel_report(
                 body, store, pool=pool, clickhouse=clickhouse, timeout=timeout
@@ -193,4 +194,4 @@ async def post_funnel(
         except stats_query.QueryError as e:
             return _error(400, str(e))
 
-    return await _answer(store, timeout, answer())
+    return await _answer(access, body.site_id, source, timeout, answer)
