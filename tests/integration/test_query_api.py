@@ -10,6 +10,7 @@ moderator's token, hostile values are data, and a ClickHouse server without wind
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from fastapi.testclient import TestClient
 from api.auth import mint_token
 from api.query import QueryRequest, UnsupportedServer, plan
 from api.query.clickhouse import run_clickhouse
+from api.query.funnel import funnel_counts
+from api.query.goals import Goal
 from footprint.clickhouse import connect
 from footprint.schema import Footprint
 from footprint.stack import PostgresServer, RedisServer
@@ -250,6 +253,10 @@ def test_clickhouse_without_window_functions_is_refused_clearly(tmp_path: Path) 
                 pytest.skip(f"clickhouse-server {client.server_version} has window functions")
             with pytest.raises(UnsupportedServer, match="needs ClickHouse ≥ 21.8 or chdb"):
                 run_clickhouse(client, checked, 5.0)
+            steps = [Goal.parse("Visit /"), Goal.parse("Signup")]
+            funnel = funnel_counts("clickhouse", checked, steps, clickhouse=client)
+            with pytest.raises(UnsupportedServer, match="needs ClickHouse ≥ 21.8 or chdb"):
+                asyncio.run(funnel)
         finally:
             client.close()
 
