@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.query.dialect import NO_PROP, Dialect, Statement
 from api.query.metrics import AGGREGATES
 from api.query.plan import Plan
-from api.query.sql import NO_PROP, Dialect, Statement, build, build_totals
+from api.query.sql import build, build_totals
 from footprint.clickhouse import ClickHouse
 
-__all__ = ["MIN_VERSION", "ClickHouseDialect", "UnsupportedServer", "run_clickhouse"]
+__all__ = [
+    "MIN_VERSION",
+    "ClickHouseDialect",
+    "UnsupportedServer",
+    "dialect_for",
+    "fetch",
+    "run_clickhouse",
+]
 
 MIN_VERSION = (21, 8)
 
@@ -95,6 +103,19 @@ class ClickHouseDialect(Dialect):
     def goal_rows(self, goals: str) -> tuple[str, str]:
         return f"events ARRAY JOIN {goals} AS goal", "1 = 1"
 
+    def funnel_levels(self, steps: int) -> list[str]:
+        # One pass per visit: its footprints' steps as bit masks in order, folded into the
+        # number of steps completed one after the other (the first match of each step, as
+        # chained_levels). Not windowFunnel: it lets a footprint completing steps K and K+1
+        # at once break the chain, where the first-match definition counts it.
+        mask = " + ".join(f"{1 << (k - 1)} * s{k}" for k in range(1, steps + 1))
+        return [
+            "levels AS (SELECT vkey, arrayFold((acc, t) -> if(bitTest(t.2, acc), acc + 1, acc), "
+            "arraySort(groupArray((pos, mask))), toUInt64(0)) AS level "
+            f"FROM (SELECT vkey, vidx, pos, toUInt64({mask}) AS mask FROM selected) "
+            "GROUP BY vkey, vidx)"
+        ]
+
     def int_div(self, a: str, b: str) -> str:
         return f"intDiv({a}, {b})"
 
@@ -105,15 +126,13 @@ class ClickHouseDialect(Dialect):
         return " SETTINGS " + ", ".join(settings)
 
 
-def _fetch(ch: ClickHouse, statement: Statement, names: list[str]) -> list[dict[str, Any]]:
+def fetch(ch: ClickHouse, statement: Statement, names: list[str]) -> list[dict[str, Any]]:
     rows = ch.execute(statement.sql, statement.params)
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def run_clickhouse(
-    ch: ClickHouse, plan: Plan, timeout: float
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The grouped rows and the totals, as ``run_postgres`` (synchronous: call in a thread)."""
+def dialect_for(ch: ClickHouse, timeout: float) -> ClickHouseDialect:
+    """The server's dialect; UnsupportedServer for one without window functions."""
     version = ch.server_version
     if version[:2] < MIN_VERSION:
         raise UnsupportedServer(
@@ -121,11 +140,18 @@ def run_clickhouse(
             f"API needs ClickHouse ≥ {'.'.join(map(str, MIN_VERSION))} or chdb "
             "(or ask ?source=postgres)"
         )
-    dialect = ClickHouseDialect(timeout, version)
+    return ClickHouseDialect(timeout, version)
+
+
+def run_clickhouse(
+    ch: ClickHouse, plan: Plan, timeout: float
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The grouped rows and the totals, as ``run_postgres`` (synchronous: call in a thread)."""
+    dialect = dialect_for(ch, timeout)
     totals: dict[str, int] = {}
     statement = build_totals(plan, dialect)
     if statement is not None:
-        (row,) = _fetch(ch, statement, ["total_visitors", "conversion_visitors"])
+        (row,) = fetch(ch, statement, ["total_visitors", "conversion_visitors"])
         totals = {k: int(v) for k, v in row.items()}
     names = [*(f"d{i}" for i in range(len(plan.dimensions))), *AGGREGATES, "total_rows"]
-    return _fetch(ch, build(plan, dialect, totals), names), totals
+    return fetch(ch, build(plan, dialect, totals), names), totals

@@ -18,32 +18,27 @@ raises ``QueryError`` naming the field. Semantics, the same in every store:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.query.dates import DateRange, Interval, bucket_labels, resolve
+from api.query.filters import (
+    PROPS_PREFIX,
+    TIME_DIMENSIONS,
+    And,
+    Condition,
+    Filter,
+    FilterParser,
+    conditions,
+    dimension,
+)
+from api.query.goals import Goal
 from api.query.model import QueryError, QueryRequest
-from api.query.regex import Pattern, PatternError, compile_pattern, wildcard_pattern
-from footprint.schema import MAX_PROP_KEY, PAGEVIEW
 
-__all__ = [
-    "EVENT_DIMENSIONS",
-    "METRICS",
-    "SESSION_METRICS",
-    "TIME_DIMENSIONS",
-    "VISIT_DIMENSIONS",
-    "And",
-    "Condition",
-    "Filter",
-    "Goal",
-    "Not",
-    "Or",
-    "Plan",
-    "ascii_lower",
-    "plan",
-]
+__all__ = ["METRICS", "SESSION_METRICS", "Plan", "plan"]
 
 METRICS = (
     "visitors",
@@ -57,106 +52,6 @@ METRICS = (
     "conversion_rate",
 )
 SESSION_METRICS = frozenset({"views_per_visit", "bounce_rate", "visit_duration"})
-EVENT_DIMENSIONS = (
-    "event:page",
-    "event:name",
-    "event:goal",
-    "event:route",
-    "event:status",
-    "event:method",
-)
-PROPS_PREFIX = "event:props:"
-VISIT_DIMENSIONS = (
-    "visit:source",
-    "visit:referrer",
-    "visit:utm_medium",
-    "visit:utm_source",
-    "visit:utm_campaign",
-    "visit:utm_content",
-    "visit:utm_term",
-    "visit:browser",
-    "visit:os",
-    "visit:device",
-    "visit:entry_page",
-    "visit:exit_page",
-)
-TIME_DIMENSIONS = ("time", "time:minute", "time:hour", "time:day", "time:week", "time:month")
-OPERATORS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
-MAX_CONDITIONS = 100
-MAX_CLAUSES = 100
-MAX_CLAUSE = 2000
-MAX_DEPTH = 6
-GOAL_PAGE = "Visit "  # a goal named "Visit /path" is a pageview goal, as Plausible names them
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def ascii_lower(value: str) -> str:
-    """ASCII letters lower-cased, the rest as it is: what every store folds alike."""
-    return value.translate(_ASCII_LOWER)
-
-
-@dataclass(frozen=True)
-class Goal:
-    """An event-name goal, or a pageview goal on pages matching a wildcard path."""
-
-    name: str
-    event: str | None = None
-    page: Pattern | None = None
-
-    @classmethod
-    def parse(cls, name: str) -> Goal:
-        if name.startswith(GOAL_PAGE) and name[len(GOAL_PAGE) :].startswith("/"):
-            return cls(name, page=wildcard_pattern(name[len(GOAL_PAGE) :]))
-        return cls(name, event=name)
-
-    def matches(self, event_name: str, page: str) -> bool:
-        """Whether a footprint completes this goal."""
-        if self.page is not None:
-            return event_name == PAGEVIEW and self.page.search(page)
-        return event_name == self.event
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A simple filter: ``[operator, dimension, clauses, modifiers?]``."""
-
-    op: str
-    dimension: str
-    clauses: tuple[str, ...]
-    case_sensitive: bool = True
-    patterns: tuple[Pattern, ...] = ()
-    goals: tuple[Goal, ...] = ()
-
-    @property
-    def negated(self) -> bool:
-        return self.op.endswith("_not")
-
-    @property
-    def base_op(self) -> str:
-        return self.op.removesuffix("_not")
-
-    def folded(self) -> tuple[str, ...]:
-        """The clauses as compared: ASCII-lower-cased unless case-sensitive."""
-        return self.clauses if self.case_sensitive else tuple(map(ascii_lower, self.clauses))
-
-
-@dataclass(frozen=True)
-class And:
-    items: tuple[Filter, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    items: tuple[Filter, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Filter
-
-
-Filter = Condition | And | Or | Not
 
 
 @dataclass(frozen=True)
@@ -199,108 +94,16 @@ class Plan:
         )
 
 
-def conditions(f: Filter | None) -> list[Condition]:
-    """Every simple condition of a filter tree."""
-    if f is None:
-        return []
-    if isinstance(f, Condition):
-        return [f]
-    if isinstance(f, Not):
-        return conditions(f.item)
-    return [c for item in f.items for c in conditions(item)]
-
-
 def _error(message: str) -> QueryError:
     return QueryError(message)
 
 
-def _dimension(name: Any, where: str, *, time_ok: bool) -> str:
-    if not isinstance(name, str):
-        raise _error(f"{where}: a dimension is a string, got {name!r}")
-    if name in EVENT_DIMENSIONS or name in VISIT_DIMENSIONS:
-        return name
-    if name in TIME_DIMENSIONS:
-        if not time_ok:
-            raise _error(f"{where}: time dimensions cannot be filtered on: set date_range")
-        return name
-    if name.startswith(PROPS_PREFIX):
-        key = name[len(PROPS_PREFIX) :]
-        if not 0 < len(key) <= MAX_PROP_KEY or "\x00" in key:
-            raise _error(f"{where}: a property name is 1 to {MAX_PROP_KEY} characters")
-        return name
-    raise _error(f"{where}: unknown dimension {name!r}")
+def plan(request: QueryRequest, now: datetime, site_goals: Sequence[Goal] = ()) -> Plan:
+    """Check a request and resolve it into a Plan; raises QueryError naming the field.
 
-
-class _Filters:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def parse(self, raw: Any, where: str, depth: int = 0) -> Filter:
-        if depth > MAX_DEPTH:
-            raise _error(f"{where}: filters nest at most {MAX_DEPTH} deep")
-        if not isinstance(raw, list) or not raw or not isinstance(raw[0], str):
-            raise _error(f"{where}: a filter is [operator, …], got {raw!r:.200}")
-        op = raw[0]
-        if op in ("and", "or"):
-            if len(raw) != 2 or not isinstance(raw[1], list) or not raw[1]:
-                raise _error(f'{where}: ["{op}", [filter, …]] with at least one filter')
-            items = tuple(
-                self.parse(item, f"{where}[1][{i}]", depth + 1) for i, item in enumerate(raw[1])
-            )
-            return And(items) if op == "and" else Or(items)
-        if op == "not":
-            if len(raw) != 2:
-                raise _error(f'{where}: ["not", filter]')
-            return Not(self.parse(raw[1], f"{where}[1]", depth + 1))
-        if op not in OPERATORS:
-            raise _error(f"{where}: unknown operator {op!r}: one of {', '.join(OPERATORS)}, "
-                         "and, or, not")  # fmt: skip
-        self.count += 1
-        if self.count > MAX_CONDITIONS:
-            raise _error(f"filters: at most {MAX_CONDITIONS} conditions")
-        if len(raw) not in (3, 4):
-            raise _error(f"{where}: [operator, dimension, [clauses], modifiers?]")
-        dimension = _dimension(raw[1], f"{where}[1]", time_ok=False)
-        clauses = raw[2]
-        if (
-            not isinstance(clauses, list)
-            or not 0 < len(clauses) <= MAX_CLAUSES
-            or not all(isinstance(c, str) and len(c) <= MAX_CLAUSE for c in clauses)
-        ):
-            raise _error(
-                f"{where}[2]: 1 to {MAX_CLAUSES} clauses, strings of at most {MAX_CLAUSE} "
-                "characters"
-            )
-        if any("\x00" in c for c in clauses):
-            raise _error(f"{where}[2]: a clause has no NUL character (no stored value has one)")
-        case_sensitive = True
-        if len(raw) == 4:
-            modifiers = raw[3]
-            if not isinstance(modifiers, dict) or set(modifiers) - {"case_sensitive"}:
-                raise _error(f'{where}[3]: modifiers are {{"case_sensitive": true|false}}')
-            case_sensitive = modifiers.get("case_sensitive", True)
-            if not isinstance(case_sensitive, bool):
-                raise _error(f"{where}[3].case_sensitive: true or false")
-            if not case_sensitive and op not in ("is", "is_not", "contains", "contains_not"):
-                raise _error(f"{where}[3]: case_sensitive applies to is and contains only")
-        patterns: tuple[Pattern, ...] = ()
-        if op in ("matches", "matches_not"):
-            try:
-                patterns = tuple(compile_pattern(c) for c in clauses)
-            except PatternError as e:
-                raise _error(f"{where}[2]: not a supported regular expression: {e}") from None
-        goals: tuple[Goal, ...] = ()
-        if dimension == "event:goal":
-            if op != "is":
-                raise _error(f"{where}: event:goal takes the is operator only")
-            if not all(clauses):
-                raise _error(f"{where}[2]: a goal name is not empty")
-            goals = tuple(Goal.parse(c) for c in dict.fromkeys(clauses))
-        return Condition(op, dimension, tuple(clauses), case_sensitive, patterns, goals)
-
-
-def plan(request: QueryRequest, now: datetime) -> Plan:
-    """Check a request and resolve it into a Plan; raises QueryError naming the field."""
+    ``site_goals`` are the site's configured goals: goal filters name them by display name, and
+    the ``event:goal`` dimension without a goal filter breaks down by them.
+    """
     metrics = tuple(request.metrics)
     for i, m in enumerate(metrics):
         if m not in METRICS:
@@ -308,7 +111,7 @@ def plan(request: QueryRequest, now: datetime) -> Plan:
     if len(set(metrics)) != len(metrics):
         raise _error("metrics: each metric at most once")
     dimensions = tuple(
-        _dimension(d, f"dimensions[{i}]", time_ok=True) for i, d in enumerate(request.dimensions)
+        dimension(d, f"dimensions[{i}]", time_ok=True) for i, d in enumerate(request.dimensions)
     )
     if len(set(dimensions)) != len(dimensions):
         raise _error("dimensions: each dimension at most once")
@@ -316,17 +119,20 @@ def plan(request: QueryRequest, now: datetime) -> Plan:
     if len(times) > 1:
         raise _error("dimensions: at most one time dimension")
 
-    parser = _Filters()
+    parser = FilterParser({g.name: g for g in site_goals})
     top = [parser.parse(raw, f"filters[{i}]") for i, raw in enumerate(request.filters)]
     goal_filters = [f for f in top if isinstance(f, Condition) and f.dimension == "event:goal"]
     goals = tuple(dict.fromkeys(g for f in goal_filters for g in f.goals))
     if "event:goal" in dimensions and not goal_filters:
-        raise _error(
-            'dimensions: event:goal needs a top-level ["is", "event:goal", [goals…]] filter '
-            '(goals are given inline: an event name, or "Visit /path*")'
-        )
-    if "conversion_rate" in metrics and not goal_filters:
-        raise _error("metrics: conversion_rate needs an event:goal filter")
+        goals = tuple(site_goals)  # every configured goal, as Plausible breaks down
+        if not goals:
+            raise _error(
+                "dimensions: event:goal needs goals: configure the site's goals (PUT "
+                '/api/v1/sites/goals) or filter ["is", "event:goal", [goals…]] (an event name, '
+                'or "Visit /path*")'
+            )
+    if "conversion_rate" in metrics and not goals:
+        raise _error("metrics: conversion_rate needs an event:goal filter or dimension")
     if "percentage" in metrics and not dimensions:
         raise _error("metrics: percentage needs at least one dimension")
     mixed = SESSION_METRICS & set(metrics)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.query.dialect import NO_PROP, Dialect, Statement
+from api.query.funnel_sql import chained_levels
 from api.query.plan import Plan
-from api.query.sql import NO_PROP, Dialect, Statement, build, build_totals
+from api.query.sql import build, build_totals
 
-__all__ = ["PostgresDialect", "run_postgres"]
+__all__ = ["DIALECT", "PostgresDialect", "bounded", "fetch", "run_postgres"]
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -91,6 +95,9 @@ class PostgresDialect(Dialect):
     def goal_rows(self, goals: str) -> tuple[str, str]:
         return f"events CROSS JOIN LATERAL unnest({goals}) AS g(goal)", "goal IS NOT NULL"
 
+    def funnel_levels(self, steps: int) -> list[str]:
+        return chained_levels(steps)
+
     def int_div(self, a: str, b: str) -> str:
         # sum() of bigint is numeric: div() keeps the quotient whole, as ClickHouse's intDiv.
         return f"div(({a})::numeric, ({b})::numeric)"
@@ -99,7 +106,18 @@ class PostgresDialect(Dialect):
 DIALECT = PostgresDialect()
 
 
-async def _fetch(conn: Any, statement: Statement) -> list[dict[str, Any]]:
+@contextlib.asynccontextmanager
+async def bounded(pool: AsyncConnectionPool, timeout: float) -> AsyncIterator[Any]:
+    """A connection in a transaction whose statements the server cancels past ``timeout``."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",)
+        )
+        yield conn
+
+
+async def fetch(conn: Any, statement: Statement) -> list[dict[str, Any]]:
+    """The rows of a statement, as dicts by column name."""
     cur = await conn.execute(statement.sql, statement.params)
     names = [c.name for c in cur.description]
     return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
@@ -109,15 +127,11 @@ async def run_postgres(
     pool: AsyncConnectionPool, plan: Plan, timeout: float
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The grouped rows (dimension values d0…, aggregates, total_rows) and the totals."""
-    async with pool.connection() as conn, conn.transaction():
-        # Bounded: a query past the limit is cancelled by the server itself.
-        await conn.execute(
-            "SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",)
-        )
+    async with bounded(pool, timeout) as conn:
         totals: dict[str, int] = {}
         statement = build_totals(plan, DIALECT)
         if statement is not None:
-            (row,) = await _fetch(conn, statement)
+            (row,) = await fetch(conn, statement)
             totals = {k: int(v) for k, v in row.items()}
-        rows = await _fetch(conn, build(plan, DIALECT, totals))
+        rows = await fetch(conn, build(plan, DIALECT, totals))
     return rows, totals

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.query.dialect import DIRECT, NO_PROP, NOT_SET, SCHEME, VISIT_GAP, WWW
+from api.query.filters import PROPS_PREFIX, And, Condition, Filter, Not, Or, ascii_lower
+from api.query.goals import Goal
 from api.query.metrics import AGGREGATES, RATIOS, scaled
-from api.query.plan import PROPS_PREFIX, And, Condition, Filter, Not, Or, Plan, ascii_lower
-from api.query.sql import DIRECT, NO_PROP, NOT_SET, SCHEME, VISIT_GAP, WWW
+from api.query.plan import Plan
 from footprint.schema import PAGEVIEW, Footprint
 
-__all__ = ["reference"]
+__all__ = ["funnel_reference", "reference"]
 
 Event = dict[str, Any]
 
@@ -176,10 +178,8 @@ class _Reversed:
         return isinstance(other, _Reversed) and self.value == other.value
 
 
-def reference(
-    plan: Plan, footprints: Iterable[Footprint]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The rows and totals a store would return for ``plan`` over these stored footprints."""
+def _visit_events(plan: Plan, footprints: Iterable[Footprint]) -> list[Event]:
+    """The site's footprints in the range (bots out unless asked), each with its visit."""
     start, end = plan.range.start.timestamp(), plan.range.end.timestamp()
     events = [
         _event(fp)
@@ -189,6 +189,34 @@ def reference(
         and start <= int(fp.timestamp // 1) < end
     ]
     _visits(events)
+    return events
+
+
+def funnel_reference(
+    plan: Plan, steps: Sequence[Goal], footprints: Iterable[Footprint]
+) -> dict[str, int]:
+    """What ``api.query.funnel.funnel_counts`` answers: all_visitors, step1…stepN."""
+    selected = [e for e in _visit_events(plan, footprints) if _matches(plan, e, plan.filter)]
+    visits: dict[Any, list[Event]] = defaultdict(list)
+    for e in sorted(selected, key=lambda e: (e["ts"], e["eid"].encode())):
+        visits[e["visit"]].append(e)
+    reached: list[set[str]] = [set() for _ in steps]
+    for (vkey, _), mine in visits.items():
+        k = 0  # the first footprint completing the next step, one after the other
+        for e in mine:
+            if k < len(steps) and steps[k].matches(e["event:name"], e["event:page"]):
+                reached[k].add(vkey)
+                k += 1
+    counts = {"all_visitors": len({e["vkey"] for e in selected})}
+    counts.update({f"step{k}": len(r) for k, r in enumerate(reached, 1)})
+    return counts
+
+
+def reference(
+    plan: Plan, footprints: Iterable[Footprint]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The rows and totals a store would return for ``plan`` over these stored footprints."""
+    events = _visit_events(plan, footprints)
     selected = [e for e in events if _matches(plan, e, plan.filter)]
     totals = {}
     if {"percentage", "conversion_rate"} & set(plan.metrics):

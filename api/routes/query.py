@@ -1,4 +1,5 @@
-"""``POST /api/v2/query``: stats in the shape of Plausible's Stats API v2, from either store.
+"""``POST /api/v2/query`` (stats in the shape of Plausible's Stats API v2) and ``POST
+/api/v2/funnel`` (a stored funnel's steps), from either store.
 
 Errors answer as Plausible's do, ``{"error": "…"}`` naming the offending field: 400 for a bad
 query (its JSON shape included), 501 for a ClickHouse server without window functions, 504 past
@@ -7,7 +8,8 @@ query (its JSON shape included), 501 for a ClickHouse server without window func
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import json
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,11 +22,15 @@ from pydantic import Field
 from starlette.exceptions import HTTPException
 
 from api import query as stats_query
-from api.auth import SiteHidden, StatsReader, check_site
+from api.auth import SiteHidden, StatsAccess, StatsReader, check_site
 from api.deps import ClickHouseDep, PostgresDep, SettingsDep
+from api.funnels import funnel_report
+from api.goals import GoalStore, UnknownFunnel
 from api.models.common import Answer
 from api.models.errors import errors
+from api.models.funnels import FunnelQuery, FunnelReport
 from api.query.export import CSV_TYPE, to_csv, wants_csv
+from api.sites import RegistryUnavailable
 from footprint.clickhouse import ClickHouseError
 
 # Who may query: whoever may read stats (api.auth.authorize_stats decides); a site key or shared
@@ -79,7 +85,7 @@ class PlausibleError(Answer):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **errors(401, 403, 413),
     400: {"model": PlausibleError, "description": "A bad query: the error names the field"},
-    404: {"model": PlausibleError, "description": "No such site (for this key or link)"},
+    404: {"model": PlausibleError, "description": "No such site (for this key or link) or funnel"},
     200: {
         "content": {
             CSV_TYPE: {
@@ -97,6 +103,48 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+Source = Annotated[
+    Literal["postgres", "clickhouse"] | None,
+    Query(description="The store that answers; ClickHouse by default"),
+]
+
+
+def _mentions_goals(body: stats_query.QueryRequest) -> bool:
+    # The site's goals are read only when the query may name them (filters nest: look at text).
+    return "event:goal" in body.dimensions or "event:goal" in json.dumps(body.filters)
+
+
+async def _answer(
+    access: StatsAccess,
+    site_id: str,
+    source: stats_query.Source | None,
+    timeout: float,
+    work: Callable[[stats_query.Source], Awaitable[Any]],
+) -> Any:
+    """``work(store)`` for a reader of ``site_id``, or Plausible's error shape."""
+    try:
+        check_site(access, site_id)
+    except SiteHidden:
+        return _error(404, f"site_id: no site {site_id!r}")
+    store: stats_query.Source = source or "clickhouse"
+    try:
+        return await work(store)
+    except stats_query.UnsupportedServer as e:
+        return _error(501, str(e))
+    except psycopg.errors.QueryCanceled:
+        return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
+    except psycopg.errors.DataError as e:
+        return _error(400, f"postgres refused a value of the query: {e}")
+    except ClickHouseError as e:
+        if e.code == _TIMEOUT_CODE:
+            return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
+        if e.code == _BAD_REGEXP_CODE:
+            return _error(400, f"clickhouse refused a pattern of the query: {e}")
+        return _error(503, f"clickhouse unavailable: {e}")
+    except (psycopg.Error, OSError, TimeoutError, RegistryUnavailable) as e:
+        return _error(503, f"{store} unavailable: {e}")
+
+
 @router.post(
     "/query",
     response_model=stats_query.QueryResponse,
@@ -110,42 +158,58 @@ async def post_query(
     settings: SettingsDep,
     pool: PostgresDep,
     clickhouse: ClickHouseDep,
-    source: Annotated[
-        Literal["postgres", "clickhouse"] | None,
-        Query(description="The store that answers; ClickHouse by default"),
-    ] = None,
+    source: Source = None,
     format: Annotated[  # noqa: A002 - the query parameter's name
         Literal["json", "csv"] | None,
         Query(description="csv: the rows as CSV (as Accept: text/csv asks)"),
     ] = None,
 ) -> Any:
-    """Metrics over a date range, grouped by dimensions and filtered (Plausible Stats API v2)."""
-    try:
-        check_site(access, body.site_id)
-    except SiteHidden:
-        return _error(404, f"site_id: no site {body.site_id!r}")
-    try:
-        checked = stats_query.plan(body, datetime.now(UTC))
-    except stats_query.QueryError as e:
-        return _error(400, str(e))
-    store = source or "clickhouse"
+    """Metrics over a date range, grouped by dimensions and filtered (Plausible Stats API v2).
+
+    ``event:goal`` names the site's configured goals (or spells one inline); as a dimension with
+    no goal filter it breaks down by every configured goal.
+    """
     timeout = settings.query_timeout
-    try:
-        answer = await stats_query.run(
+
+    async def answer(store: stats_query.Source) -> Any:
+        site = body.site_id.strip().lower()
+        goals = await GoalStore(pool).goals(site) if _mentions_goals(body) else []
+        try:
+            checked = stats_query.plan(body, datetime.now(UTC), [g.as_goal() for g in goals])
+        except stats_query.QueryError as e:
+            return _error(400, str(e))
+        result = await stats_query.run(
             store, checked, pool=pool, clickhouse=clickhouse, timeout=timeout
         )
-        return to_csv(answer) if wants_csv(request, format) else answer
-    except stats_query.UnsupportedServer as e:
-        return _error(501, str(e))
-    except psycopg.errors.QueryCanceled:
-        return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
-    except psycopg.errors.DataError as e:
-        return _error(400, f"postgres refused a value of the query: {e}")
-    except ClickHouseError as e:
-        if e.code == _TIMEOUT_CODE:
-            return _error(504, f"the query ran past FOOTPRINT_QUERY_TIMEOUT ({timeout:g} s)")
-        if e.code == _BAD_REGEXP_CODE:
-            return _error(400, f"clickhouse refused a pattern of the query: {e}")
-        return _error(503, f"clickhouse unavailable: {e}")
-    except (psycopg.Error, OSError, TimeoutError) as e:
-        return _error(503, f"{store} unavailable: {e}")
+        return to_csv(result) if wants_csv(request, format) else result
+
+    return await _answer(access, body.site_id, source, timeout, answer)
+
+
+@router.post("/funnel", response_model=FunnelReport, responses=_ERRORS)
+async def post_funnel(
+    body: FunnelQuery,
+    access: QueryReader,
+    settings: SettingsDep,
+    pool: PostgresDep,
+    clickhouse: ClickHouseDep,
+    source: Source = None,
+) -> Any:
+    """A stored funnel over a date range: per step, its visitors, conversion and drop-off.
+
+    A visit reaches a step when its footprints complete the funnel's goals up to that step in
+    order (see ``api/query/funnel.py``); a visitor reaches it when one of their visits does.
+    """
+    timeout = settings.query_timeout
+
+    async def answer(store: stats_query.Source) -> Any:
+        try:
+            return await funnel_report(
+                body, store, pool=pool, clickhouse=clickhouse, timeout=timeout
+            )
+        except UnknownFunnel:
+            return _error(404, f"funnel_id: the site has no funnel {body.funnel_id}")
+        except stats_query.QueryError as e:
+            return _error(400, str(e))
+
+    return await _answer(access, body.site_id, source, timeout, answer)

@@ -21,7 +21,7 @@ from api.sites import RegistryUnavailable, SiteExists, SiteRegistry, UnknownSite
 from footprint.site_keys import normalise_domain
 
 
-class _Unavailable(APIRoute):
+class UnavailableRoute(APIRoute):
     """A route whose PostgreSQL outage answers 503 (nothing changed) instead of a 500."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -40,7 +40,7 @@ router = APIRouter(
     prefix="/api/v1/sites",
     tags=["sites"],
     responses=errors(401, 403, 422, 503),
-    route_class=_Unavailable,
+    route_class=UnavailableRoute,
 )
 
 Domain = Annotated[str, Path(max_length=300, description="The site's domain")]

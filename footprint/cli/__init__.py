@@ -8,6 +8,7 @@ footprint backfill   import history (footprints older than FOOTPRINT_EVENT_MAX_A
 footprint sites      add, list or remove sites of a running API (add prints the site's key)
 footprint retention  apply the data retention now (run --dry-run lists what would go)
 footprint users      delete or export one user's data through a running API
+footprint goals      add, list or remove a site's goals on a running API
 """
 
 from __future__ import annotations
@@ -227,6 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     p_users.add_argument("user_id")
     p_users.add_argument("-o", "--output", help="export: write the JSON to this file")
     p_users.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
+    p_goals = sub.add_parser("goals", help="add, list or remove a site's goals")
+    goal_actions = p_goals.add_subparsers(dest="action", required=True)
+    p_goal_add = goal_actions.add_parser("add", help="find or create a goal")
+    p_goal_add.add_argument("domain")
+    kind = p_goal_add.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--event", help="a custom event's name")
+    kind.add_argument("--page", help="pageviews of a path: * any characters but /, ** any")
+    p_goal_add.add_argument("--name", help="the display name (default: the event or Visit PATH)")
+    goal_actions.add_parser("list", help="the site's goals").add_argument("domain")
+    p_goal_rm = goal_actions.add_parser("remove", help="delete a goal (not while in a funnel)")
+    p_goal_rm.add_argument("domain")
+    p_goal_rm.add_argument("goal_id", type=int)
+    for p_goal in goal_actions.choices.values():
+        p_goal.add_argument("--api", default="http://127.0.0.1:8000", help="the API's base URL")
     args = parser.parse_args(argv)
     if args.command == "sites" and args.action != "list" and not args.domain:
         parser.error(f"footprint sites {args.action} needs a DOMAIN")
@@ -260,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
 
             _secrets()
             return users(get_settings(), args)
+        elif args.command == "goals":
+            from footprint.cli.goals import main as goals
+
+            _secrets()
+            return goals(get_settings(), args)
         elif args.command == "backfill":
             from footprint.cli.backfill import main as backfill
 

@@ -10,18 +10,22 @@ moderator's token, hostile values are data, and a ClickHouse server without wind
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import mint_token
 from api.query import QueryRequest, UnsupportedServer, plan
 from api.query.clickhouse import run_clickhouse
+from api.query.funnel import funnel_counts
+from api.query.goals import Goal
 from footprint.clickhouse import connect
 from footprint.schema import Footprint
 from footprint.stack import PostgresServer, RedisServer
@@ -249,5 +253,100 @@ def test_clickhouse_without_window_functions_is_refused_clearly(tmp_path: Path) 
                 pytest.skip(f"clickhouse-server {client.server_version} has window functions")
             with pytest.raises(UnsupportedServer, match="needs ClickHouse ≥ 21.8 or chdb"):
                 run_clickhouse(client, checked, 5.0)
+            steps = [Goal.parse("Visit /"), Goal.parse("Signup")]
+            funnel = funnel_counts("clickhouse", checked, steps, clickhouse=client)
+            with pytest.raises(UnsupportedServer, match="needs ClickHouse ≥ 21.8 or chdb"):
+                asyncio.run(funnel)
         finally:
             client.close()
+
+
+def _funnel(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """The funnel's answer, after checking that both stores give the same one."""
+    answers = {}
+    for source in ("postgres", "clickhouse"):
+        r = client.post(f"/api/v2/funnel?source={source}", json=body, headers=headers)
+        assert r.status_code == 200, r.text
+        answers[source] = r.json()
+        assert answers[source].pop("meta")["source"] == source
+    assert answers["postgres"] == answers["clickhouse"]
+    return answers["clickhouse"]
+
+
+def test_configured_goals_and_funnels_on_both_stores(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, admin = api
+    with psycopg.connect(client.app.state.settings.require("postgres_url"), autocommit=True) as c:  # type: ignore[attr-defined]
+        c.execute("INSERT INTO sites (domain) VALUES (%s) ON CONFLICT DO NOTHING", [SITE])
+    goals = {}
+    for spec in (
+        {"goal_type": "page", "page_path": "/"},
+        {"goal_type": "page", "page_path": "/docs", "display_name": "Docs"},
+        {"goal_type": "page", "page_path": "/pricing"},
+        {"goal_type": "event", "event_name": "Signup"},
+    ):
+        r = client.put("/api/v1/sites/goals", json={"site_id": SITE, **spec}, headers=admin)
+        assert r.status_code == 200, r.text
+        goals[r.json()["display_name"]] = r.json()["id"]
+    assert list(goals) == ["Visit /", "Docs", "Visit /pricing", "Signup"]
+    # PUT again finds the goal there (Plausible's find-or-create), whatever the display name.
+    again = {"site_id": SITE, "goal_type": "page", "page_path": "/docs", "display_name": "X"}
+    assert (
+        client.put("/api/v1/sites/goals", json=again, headers=admin).json()["id"] == goals["Docs"]
+    )
+
+    # event:goal alone breaks down by the configured goals; conversion rate per goal.
+    by_goal = _both(client, admin, {"site_id": SITE, "metrics": ["visitors", "conversion_rate"],
+                                    "date_range": "7d", "dimensions": ["event:goal"]})  # fmt: skip
+    assert by_goal["results"] == [
+        {"metrics": [2, 66.7], "dimensions": ["Visit /"]},  # A and B, of A, B and C
+        {"metrics": [1, 33.3], "dimensions": ["Docs"]},
+        {"metrics": [1, 33.3], "dimensions": ["Signup"]},
+        {"metrics": [1, 33.3], "dimensions": ["Visit /pricing"]},
+    ]
+    # A goal filter names a configured goal by its display name.
+    docs = _both(client, admin, {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
+                                 "filters": [["is", "event:goal", ["Docs"]]]})  # fmt: skip
+    assert docs["results"] == [{"metrics": [1], "dimensions": []}]
+
+    def put_funnel(name: str, steps: list[str]) -> int:
+        body = {"site_id": SITE, "name": name, "steps": [goals[s] for s in steps]}
+        r = client.put("/api/v1/sites/funnels", json=body, headers=admin)
+        assert r.status_code == 200, r.text
+        assert [s["display_name"] for s in r.json()["steps"]] == steps
+        return int(r.json()["id"])
+
+    reading = put_funnel("Reading", ["Visit /", "Docs"])
+    answer = _funnel(client, admin, {"site_id": SITE, "funnel_id": reading, "date_range": "7d"})
+    assert answer["name"] == "Reading"
+    assert answer["steps"] == [
+        {"label": "Visit /", "goal_id": goals["Visit /"], "visitors": 2, "conversion_rate": 100.0,
+         "conversion_rate_step": 100.0, "dropoff": 0, "dropoff_percentage": 0.0},
+        {"label": "Docs", "goal_id": goals["Docs"], "visitors": 1, "conversion_rate": 50.0,
+         "conversion_rate_step": 50.0, "dropoff": 1, "dropoff_percentage": 50.0},
+    ]  # fmt: skip
+    assert (answer["all_visitors"], answer["entering_visitors"]) == (3, 2)
+    assert answer["never_entering_visitors_percentage"] == 33.33
+    # Order counts: A read /docs after /, never / after /docs.
+    backwards = put_funnel("Backwards", ["Docs", "Visit /"])
+    answer = _funnel(client, admin, {"site_id": SITE, "funnel_id": backwards, "date_range": "7d"})
+    assert [s["visitors"] for s in answer["steps"]] == [1, 0]
+    # The query API's filters apply: only Mac visits (A's).
+    mac = {"site_id": SITE, "funnel_id": reading, "date_range": "7d",
+           "filters": [["is", "visit:os", ["Mac"]]]}  # fmt: skip
+    answer = _funnel(client, admin, mac)
+    assert [s["visitors"] for s in answer["steps"]] == [1, 1]
+    assert answer["all_visitors"] == 1
+    # Putting a funnel again replaces its steps, under the same id.
+    assert put_funnel("Reading", ["Visit /pricing", "Signup"]) == reading
+    answer = _funnel(client, admin, {"site_id": SITE, "funnel_id": reading, "date_range": "7d"})
+    assert [s["visitors"] for s in answer["steps"]] == [1, 1]
+
+    # Errors in Plausible's shape, naming the field.
+    r = client.post("/api/v2/funnel", json={"site_id": SITE, "funnel_id": 999_999,
+                                            "date_range": "7d"}, headers=admin)  # fmt: skip
+    assert (r.status_code, r.json()) == (404, {"error": "funnel_id: the site has no funnel 999999"})
+    r = client.post("/api/v2/funnel", json={"site_id": SITE, "funnel_id": reading,
+                                            "date_range": "8d"}, headers=admin)  # fmt: skip
+    assert r.status_code == 400 and r.json()["error"].startswith("date_range:"), r.text

@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 from psycopg_pool import AsyncConnectionPool
 
 from api.query import QueryRequest, plan, rows_to_results, run
-from api.query.reference import reference
+from api.query.funnel import funnel_counts
+from api.query.goals import Goal
+from api.query.reference import funnel_reference, reference
 from footprint.clickhouse import ClickHouse, chdb_open_path, connect
 from footprint.migrate import apply_clickhouse, apply_postgres
 from footprint.schema import Footprint
@@ -51,6 +53,14 @@ REFERRERS = [
     ("//t.co/abc", "t.co"),
 ]
 GOALS = ["Signup", "Click", "Visit /blog*", "Visit /blog/**", "Visit /p/*", "Visit /"]
+# The site's configured goals: their display names are what event:goal shows and filters take.
+CONFIGURED = [
+    Goal.stored("Signed up", "Signup", None),
+    Goal.stored("Blog", None, "/blog**"),
+    Goal.stored("Visit /", None, "/"),
+    Goal.stored("Any product", None, "/p/*"),
+]
+FUNNEL_GOALS = [*GOALS, "Visit /**", "Visit /**", "Visit /**", "Visit /blog", "Signup"]
 EVENT_DIMS = ["event:page", "event:name", "event:route", "event:status", "event:method",
               "event:props:plan", "event:props:color"]  # fmt: skip
 VISIT_DIMS = ["visit:source", "visit:referrer", "visit:utm_medium", "visit:utm_source",
@@ -141,14 +151,14 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
     dims = draw(st.lists(st.sampled_from(EVENT_DIMS + VISIT_DIMS), max_size=2, unique=True))
     if draw(st.booleans()):
         dims = [draw(st.sampled_from(TIME_DIMS)), *dims[:1]]
-    if goals and draw(st.booleans()):
+    if draw(st.booleans()):  # without a goal filter: by the site's configured goals
         dims = ["event:goal", *dims[:1]]
     pool = ["visitors", "visits", "pageviews", "events"]
     if not any(d.startswith("event:") for d in dims):
         pool += ["views_per_visit", "bounce_rate", "visit_duration"]
     if dims:
         pool.append("percentage")
-    if goals:
+    if goals or "event:goal" in dims:
         pool.append("conversion_rate")
     metrics = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique=True))
     body: dict[str, Any] = {
@@ -184,6 +194,7 @@ class Stores:
     sink: PostgresSink
     clickhouse: ClickHouse
     compared: list[int]
+    funnels: list[int]  # visitors completing each funnel compared
 
 
 @pytest.fixture(scope="module")
@@ -206,11 +217,13 @@ def query_stores(
     loop.run_until_complete(pool.open())
     loop.run_until_complete(sink.open())
     compared: list[int] = []
+    funnels: list[int] = []
     try:
-        yield Stores(loop, pool, sink, clickhouse, compared)
+        yield Stores(loop, pool, sink, clickhouse, compared, funnels)
     finally:
         print(f"queries compared: {len(compared)}, rows compared: {sum(compared)}, "
-              f"non-empty answers: {sum(1 for n in compared if n)}")  # fmt: skip
+              f"non-empty answers: {sum(1 for n in compared if n)}; funnels compared: "
+              f"{len(funnels)}, past the first step: {sum(1 for n in funnels if n)}")  # fmt: skip
         loop.run_until_complete(sink.close())
         loop.run_until_complete(pool.close())
         loop.close()
@@ -242,6 +255,16 @@ def _footprints(site: str, drawn: list[tuple[str, int, list[dict[str, Any]]]]) -
     return out
 
 
+def _stored(s: Stores, drawn: list[tuple[str, int, list[dict[str, Any]]]]) -> tuple[str, Any]:
+    """A site of its own, its footprints written to both stores through the real sinks."""
+    site = f"s{next(SITES)}.test"
+    footprints = _footprints(site, drawn)
+    batch = Batch(footprints=footprints)
+    s.loop.run_until_complete(s.sink.write(batch))
+    ClickHouseSink._write(s.clickhouse, batch)
+    return site, footprints
+
+
 def _rows(response: Any) -> list[tuple[list[str], list[Any]]]:
     return [(r.dimensions, r.metrics) for r in response.results]
 
@@ -261,13 +284,9 @@ def test_postgres_clickhouse_and_reference_agree(
     bodies: list[dict[str, Any]],
 ) -> None:
     s = query_stores
-    site = f"s{next(SITES)}.test"
-    footprints = _footprints(site, drawn)
-    batch = Batch(footprints=footprints)
-    s.loop.run_until_complete(s.sink.write(batch))
-    ClickHouseSink._write(s.clickhouse, batch)
+    site, footprints = _stored(s, drawn)
     for body in bodies:
-        p = plan(QueryRequest.model_validate({"site_id": site, **body}), NOW)
+        p = plan(QueryRequest.model_validate({"site_id": site, **body}), NOW, CONFIGURED)
         rows, totals = reference(p, footprints)
         expected = [(r.dimensions, r.metrics) for r in rows_to_results(p, rows, totals)]
         pg = s.loop.run_until_complete(run("postgres", p, pool=s.pool))
@@ -281,3 +300,62 @@ def test_postgres_clickhouse_and_reference_agree(
                     not rows and p.offset
                 ), (store, body)
         s.compared.append(len(expected))
+
+
+# Funnels need visits of several footprints: gaps mostly within a visit, one past the gap.
+funnel_chains = st.tuples(
+    chains.map(lambda c: c[0]),
+    chains.map(lambda c: c[1]),
+    st.lists(
+        st.tuples(footprint_fields, st.sampled_from([0, 1, 1, 60, 600, 1799, 1801])).map(
+            lambda t: {**t[0], "gap": t[1]}
+        ),
+        min_size=3,
+        max_size=8,
+    ),
+)
+
+
+@st.composite
+def funnels(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        # "Visit /**" overlaps every pageview goal: one footprint must not complete two steps.
+        "steps": draw(st.lists(st.sampled_from(FUNNEL_GOALS), min_size=2, max_size=3, unique=True)),
+        # Mostly the whole history: funnels complete more often over more visits.
+        "date_range": draw(st.sampled_from(["all"] * 9 + RANGES)),
+        "filters": [draw(filters) for _ in range(draw(st.sampled_from([0, 0, 1])))],
+        "timezone": draw(st.sampled_from(ZONES)),
+        "include": {"bots": draw(st.booleans())},
+    }
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    drawn=st.lists(funnel_chains, min_size=2, max_size=12),
+    asked=st.lists(funnels(), min_size=1, max_size=3),
+)
+def test_funnels_agree_in_postgres_clickhouse_and_reference(
+    query_stores: Stores,
+    drawn: list[tuple[str, int, list[dict[str, Any]]]],
+    asked: list[dict[str, Any]],
+) -> None:
+    s = query_stores
+    site, footprints = _stored(s, drawn)
+    for body in asked:
+        request = {k: v for k, v in body.items() if k != "steps"}
+        p = plan(
+            QueryRequest.model_validate({"site_id": site, "metrics": ["visitors"], **request}), NOW
+        )
+        steps = [Goal.parse(name) for name in body["steps"]]
+        expected = funnel_reference(p, steps, footprints)
+        pg = s.loop.run_until_complete(funnel_counts("postgres", p, steps, pool=s.pool))
+        ch = s.loop.run_until_complete(
+            funnel_counts("clickhouse", p, steps, clickhouse=s.clickhouse)
+        )
+        assert pg == expected, ("postgres", body)
+        assert ch == expected, ("clickhouse", body)
+        s.funnels.append(expected["step2"])

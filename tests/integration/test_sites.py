@@ -9,6 +9,7 @@ key it prints reaches the first process through the registry's refresh.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -32,6 +33,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.auth import mint_token
 from api.main import create_app
+from footprint.cli.goals import main as goals_cli
 from footprint.migrate import apply_postgres
 from footprint.schema import Footprint
 from footprint.settings import Settings, load_settings
@@ -279,7 +281,7 @@ def _free_port() -> int:
 
 
 def test_footprint_sites_add_prints_a_working_key(
-    api: tuple[TestClient, dict[str, str]], settings: Settings
+    api: tuple[TestClient, dict[str, str]], settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, admin = api
     # A second API process on the same database, as `footprint run` would serve.
@@ -316,6 +318,31 @@ def test_footprint_sites_add_prints_a_working_key(
             timeout=60,
         )
         assert dup.returncode == 1 and "409" in dup.stderr
+        # footprint goals: the wiring through a process, the rest in this one (faster).
+        goal = subprocess.run(
+            [*cli[:-1], "goals", "add", "cli.example", "--page", "/blog/**", *api_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert goal.returncode == 0, goal.stderr
+        goal_id = goal.stdout.split("\t")[0]
+        assert goal.stdout == f"{goal_id}\tVisit /blog/**\tpage /blog/**\n"
+        url = f"http://127.0.0.1:{port}"
+        ask = {"domain": "cli.example", "api": url}
+        add = argparse.Namespace(action="add", event="Signup", page=None, name="Signed up", **ask)
+        assert goals_cli(settings, add) == 0
+        assert goals_cli(settings, argparse.Namespace(action="list", **ask)) == 0
+        listed_goals = capsys.readouterr().out.splitlines()
+        assert [line.split("\t")[1:] for line in listed_goals[-2:]] == [
+            ["Visit /blog/**", "page /blog/**"],
+            ["Signed up", "event Signup"],
+        ]
+        remove = argparse.Namespace(action="remove", goal_id=int(goal_id), **ask)
+        assert goals_cli(settings, remove) == 0
+        assert goals_cli(settings, remove) == 1  # gone already
+        assert "404" in capsys.readouterr().err
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -339,3 +366,96 @@ def test_footprint_sites_add_prints_a_working_key(
         timeout=60,
     )
     assert removed.returncode == 2 and "cannot reach" in removed.stderr
+
+
+def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str, str]]) -> None:
+    """A site's key manages its own goals and funnels; another site's answer 404, a link may
+    only look, and a goal in a funnel stays until the funnel goes."""
+    client, admin = api
+    keys = {}
+    for site in ("g1.example", "g2.example"):
+        r = client.post("/api/v1/sites", json={"domain": site}, headers=admin)
+        assert r.status_code == 201, r.text
+        keys[site] = _bearer(r.json()["api_key"])
+    mine = keys["g1.example"]
+    signup = {"site_id": "G1.example", "goal_type": "event", "event_name": "Signup"}
+    made = client.put("/api/v1/sites/goals", json=signup, headers=mine)
+    assert made.status_code == 200, made.text
+    expected = {"display_name": "Signup", "goal_type": "event", "event_name": "Signup",
+                "page_path": None}  # fmt: skip
+    assert made.json() == {"id": made.json()["id"], **expected}
+    page = {"site_id": "g1.example", "goal_type": "page", "page_path": "/blog/**"}
+    blog = client.put("/api/v1/sites/goals", json=page, headers=mine).json()
+    assert blog["display_name"] == "Visit /blog/**"
+    # The key of g1 reaches nothing of g2, as if g2 did not exist; an admin reaches both.
+    theirs = {**signup, "site_id": "g2.example"}
+    assert client.put("/api/v1/sites/goals", json=theirs, headers=mine).status_code == 404
+    assert client.get("/api/v1/sites/goals?site_id=g2.example", headers=mine).status_code == 404
+    assert client.put("/api/v1/sites/goals", json=theirs, headers=admin).status_code == 200
+    listed = client.get("/api/v1/sites/goals?site_id=g1.example", headers=mine).json()["goals"]
+    assert [g["display_name"] for g in listed] == ["Signup", "Visit /blog/**"]
+    # Nor can g2's key delete g1's goal by its id.
+    gone = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g2.example",
+                         headers=keys["g2.example"])  # fmt: skip
+    assert gone.status_code == 404 and "no goal" in gone.json()["detail"]
+    # A display name is one goal's only.
+    clash = {**page, "page_path": "/pricing", "display_name": "Signup"}
+    assert client.put("/api/v1/sites/goals", json=clash, headers=mine).status_code == 409
+    # Hostile goals are refused before PostgreSQL sees them.
+    for hostile in (
+        {**signup, "page_path": "/x"},  # an event name or a path, not both
+        {**signup, "event_name": "a\x00b"},  # PostgreSQL text cannot hold a NUL
+        {**page, "page_path": "blog"},  # a path starts with /
+        {**signup, "display_name": "x" * 10_000},
+        {**signup, "event_name": "   "},
+        {**signup, "site_id": "g1.example\x00"},
+        {**signup, "goal_type": "scroll"},
+    ):
+        r = client.put("/api/v1/sites/goals", json=hostile, headers=mine)
+        assert r.status_code == 422, (hostile, r.text)
+    for query in ("site_id=g1.example%00", "site_id=" + "x" * 400, ""):
+        assert client.get(f"/api/v1/sites/goals?{query}", headers=mine).status_code == 422
+
+    funnel = {"site_id": "g1.example", "name": "Read then sign up",
+              "steps": [blog["id"], made.json()["id"]]}  # fmt: skip
+    stored = client.put("/api/v1/sites/funnels", json=funnel, headers=mine)
+    assert stored.status_code == 200, stored.text
+    assert [s["id"] for s in stored.json()["steps"]] == funnel["steps"]
+    g2 = client.get("/api/v1/sites/goals?site_id=g2.example", headers=admin).json()["goals"]
+    foreign = {**funnel, "steps": [blog["id"], g2[0]["id"]]}
+    assert client.put("/api/v1/sites/funnels", json=foreign, headers=mine).status_code == 404
+    for steps in ([blog["id"]], [blog["id"]] * 2, list(range(1, 10)), [0, 1], [2**63, 1]):
+        hostile = {**funnel, "steps": steps}
+        r = client.put("/api/v1/sites/funnels", json=hostile, headers=mine)
+        assert r.status_code == 422, (steps, r.text)
+    report = {"site_id": "g1.example", "funnel_id": stored.json()["id"], "date_range": "day"}
+    answer = client.post("/api/v2/funnel?source=postgres", json=report, headers=mine)
+    assert answer.status_code == 200, answer.text
+    assert [s["visitors"] for s in answer.json()["steps"]] == [0, 0]
+    other = client.post("/api/v2/funnel?source=postgres", json=report, headers=keys["g2.example"])
+    assert other.status_code == 404
+
+    # A shared link lists and reads, never changes.
+    link = client.post("/api/v1/sites/g1.example/shared-links", headers=admin).json()["token"]
+    assert client.get("/api/v1/sites/funnels?site_id=g1.example",
+                      headers=_bearer(link)).status_code == 200  # fmt: skip
+    assert client.put("/api/v1/sites/goals", json=signup, headers=_bearer(link)).status_code == 403
+    # A plain user's token reads nothing.
+    user = _bearer(mint_token(client.app.state.settings, "someone"))  # type: ignore[attr-defined]
+    assert client.get("/api/v1/sites/goals?site_id=g1.example", headers=user).status_code == 403
+
+    # The goal is a step: it stays until the funnel goes.
+    in_use = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g1.example", headers=mine)
+    assert in_use.status_code == 409 and "Read then sign up" in in_use.json()["detail"]
+    funnel_id = stored.json()["id"]
+    dropped = client.delete(f"/api/v1/sites/funnels/{funnel_id}?site_id=g1.example", headers=mine)
+    assert dropped.json() == {"deleted": True}
+    deleted = client.delete(f"/api/v1/sites/goals/{blog['id']}?site_id=g1.example", headers=mine)
+    assert deleted.json() == {"deleted": True}
+    listed = client.get("/api/v1/sites/goals?site_id=g1.example", headers=mine).json()["goals"]
+    assert [g["display_name"] for g in listed] == ["Signup"]
+    # Removing the site removes its goals.
+    assert client.delete("/api/v1/sites/g1.example", headers=admin).status_code == 204
+    assert client.get("/api/v1/sites/goals?site_id=g1.example", headers=admin).json() == {
+        "goals": []
+    }

@@ -51,6 +51,14 @@ STATS_ROUTES = {
     ("GET", "/api/stats/summary"),
     ("GET", "/api/stream/status"),
     ("GET", "/metrics"),
+    ("POST", "/api/v2/query"),
+    ("POST", "/api/v2/funnel"),
+    ("PUT", "/api/v1/sites/goals"),
+    ("GET", "/api/v1/sites/goals"),
+    ("DELETE", "/api/v1/sites/goals/{goal_id}"),
+    ("PUT", "/api/v1/sites/funnels"),
+    ("GET", "/api/v1/sites/funnels"),
+    ("DELETE", "/api/v1/sites/funnels/{funnel_id}"),
 }
 
 # Routes for moderators only: a plain user's token is 403 (and a site key or link too).

@@ -52,7 +52,7 @@ def test_plausibles_minimal_request_is_accepted_with_its_defaults() -> None:
         ({"dimensions": ["time:day", "time:hour"]}, "at most one time dimension"),
         ({"metrics": ["percentage"]}, "percentage needs at least one dimension"),
         ({"metrics": ["conversion_rate"]}, "conversion_rate needs an event:goal filter"),
-        ({"dimensions": ["event:goal"]}, "event:goal needs a top-level"),
+        ({"dimensions": ["event:goal"]}, "event:goal needs goals: configure"),
         ({"metrics": ["bounce_rate"], "dimensions": ["event:page"]}, "event dimensions"),
         ({"filters": [["is", "visit:country", ["EE"]]]}, "filters[0][1]"),
         ({"filters": [["equals", "event:page", ["/"]]]}, "filters[0]: unknown operator"),
