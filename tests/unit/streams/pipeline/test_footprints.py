@@ -13,11 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from footprint.schema import Footprint
 from footprint.windows import WINDOWS
-from streams import retry
 from streams.counting import DERIVED
 from streams.pipeline.footprints import FootprintPass, Pair
 from streams.sinks import Stores
@@ -25,11 +22,6 @@ from streams.sinks.memory import MemorySink
 from tests.unit.streams.events import event
 
 MINUTE = datetime(2025, 6, 1, 12, 0, 30, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "FIRST_BACKOFF", 0.001)
 
 
 class Worker:

@@ -11,19 +11,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
-
 from schemas.community import CommunityEvent, FollowUser, PenaltyUser
-from streams import retry
 from streams.pipeline.notifications import NotificationPass, Pair
 from streams.sinks import NotificationStores
 from streams.sinks.memory import MemoryFanOut, MemoryInbox
 from tests.unit.streams.events import event
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "FIRST_BACKOFF", 0.001)
 
 
 class Worker:
