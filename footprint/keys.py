@@ -39,7 +39,7 @@ def visitors_key(name: str, start: int) -> str:
     return f"footprint:live:{name}:{start}:visitors"
 
 
-# --- notifications (streams.notifications writes, api.hub and api.inbox read) ---
+# --- notifications (streams.sinks.notifications writes, api.hub and api.inbox read) ---
 NOTIFICATIONS_CHANNEL = "footprint:notifications"
 
 

@@ -6,23 +6,20 @@ sinks have written the batch: delivery is at-least-once and every step is idempo
 (tables by source offset, PostgreSQL and ClickHouse by event id, Redis by absolute values).
 Invalid events go to the dead-letter topic with the reason; processing continues.
 
-A store that refuses a batch (``StoreRefused``) has it split until the refused footprints are
-alone (``streams/isolate.py``); those are dead-lettered with the store's reason, the rest is
-stored. PostgreSQL, the system of record, is written first and decides what exists: a footprint
-it refuses is stored and counted nowhere; one ClickHouse refuses stays in PostgreSQL and in the
-window counts (the dead letter names ClickHouse).
+This module is the Faust shell of the pass: the gap guard, decoding, the progress marks and
+the status. Claiming in PostgreSQL, counting and writing the other stores, with refused
+footprints dead-lettered alone, is ``streams/pipeline/footprints.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from uuid import UUID
+from functools import partial
 
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
@@ -31,19 +28,14 @@ from footprint.keys import status_key
 from footprint.schema import Footprint, unpack
 from footprint.settings import get_settings
 from footprint.timepolicy import TimePolicy, is_backfill
-from footprint.windows import WINDOWS
 from streams.app import app
-from streams.counting import DERIVED, Item, apply, parts, plan, split_link_key
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
-from streams.isolate import isolate, isolate_batch
-from streams.marks import applied, event_context, mark
-from streams.metrics import timed, timed_write
+from streams.marks import applied, mark
+from streams.pipeline.footprints import FootprintPass, packed
 from streams.progress import after_write, before_write, classify
-from streams.retry import retry_forever
 from streams.shutdown import WorkerStopping, in_flight
-from streams.sinks import Batch, Claim, Claimer, Sink, Stores, WindowCount, build_stores
-from streams.sinks.base import StoreRefused
+from streams.sinks import build_stores
 from streams.status import HEARTBEAT_TTL, status
 from streams.tables import PROGRESS, SITE_VISITS, VISITS
 from streams.topics import dead_letter_topic, footprints_topic
@@ -52,121 +44,6 @@ __all__ = ["count_and_store"]
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
-
-
-def count(
-    good: list[tuple[EventT, Footprint]],
-) -> tuple[list[WindowCount], dict[tuple[str, int], set[str]]]:
-    """Apply the batch to every window table; return the resulting absolute counts."""
-    items = [
-        Item(
-            ev.message.partition,
-            ev.message.offset,
-            fp.link,
-            fp.timestamp,
-            fp.visitor_id,
-            ev,
-            fp.is_bot,
-        )
-        for ev, fp in good
-    ]
-    p = plan(items)
-    counts: list[WindowCount] = []
-    # WINDOWS lists a derived window after its parts: their tables hold this batch already.
-    for window in WINDOWS:
-        base = DERIVED.get(window)
-        for tables, group, is_site in (
-            (VISITS, p.links[window], False),
-            (SITE_VISITS, p.site[window], True),
-        ):
-            for key, kp in group.items():
-                name, (start, end) = key
-                if base is not None:
-                    table = tables[base]
-                    value = sum(_count(table.get((name, r))) for r in parts(window, key[1]))
-                else:
-                    table = tables[window]
-                    current = table.get(key)
-                    new = apply(current, kp.offsets)
-                    if new is not None:
-                        with event_context(kp.ref):
-                            table[key] = new
-                        current = new
-                    value = _count(current)
-                counts.append(
-                    WindowCount(
-                        window,
-                        start,
-                        end,
-                        value,
-                        link=None if is_site else split_link_key(name)[1],
-                        partition=kp.partition,
-                        bots=is_site and name.endswith(":bots"),
-                    )
-                )
-    return counts, p.visitors
-
-
-def _count(value: list[int] | None) -> int:
-    return value[0] if value else 0
-
-
-async def write_with_retry(sink: Sink, batch: Batch) -> None:
-    """Write until the sink accepts the batch: consumption waits rather than dropping data.
-
-    Raises ``StoreRefused`` when the sink refuses the data itself.
-    """
-    await retry_forever(sink.name, lambda: timed_write(sink, batch), stop=app)
-
-
-Pair = tuple[EventT, Footprint]
-
-
-async def claim(record: Claimer, todo: Sequence[Pair]) -> tuple[set[Claim], set[UUID]]:
-    """Claim ``todo`` in the record; dead-letter the footprints it refuses (claimed by none)."""
-    found = await isolate(
-        todo,
-        lambda chunk: retry_forever(
-            record.name,
-            lambda: timed(record.name, record.claim(_batch(chunk))),
-            stop=app,
-        ),
-    )
-    await refuse(record.name, found.refused)
-    claims: set[Claim] = set()
-    created: set[UUID] = set()
-    for c, n in found.results:
-        claims |= c
-        created |= n
-    return claims, created
-
-
-async def write_isolating(sink: Sink, batch: Batch, pairs: Sequence[Pair]) -> None:
-    """Write the batch to a sink; dead-letter the footprints it refuses, store the others.
-
-    ``pairs`` are the batch's (event, footprint), aligned with ``batch.footprints``.
-    """
-    if not sink.keeps_footprints:
-        try:
-            await write_with_retry(sink, batch)
-        except StoreRefused as e:
-            # Redis's values come from the tables: no footprint is to blame, and the rest of
-            # the (non-transactional) pipeline has run. The next batch rewrites those values.
-            status.failed(sink.name, "refused")
-            status.error(e.reason)
-            log.error("%s (a live count of this batch; its footprints are stored)", e.reason)
-        return
-    refused = await isolate_batch(batch, lambda part: write_with_retry(sink, part))
-    await refuse(sink.name, [(pairs[i], e) for i, e in refused])
-
-
-async def refuse(store: str, refused: Sequence[tuple[Pair, StoreRefused]]) -> None:
-    """Dead-letter each footprint a store refused, alone, with the store's reason."""
-    for (event, fp), e in refused:
-        log.warning("dead-lettering footprint %s: %s", fp.event_id, e.reason)
-        item = fp.to_bytes() if packed(event) else None  # a pack: this footprint alone
-        await dead_letter(dead_letter_topic, event, e.reason, item)
-        status.failed(store, "refused")
 
 
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
@@ -183,7 +60,7 @@ guard = GapGuard(app, _topic_name)
 watch = StallWatch(app, _topic_name)
 
 
-async def process(events: Sequence[EventT], stores: Stores) -> None:
+async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> None:
     """One pass: dead-letter the invalid, claim in the record, count, write the other stores."""
     events = await guard.contiguous(events, _applied({ev.message.partition for ev in events}))
     if not events:
@@ -208,23 +85,8 @@ async def process(events: Sequence[EventT], stores: Stores) -> None:
     _mark(events, before_write)
     await app.producer.flush()
 
-    # The record (PostgreSQL) decides which copy of each event is the one: a producer's retry
-    # can put a second copy at another offset, and that copy must count nowhere.
-    claims, created = await claim(stores.record, todo)
-    canonical = [
-        (ev, fp)
-        for ev, fp in todo
-        if (fp.event_id, ev.message.partition, ev.message.offset) in claims
-    ]
-    counts, visitors = count(canonical)
-    batch = _batch(canonical)
-    batch.counts, batch.visitors = counts, visitors
-    # A copy that counts but was stored before this pass (a replay after a crash or a takeover)
-    # may have reached ClickHouse too: ClickHouse checks those before inserting.
-    batch.in_doubt = frozenset(
-        fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
-    )
-    await asyncio.gather(*(write_isolating(sink, batch, canonical) for sink in stores.others))
+    # The record (PostgreSQL) decides which copy of each event is the one that counts.
+    canonical = await footprint_pass.run(todo)
     _mark(events, after_write)
 
     status.processed += len(good) + len(bad)
@@ -289,18 +151,6 @@ def complete(
     return out
 
 
-def packed(event: EventT) -> bool:
-    """Whether the message is a pack (a JSON array): a dead letter then holds one item."""
-    return isinstance(event.value, bytes) and event.value.lstrip()[:1] == b"["
-
-
-def _batch(pairs: Sequence[tuple[EventT, Footprint]]) -> Batch:
-    return Batch(
-        footprints=[fp for _, fp in pairs],
-        sources=[(ev.message.partition, ev.message.offset) for ev, _ in pairs],
-    )
-
-
 @app.agent(footprints_topic)
 async def count_and_store(stream: StreamT) -> None:
     """Consume footprints in batches."""
@@ -311,6 +161,9 @@ async def count_and_store(stream: StreamT) -> None:
     gc.set_threshold(50_000, 20, 20)
     await publish_status()  # alive from the start, not from the timer's first tick
     stores = build_stores(_settings)
+    footprint_pass = FootprintPass(
+        stores, partial(dead_letter, dead_letter_topic), VISITS, SITE_VISITS, stop=app
+    )
     try:
         # take_events is on faust.Stream, not yet on the StreamT protocol.
         async for events in stream.take_events(  # type: ignore[attr-defined]
@@ -320,7 +173,7 @@ async def count_and_store(stream: StreamT) -> None:
             watch.pass_started()
             try:
                 with in_flight(events):
-                    await process(events, stores)
+                    await process(events, footprint_pass)
             finally:
                 watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
     except WorkerStopping:

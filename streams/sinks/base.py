@@ -1,7 +1,11 @@
-"""The sink protocol: every store the worker writes to implements ``open``/``write``/``close``.
+"""The store contract: every store the worker writes to is a ``Store`` (``name``, ``open``,
+``close``) with one writing step: for footprints ``Claimer.claim`` (the record) then
+``Sink.write``, for notifications ``Inbox.write`` (the record) then ``FanOut.write``.
 
-``write`` receives one whole batch and must be idempotent: the worker retries a failed batch,
-and after a crash it re-reads events whose offsets were not committed.
+A store connects in ``open`` (also called by its first write, and again after an outage) and
+releases its connections in ``close``; a writing step receives one whole batch and must be
+idempotent: the worker retries a failed batch, and after a crash it re-reads events whose
+offsets were not committed.
 
 A sink reports a failed write as one of two kinds, chained to the driver's exception, in the
 manner of quixstreams' ``SinkBackpressureError``: one signal means "try again later", and
@@ -21,18 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from footprint.schema import Footprint
+from schemas.community import CommunityEvent
 
 __all__ = [
     "Batch",
     "Claim",
     "Claimer",
-    "ListSink",
+    "Delivery",
+    "FanOut",
+    "Inbox",
     "Sink",
     "SinkError",
+    "Store",
     "StoreRefused",
     "StoreUnavailable",
     "WindowCount",
@@ -92,23 +100,30 @@ class Batch:
 
 
 @runtime_checkable
-class Sink(Protocol):
+class Store(Protocol):
+    """What every store has, whatever it writes."""
+
+    # Names the store in /api/stream/status, the metrics and the dead letters' reasons.
+    name: str
+
+    async def open(self) -> None:
+        """Connect; called before the first write and after a failure."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class Sink(Store, Protocol):
     """A store the worker writes each batch to."""
 
-    name: str
     # Whether ``write`` stores the batch's footprints one by one (PostgreSQL, ClickHouse), so
     # that a refused batch can be split to find the refused footprints. Redis stores values
     # derived from the tables, which no footprint of the batch alone is to blame for.
     keeps_footprints: bool
 
-    async def open(self) -> None:
-        """Connect; called before the first write and after a failure."""
-
     async def write(self, batch: Batch) -> None:
         """Store the batch durably, idempotently; raise StoreUnavailable or StoreRefused."""
-
-    async def close(self) -> None:
-        """Release connections."""
 
 
 # (event id, source partition, source offset) of the copy of an event that counts.
@@ -116,7 +131,7 @@ Claim = tuple[UUID, int, int]
 
 
 @runtime_checkable
-class Claimer(Protocol):
+class Claimer(Store, Protocol):
     """The system of record's step before every other store: it keeps one copy per event id.
 
     ``claim`` stores the batch's footprints once each and answers which copy of each event is
@@ -125,33 +140,38 @@ class Claimer(Protocol):
     reached the other stores before a crash). Raises StoreUnavailable or StoreRefused.
     """
 
-    name: str
-
     async def claim(self, batch: Batch) -> tuple[set[Claim], set[UUID]]:
         """Store the batch; the claims that count, and the ids created now."""
 
-    async def close(self) -> None:
-        """Release connections."""
+
+@dataclass
+class Delivery:
+    """What the inbox stored for a batch: its rows (as the API shows them), and the unread
+    count of every recipient after it."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unread: dict[str, int] = field(default_factory=dict)
+
+    def part(self, rows: Sequence[dict[str, Any]]) -> Delivery:
+        """Some of the rows, with every recipient's count (to split a refused delivery)."""
+        return Delivery(list(rows), self.unread)
 
 
-class ListSink:
-    """Keeps every batch in memory: for unit tests of the agent's logic."""
+@runtime_checkable
+class Inbox(Store, Protocol):
+    """The notifications' record: one row per (event, recipient), whatever the replays."""
 
-    name = "list"
-    keeps_footprints = True
+    async def write(self, events: Sequence[CommunityEvent]) -> Delivery:
+        """Store the events' rows; the batch's rows and unread counts. Raises StoreUnavailable
+        or StoreRefused."""
 
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-        self.opened = False
+    async def purge(self) -> int:
+        """Delete the rows past the retention; how many."""
 
-    async def open(self) -> None:
-        """Nothing to connect to."""
-        self.opened = True
 
-    async def write(self, batch: Batch) -> None:
-        """Remember the batch."""
-        self.batches.append(batch)
+@runtime_checkable
+class FanOut(Store, Protocol):
+    """Where a delivery goes after the inbox: each recipient's recent list, and live."""
 
-    async def close(self) -> None:
-        """Nothing to release."""
-        self.opened = False
+    async def write(self, batch: Delivery) -> None:
+        """Publish the delivery, idempotently; raise StoreUnavailable or StoreRefused."""

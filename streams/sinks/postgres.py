@@ -63,17 +63,17 @@ REFUSED: dict[str, str] = {
 }
 
 
-def classify(e: psycopg.Error | TimeoutError) -> SinkError:
-    """The kind of a PostgreSQL failure, with the server's own message."""
+def classify(e: psycopg.Error | TimeoutError, store: str = "postgres") -> SinkError:
+    """The kind of a PostgreSQL failure, with the server's own message, for ``store``."""
     state = getattr(e, "sqlstate", None) or ""
     diag = getattr(e, "diag", None)
     message = (diag.message_primary if diag is not None else None) or str(e).split("\n")[0]
     if state[:2] in REFUSED or state in REFUSED:
-        return StoreRefused("postgres", message)
+        return StoreRefused(store, message)
     if isinstance(e, psycopg.DataError | psycopg.IntegrityError):
         # Raised by the driver itself (no SQLSTATE), e.g. a value it cannot dump.
-        return StoreRefused("postgres", message)
-    return StoreUnavailable("postgres", f"{type(e).__name__}: {message or 'timed out'}")
+        return StoreRefused(store, message)
+    return StoreUnavailable(store, f"{type(e).__name__}: {message or 'timed out'}")
 
 
 def rows(footprints: Sequence[Footprint], sources: Sequence[tuple[int, int]]) -> list[tuple]:

@@ -30,7 +30,8 @@ from streams.metrics import (
     timed_write,
     worker_registry,
 )
-from streams.sinks import Batch, ListSink
+from streams.sinks import Batch
+from streams.sinks.memory import MemorySink
 from streams.status import WorkerStatus
 from tests.unit.offline import offline_settings
 
@@ -134,7 +135,7 @@ def test_sink_write_latency_is_observed_per_sink() -> None:
     before = scrape(registry).get(
         ("footprint_worker_sink_write_seconds_count", (("sink", "list"),))
     )
-    sink = ListSink()
+    sink = MemorySink("list")
     asyncio.run(timed_write(sink, Batch()))
     asyncio.run(timed_write(sink, Batch()))
     got = scrape(registry)

@@ -51,6 +51,19 @@ def test_postgres_without_a_sqlstate() -> None:
     assert isinstance(postgres.classify(psycopg.DataError("int too large")), StoreRefused)
 
 
+def test_the_notification_stores_classify_as_their_servers_sinks_and_name_themselves() -> None:
+    # The inbox and the fan-out reuse the PostgreSQL and Redis classifiers: a dead letter says
+    # which of the two refused.
+    too_long = postgres.classify(pg.lookup("22001")("value too long"), "notifications-postgres")
+    assert isinstance(too_long, StoreRefused)
+    assert too_long.reason == "notifications-postgres refused: value too long"
+    wrong = redis.classify(rx.ResponseError("WRONGTYPE Operation"), "notifications-redis")
+    assert isinstance(wrong, StoreRefused)
+    assert wrong.reason == "notifications-redis refused: WRONGTYPE Operation"
+    down = postgres.classify(pg.lookup("57P01")("terminating"), "notifications-postgres")
+    assert isinstance(down, StoreUnavailable) and down.store == "notifications-postgres"
+
+
 def test_clickhouse_codes_match_the_drivers_names() -> None:
     for code, name in clickhouse.REFUSED_CODES.items():
         if hasattr(ErrorCodes, name):  # 469 VIOLATED_CONSTRAINT is newer than the driver's list
