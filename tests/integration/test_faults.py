@@ -435,7 +435,7 @@ def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exa
     producer.start()
     # Each worker stores its own partitions' footprints: both must be under way before the kill.
     shares = wait_until(
-        lambda: s if min(s := [stored_by(port) for port in ports]) > 500 else None,
+        lambda: s if min(s := [stored_by(port) for port in ports]) > 200 else None,
         timeout=120,
         what="both workers storing",
     )
