@@ -233,8 +233,9 @@ def test_three_brokers_leader_killed_mid_stream_loses_nothing(
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     total = sent.total()
     print(
-        f"3 brokers, node {victim_id} (leader of {list(leaders.values()).count(victim_id)}/4 "
-        f"footprint partitions) killed: requests={answers.total()} answers={dict(answers)} "
+        f"{len(kafka3.nodes)} brokers, node {victim_id} (leader of "
+        f"{list(leaders.values()).count(victim_id)}/{len(leaders)} footprint partitions) killed: "
+        f"requests={answers.total()} answers={dict(answers)} "
         f"sent={total} "
         f"postgres={len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
         f"duplicates={raw - distinct} rollup={rollup} in {time.monotonic() - began:.0f}s; "
