@@ -32,7 +32,6 @@ from bench.common import (
     bin_path,
     child_env,
     loadavg,
-    result_line,
     tag,
     uvicorn,
     wait_until,
@@ -248,7 +247,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "measured_at": time.time(),
         "command": stack.command("api", size),
     }
-    line = result_line(
+    return out.publish(
+        "api",
+        data,
         {
             "api_with_vs_without_ratio": round(ratio, 4),
             "with_rps": round(tracked_rps),
@@ -256,9 +257,5 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "added_p50_ms": round(added_p50, 3),
             "added_p99_ms": round(added_p99, 3),
             "failed_broker_down": failed_down,
-        }
+        },
     )
-    data["result"] = line
-    out.save("api", data)
-    print(line, flush=True)
-    return data

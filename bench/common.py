@@ -385,6 +385,14 @@ class Output:
         self.results_written.append(name)
         return path
 
+    def publish(self, name: str, data: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
+        """Save a benchmark's results with its ``RESULT`` line of ``figures``; print the line."""
+        line = result_line(figures)
+        data["result"] = line
+        self.save(name, data)
+        print(line, flush=True)
+        return data
+
     def load(self, name: str) -> dict[str, Any] | None:
         """A benchmark's saved results, or None."""
         path = self.results / f"{name}.json"

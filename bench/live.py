@@ -34,7 +34,6 @@ from bench.common import (
     child_env,
     loadavg,
     median,
-    result_line,
     tag,
     uvicorn,
     wait_until,
@@ -219,16 +218,14 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "profile": profile,
         "command": stack.command("live", size),
     }
-    line = result_line(
+    return out.publish(
+        "live",
+        data,
         {
             "live_p99_ms": goal["p99_ms"],
             "live_p50_ms": goal["p50_ms"],
             "rate": RATE,
             "max_rps": round(loads["16 connections"]["rps"]),
             "failed": sum(r["failed"] for r in loads.values()),
-        }
+        },
     )
-    data["result"] = line
-    out.save("live", data)
-    print(line, flush=True)
-    return data

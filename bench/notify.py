@@ -41,7 +41,6 @@ from bench.common import (
     child_env,
     loadavg,
     percentile,
-    result_line,
     tag,
     uvicorn,
     wait_until,
@@ -348,7 +347,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "goal_fanout_s": 2.0,
         "command": stack.command("notify", size),
     }
-    line = result_line(
+    return out.publish(
+        "notify",
+        data,
         {
             "notify_p99_ms": lat["p99_ms"],
             "notify_p50_ms": lat["p50_ms"],
@@ -357,9 +358,5 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "fanout_followers": fan["followers"],
             "fanout_all_published_s": fan["all_published_s"],
             "fanout_last_socket_s": fan["last_socket_s"],
-        }
+        },
     )
-    data["result"] = line
-    out.save("notify", data)
-    print(line, flush=True)
-    return data

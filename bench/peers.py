@@ -36,7 +36,6 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from psycopg.types.json import Jsonb
 
 from bench.common import (
@@ -47,11 +46,17 @@ from bench.common import (
     Progress,
     Stack,
     loadavg,
-    result_line,
     tag,
 )
-from bench.traffic import footprints
-from bench.worker import PARTITIONS, produce, raw_consume, run_worker
+from bench.worker import (
+    PARTITIONS,
+    partition_split,
+    prepare,
+    produce,
+    raw_consume,
+    raw_mean,
+    run_worker,
+)
 from footprint.kafka_admin import TopicSpec, ensure_topics
 from footprint.records import to_record
 from footprint.schema import FIELDS, Footprint
@@ -80,9 +85,6 @@ _TOPIC_CONFIG = {"retention.ms": "604800000", "retention.bytes": "-1"}
 async def produce_single(bootstrap: str, topic: str, items: list[Footprint]) -> dict[str, Any]:
     """One footprint per message, keyed by link, Kafka timestamp = footprint time."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
-    every = list(range(PARTITIONS))
-    partitioner = DefaultPartitioner()
-    partitions = Counter(partitioner(fp.link.encode(), every, every) for fp in items)
     await producer.start()
     began = time.perf_counter()
     try:
@@ -99,7 +101,7 @@ async def produce_single(bootstrap: str, topic: str, items: list[Footprint]) -> 
         "messages": len(items),
         "seconds": round(elapsed, 3),
         "events_per_s": round(len(items) / elapsed),
-        "partitions": {str(p): partitions[p] for p in sorted(partitions)},
+        "partitions": partition_split(items),
     }
 
 
@@ -314,12 +316,8 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     n = SIZES[size]
     limit = MAX_SECONDS[size]
     bootstrap = stack.kafka.bootstrap
-    _ = stack.postgres, stack.redis, stack.clickhouse  # up before anything is timed
     workdir.mkdir(parents=True, exist_ok=True)
-    topic = f"bench-peers-{tag()}"
-    asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS, config=_TOPIC_CONFIG)]))
-    progress(f"building {n:,} footprints")
-    items = footprints(n, end=time.time())
+    topic, items = prepare(stack, "bench-peers", n, progress, config=_TOPIC_CONFIG)
     expected = expected_windows(items)
     produced = asyncio.run(produce_single(bootstrap, topic, items))
     progress(
@@ -375,11 +373,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
 
     raw_after = asyncio.run(raw_consume(bootstrap, topic, n, timeout=limit))
     progress(f"raw consumer again: {raw_after['events_per_s']:,}/s")
-    raw = {
-        "events_per_s": round((raw_before["events_per_s"] + raw_after["events_per_s"]) / 2),
-        "before": raw_before,
-        "after": raw_after,
-    }
+    raw = raw_mean(raw_before, raw_after)
 
     w = worker["events_per_s"]
     ratios = {
@@ -405,16 +399,14 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "versions": _versions(python),
         "command": stack.command("peers", size),
     }
-    line = result_line(
+    return out.publish(
+        "peers",
+        data,
         {
             **ratios,
             "worker_evs": w,
             "raw_evs": raw["events_per_s"],
             "quix_evs": quix["window_and_sink"]["events_per_s"],
             "reference_evs": reference["events_per_s"],
-        }
+        },
     )
-    data["result"] = line
-    out.save("peers", data)
-    print(line, flush=True)
-    return data

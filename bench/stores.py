@@ -31,7 +31,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.summary import Period, summarize
-from bench.common import Output, Progress, Stack, median, result_line, tag
+from bench.common import Output, Progress, Stack, median, tag
 from footprint.clickhouse import ClickHouse, connect
 from footprint.migrate import apply_clickhouse
 
@@ -487,7 +487,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "mismatches": mismatches,
         "command": stack.command("stores", size),
     }
-    line = result_line(
+    return out.publish(
+        "stores",
+        data,
         {
             "stores_rows": largest,
             "pg_load_rps": round(loads["postgres"][largest]["rows_per_s"]),
@@ -499,9 +501,5 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "ch_rollup_ms": round(queries["ClickHouse 18.16, rollup"][largest]["median_ms"], 1),
             "ch_final_ms": round(queries["ClickHouse 18.16, raw FINAL"][largest]["median_ms"], 1),
             "mismatches": len(mismatches),
-        }
+        },
     )
-    data["result"] = line
-    out.save("stores", data)
-    print(line, flush=True)
-    return data

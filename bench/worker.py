@@ -40,7 +40,6 @@ from bench.common import (
     bin_path,
     child_env,
     loadavg,
-    result_line,
     tag,
 )
 from bench.profile import Recorder, summarize
@@ -62,6 +61,39 @@ MICRO_SIZES = {"tiny": 4_000, "small": 20_000, "full": 40_000}
 PARTITIONS = 4
 
 
+# --------------------------------------------------------------------------- the common setup
+
+
+def prepare(
+    stack: Stack, name: str, n: int, progress: Progress, config: dict[str, str] | None = None
+) -> tuple[str, list[Footprint]]:
+    """Every server up (before anything is timed), a fresh topic and ``n`` footprints."""
+    _ = stack.postgres, stack.redis, stack.clickhouse
+    topic = f"{name}-{tag()}"
+    spec = TopicSpec(topic, PARTITIONS, config=config or {})
+    asyncio.run(ensure_topics(stack.kafka.bootstrap, [spec]))
+    progress(f"building {n:,} footprints")
+    return topic, footprints(n, end=time.time())
+
+
+def partition_split(items: list[Footprint]) -> dict[str, int]:
+    """Footprints per partition, as a producer keyed by link spreads them (murmur2)."""
+    every = list(range(PARTITIONS))
+    partitioner = DefaultPartitioner()
+    split = Counter(partitioner(fp.link.encode(), every, every) for fp in items)
+    return {str(p): split[p] for p in sorted(split)}
+
+
+def raw_mean(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The raw consumer's two runs (before and after the others) and their mean."""
+    return {
+        "events_per_s": round((before["events_per_s"] + after["events_per_s"]) / 2),
+        "seconds": round((before["seconds"] + after["seconds"]) / 2, 3),
+        "before": before,
+        "after": after,
+    }
+
+
 # --------------------------------------------------------------------------- producing
 
 
@@ -69,9 +101,7 @@ async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[st
     """Send every footprint through the API's producer (packed per partition, as the API
     sends them); return the rate, the partition split and the number of messages."""
     producer = FootprintProducer(bootstrap, topic, partitions=PARTITIONS, max_buffer=len(items))
-    partitioner = DefaultPartitioner()
     every = list(range(PARTITIONS))
-    partitions = Counter(partitioner(fp.link.encode(), every, every) for fp in items)
     began = time.perf_counter()
     await producer.start()
     try:
@@ -86,7 +116,7 @@ async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[st
         "events": len(items),
         "seconds": round(elapsed, 3),
         "events_per_s": round(len(items) / elapsed),
-        "partitions": {str(p): partitions[p] for p in sorted(partitions)},
+        "partitions": partition_split(items),
         "messages": sum(
             (await true_end_offsets(bootstrap, [TopicPartition(topic, p) for p in every])).values()
         ),
@@ -443,13 +473,8 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     """Run the worker benchmark; print and return its figures."""
     progress = Progress("worker")
     n = SIZES[size]
-    topic = f"bench-footprints-{tag()}"
     bootstrap = stack.kafka.bootstrap
-    # Besides the figures, the servers must be up before anything is timed.
-    _ = stack.postgres, stack.redis, stack.clickhouse
-    asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS)]))
-    progress(f"building {n:,} footprints")
-    items = footprints(n, end=time.time())
+    topic, items = prepare(stack, "bench-footprints", n, progress)
     produced = asyncio.run(produce(bootstrap, topic, items))
     del items
     progress(
@@ -468,12 +493,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     # Read the topic raw again: the machine may have changed under the worker's run.
     raw_after = asyncio.run(raw_consume(bootstrap, topic, n, timeout=120))
     progress(f"raw consumer again: {raw_after['events_per_s']:,} events/s")
-    raw = {
-        "events_per_s": round((raw_before["events_per_s"] + raw_after["events_per_s"]) / 2),
-        "seconds": round((raw_before["seconds"] + raw_after["seconds"]) / 2, 3),
-        "before": raw_before,
-        "after": raw_after,
-    }
+    raw = raw_mean(raw_before, raw_after)
 
     profiled: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None
@@ -545,14 +565,12 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "goal_ratio": 0.20,
         "command": stack.command("worker", size),
     }
-    line = result_line(
+    return out.publish(
+        "worker",
+        data,
         {
             "worker_vs_raw_ratio": round(ratio, 4),
             "worker_evs": worker["events_per_s"],
             "raw_evs": raw["events_per_s"],
-        }
+        },
     )
-    data["result"] = line
-    out.save("worker", data)
-    print(line, flush=True)
-    return data

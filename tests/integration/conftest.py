@@ -6,6 +6,7 @@ database number and its own ClickHouse database, so tests never see each other's
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -235,6 +236,41 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         p.stop()
 
 
+class Served:
+    """Where a test's product process reaches its servers, from its ``env``."""
+
+    env: dict[str, str]
+
+    @property
+    def pg(self) -> str:
+        """Its PostgreSQL database."""
+        return self.env["FOOTPRINT_POSTGRES_URL"]
+
+    @property
+    def bootstrap(self) -> str:
+        """Its broker's host:port list."""
+        return self.env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
+
+
+@contextlib.contextmanager
+def footprint_run(env: dict[str, str], log: Path) -> Iterator[tuple[str, Process]]:
+    """``footprint run`` (API, relay and worker) on a free port: its base URL and process."""
+    port = free_port()
+    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/health", proc)
+        yield base, proc
+    finally:
+        proc.stop()
+
+
+def stream_status(base: str, timeout: float = 30.0) -> dict[str, Any]:
+    """``GET /api/stream/status`` of the API at ``base``, as an admin."""
+    answer = httpx.get(base + "/api/stream/status", headers=admin_headers(), timeout=timeout)
+    return dict(answer.json())
+
+
 def wait_http(url: str, proc: Process, timeout: float = 90.0) -> None:
     """Wait for a process's HTTP endpoint, failing early with its log if it dies."""
     deadline = time.monotonic() + timeout
@@ -254,10 +290,13 @@ __all__ = [
     "BIN",
     "BROKERS",
     "Process",
+    "Served",
     "Servers",
     "clickhouse_database_url",
+    "footprint_run",
     "free_port",
     "fresh_redis_url",
+    "stream_status",
     "wait_for_minute_room",
     "wait_http",
     "wait_until",

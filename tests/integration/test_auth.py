@@ -30,13 +30,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from api.auth import mint_token
 from footprint.settings import load_settings
 from tests.integration.conftest import (
-    BIN,
     JWT_SECRET,
     Process,
+    Served,
     Servers,
-    free_port,
+    footprint_run,
     make_env,
-    wait_http,
     wait_until,
 )
 
@@ -72,15 +71,11 @@ USED: set[str] = set()
 
 
 @dataclass
-class Running:
+class Running(Served):
     env: dict[str, str]
     base: str
     ws: str
     proc: Process
-
-    @property
-    def pg(self) -> str:
-        return self.env["FOOTPRINT_POSTGRES_URL"]
 
     def api(self, user: str | None = None, *, admin: bool = False) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token(user, admin=admin)}"} if user else {}
@@ -91,14 +86,8 @@ class Running:
 def app(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("auth")
     env = make_env(servers, tmp)
-    port = free_port()
-    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc)
-        yield Running(env, base, f"ws://127.0.0.1:{port}/ws", proc)
-    finally:
-        proc.stop()
+    with footprint_run(env, tmp / "run.log") as (base, proc):
+        yield Running(env, base, base.replace("http://", "ws://", 1) + "/ws", proc)
 
 
 def token(user: str, *, admin: bool = False, ttl: float = 3600) -> str:
@@ -332,17 +321,21 @@ def test_no_user_reaches_another_users_notifications(app: Running) -> None:
     async def live() -> tuple[list[Any], list[Any]]:
         seen: dict[str, list[Any]] = {alice: [], bob: []}
         bobs_third = asyncio.Event()
+        hellos = {alice: asyncio.Event(), bob: asyncio.Event()}
 
         async def read(user: str) -> None:
             headers = {"Authorization": f"Bearer {token(user)}"}
             async with connect(app.ws + "?last_id=0", additional_headers=headers) as ws:
                 async for raw in ws:
                     seen[user].append(json.loads(raw))
+                    if seen[user][-1]["type"] == "hello":
+                        hellos[user].set()
                     if sum(m["type"] == "notification" for m in seen[bob]) == 3:
                         bobs_third.set()
 
         tasks = [asyncio.create_task(read(user)) for user in (alice, bob)]
-        await asyncio.sleep(1.0)  # both sockets are open and have had their hello
+        # Both sockets are open and subscribed once they have had their hello.
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in hellos.values())), 30)
         with app.api(mod, admin=True) as m:
             m.post("/api/admin/penalties", json={"user_id": bob, "reason": "third for bob"})
         await asyncio.wait_for(bobs_third.wait(), 30)
@@ -375,7 +368,15 @@ def test_the_log_holds_no_token_and_no_client_address(app: Running) -> None:
         await ws_outcome(app, "query", bad_tokens()["expired"])
 
     asyncio.run(sockets())
-    time.sleep(0.5)  # let the server flush its log lines
+    # One request more: once its access line is in the log, so are the lines of those before.
+    marker = f"/{uid('log-marker')}"
+    with app.api() as client:
+        assert client.get(marker).status_code == 404
+    wait_until(
+        lambda: marker in Path(app.proc.log).read_text(errors="replace"),
+        timeout=10,
+        what="the last request's access line",
+    )
     # `footprint run` prints the dashboard's link with a token it minted for the operator (like
     # Jupyter); nothing a client sent may follow it into the log.
     log = "\n".join(

@@ -33,15 +33,13 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from api.auth import mint_token
 from footprint.settings import load_settings
 from tests.integration.conftest import (
-    BIN,
     JWT_SECRET,
     ROOT,
-    Process,
     Servers,
+    footprint_run,
     free_port,
     make_env,
     wait_for_minute_room,
-    wait_http,
     wait_until,
 )
 
@@ -81,14 +79,8 @@ class Running:
 def stack(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("dashboard")
     env = make_env(servers, tmp)
-    port = free_port()
-    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc)
+    with footprint_run(env, tmp / "run.log") as (base, _):
         yield Running(base, env["FOOTPRINT_POSTGRES_URL"], tmp / "run.log")
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

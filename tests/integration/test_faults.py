@@ -22,11 +22,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from clickhouse_driver import Client as ClickHouseClient
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
 from footprint.records import packs, to_record
 from footprint.schema import Footprint, pack
 from footprint.settings import load_settings
+from footprint.spool import Spool
 from schemas.community import FollowUser
 from tests.integration.conftest import (
     BIN,
@@ -130,6 +132,9 @@ def produce_reference(bootstrap: str, topic: str, n: int, seconds: float, seed: 
     return sent
 
 
+OUTAGE = 10.0  # seconds a server is down: the fault itself, so a fixed length
+
+
 def start_worker(spawn: Callable[..., Process], env: dict[str, str], name: str) -> Process:
     return spawn(
         [
@@ -224,6 +229,7 @@ def test_worker_killed_three_times_mid_stream_stores_each_event_once(
         worker = start_worker(spawn, env, f"worker-{kill + 1}")
     producer.join()
     third_party.join()
+    packed, keyless = sent.total(), reference[0].total()
     sent += reference[0]
     total = sent.total()
 
@@ -231,12 +237,13 @@ def test_worker_killed_three_times_mid_stream_stores_each_event_once(
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     print(
-        f"{stack.broker}: kill -9 x3 (at {stored_at_kill} stored): sent={total} (20000 in "
-        f"packs + 4000 keyless reference) postgres="
+        f"{stack.broker}: kill -9 x3 (at {stored_at_kill} stored): sent={total} ({packed} in "
+        f"packs + {keyless} keyless reference) postgres="
         f"{len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
         f"clickhouse_distinct={distinct} rollup={rollup} duplicates={raw - distinct} "
         f"{guard_firings(tmp_path)}"
     )
+    assert max(stored_at_kill) < total, "every kill came before everything was stored"
     assert (raw, distinct, rollup) == (total, total, total)
     assert worker.alive(), worker.tail()
 
@@ -248,17 +255,20 @@ def test_broker_unreachable_for_10s_loses_no_request_and_no_footprint(
     proc = spawn([str(BIN / "footprint"), "run", "--port", str(port)], env, "run")
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/health", proc)
+    # Where the host app's middleware keeps footprints the broker did not take (see
+    # through_middleware): what waits there was seen undeliverable.
+    spool = Path(env["FOOTPRINT_DATA_DIR"] + "-host") / "spool"
 
     sent = Counter()
-    pause_done = threading.Event()
+    flowing, pause_done = threading.Event(), threading.Event()
     paused: list[float] = []
 
     def outage() -> None:
         try:
-            time.sleep(1.0)
+            flowing.wait(60)
             servers.kafka.pause()
             began = time.monotonic()
-            time.sleep(10.0)
+            time.sleep(OUTAGE)  # the outage itself: a fixed length
             servers.kafka.resume()
             paused.append(time.monotonic() - began)
         finally:
@@ -266,9 +276,12 @@ def test_broker_unreachable_for_10s_loses_no_request_and_no_footprint(
 
     threading.Thread(target=outage, daemon=True).start()
     started = time.monotonic()
+    most_spooled = 0
     # through_middleware asserts every answer (200, or the host app's own 404).
     while not pause_done.is_set() or sent.total() < 2000:
         sent += through_middleware(env, 100, seed=int(time.monotonic() * 1000) % 10_000)
+        flowing.set()
+        most_spooled = max(most_spooled, Spool(spool).count)
     elapsed = time.monotonic() - started
     assert paused, "the broker was paused"
     with httpx.Client(base_url=base, headers=admin_headers(), timeout=30) as api:
@@ -276,48 +289,130 @@ def test_broker_unreachable_for_10s_loses_no_request_and_no_footprint(
     stored = len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
     print(
         f"{servers.broker} paused {paused[0]:.0f}s: recorded requests={sent.total()} "
-        f"stored={stored} lost={sent.total() - stored} in {elapsed:.1f}s"
+        f"spooled at most={most_spooled} stored={stored} lost={sent.total() - stored} "
+        f"in {elapsed:.1f}s"
     )
+    assert most_spooled > 0, "footprints waited on disk: the middleware saw the broker gone"
+
+
+def worker_metrics(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A worker's ``/metrics`` (``FOOTPRINT_WORKER_METRICS_PORT``): value by name and labels."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def stored_by(port: int) -> int:
+    """Footprints the worker behind ``port`` has written to every store."""
+    return int(worker_metrics(port)[("footprint_worker_events_stored_total", frozenset())])
+
+
+def sink_metrics(port: int, store: str) -> tuple[str | None, int]:
+    """The store's state (ok, unavailable, bug) and failed attempts, from the worker's /metrics."""
+    metrics = worker_metrics(port)
+    states = [
+        state
+        for state in ("ok", "unavailable", "bug")
+        if metrics.get(
+            ("footprint_worker_sink_state", frozenset({("sink", store), ("state", state)}))
+        )
+    ]
+    failures = metrics.get(
+        (
+            "footprint_worker_sink_failures_total",
+            frozenset({("sink", store), ("kind", "unavailable")}),
+        ),
+        0,
+    )
+    return (states[0] if states else None), int(failures)
 
 
 @pytest.mark.parametrize("store", ["postgres", "clickhouse", "redis"])
-def test_a_store_down_for_10s_loses_nothing(
+def test_a_store_down_for_10s_is_seen_failing_then_recovers_and_loses_nothing(
     store: str, ch_env, spawn, servers: Servers, clickhouse_server: Any
 ) -> None:
-    env = ch_env
+    metrics_port = free_port()
+    env = {
+        **ch_env,
+        # The driver's own timeouts (300 s to receive by default) must be shorter than the
+        # outage, or the worker just waits for the store to come back and sees no failure.
+        # A write meets up to three of them (the insert, the driver's reconnect, a new client).
+        "FOOTPRINT_CLICKHOUSE_URL": ch_env["FOOTPRINT_CLICKHOUSE_URL"]
+        + "?send_receive_timeout=1&connect_timeout=1",
+        "FOOTPRINT_WORKER_METRICS_PORT": str(metrics_port),
+    }
     migrate(env)
     worker = start_worker(spawn, env, "worker")
     items, sent = footprints(6000, seed=11)
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
-    target = {
-        "postgres": servers.postgres,
-        "clickhouse": clickhouse_server,
-        "redis": servers.redis,
+    # ClickHouse and Redis are paused (SIGSTOP: connections hang, as in a network outage) and
+    # the worker's driver timeouts (1 s, 5 s) turn the hang into failures. The PostgreSQL sink
+    # waits 30 s for an answer, longer than the outage: PostgreSQL is stopped instead, so its
+    # connections are refused (a crash rather than a hang).
+    fault, down, up = {
+        "postgres": ("stopped", servers.postgres.stop, servers.postgres.start),
+        "clickhouse": ("paused", clickhouse_server.pause, clickhouse_server.resume),
+        "redis": ("paused", servers.redis.pause, servers.redis.resume),
     }[store]
 
     producer = threading.Thread(
         target=produce, args=(bootstrap, env["FOOTPRINT_FOOTPRINTS_TOPIC"], items, 15.0)
     )
     producer.start()
-    time.sleep(3.0)
-    target.pause()
+    wait_until(
+        lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 500,
+        timeout=60,
+        what="the worker storing before the outage",
+    )
+    before = sink_metrics(metrics_port, store)
+    began = time.monotonic()
+    down()
     try:
-        time.sleep(10.0)
+        wait_until(
+            lambda: sink_metrics(metrics_port, store)[0] == "unavailable",
+            timeout=OUTAGE - 1,
+            interval=0.1,
+            what=f"the worker seeing {store} unavailable",
+        )
+        noticed = time.monotonic() - began
+        time.sleep(max(0.0, began + OUTAGE - time.monotonic()))  # the rest of the outage
     finally:
-        target.resume()
+        up()
+    ended = time.monotonic()
+    state, failures = wait_until(
+        lambda: m if (m := sink_metrics(metrics_port, store))[0] == "ok" else None,
+        timeout=30,
+        interval=0.1,
+        what=f"the worker writing to {store} again",
+    )
+    recovered = time.monotonic() - ended
     producer.join()
 
     with TestClient(create_app(settings_from(env)), headers=admin_headers()) as api:
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
-        status = api.get("/api/stream/status").json()
+        # The API tells the same from the worker's heartbeat (published every few seconds).
+        status = wait_until(
+            lambda: (
+                s if (s := api.get("/api/stream/status").json())["stores"][store] == "ok" else None
+            ),
+            timeout=15,
+            what=f"/api/stream/status showing {store} ok",
+        )
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     stored = len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"]))
     print(
-        f"{store} paused 10s: sent=6000 postgres={stored}"
-        f" clickhouse_rows={raw} duplicates={raw - distinct} rollup={rollup} "
-        f"last_error={status['last_error']!r}"
+        f"{store} {fault} {ended - began:.1f}s: worker saw it after {noticed:.1f}s, "
+        f"{failures - before[1]} failed attempts, writing again {recovered:.1f}s after; "
+        f"sent={len(items)} postgres={stored} clickhouse_rows={raw} "
+        f"duplicates={raw - distinct} rollup={rollup} last_error={status['last_error']!r}"
     )
-    assert (raw, distinct, rollup) == (6000, 6000, 6000)
+    assert before[0] == "ok", "the store was up and written to before the outage"
+    assert failures > 0 and state == "ok"
+    assert status["workers"][0]["failures"][store]["unavailable"] > 0, status["workers"]
+    assert (raw, distinct, rollup) == (len(items),) * 3
     assert worker.alive(), worker.tail()
 
 
@@ -329,16 +424,20 @@ def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exa
     migrate(env)
     items, sent = footprints(10_000, seed=21)
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
-    first = start_worker(spawn, env, "worker-a")
-    second = start_worker(spawn, env, "worker-b")
+    ports = free_port(), free_port()
+    first, second = (
+        start_worker(spawn, {**env, "FOOTPRINT_WORKER_METRICS_PORT": str(port)}, name)
+        for port, name in zip(ports, ("worker-a", "worker-b"), strict=True)
+    )
     producer = threading.Thread(
         target=produce, args=(bootstrap, env["FOOTPRINT_FOOTPRINTS_TOPIC"], items, 15.0)
     )
     producer.start()
-    wait_until(
-        lambda: len(postgres_rows(env["FOOTPRINT_POSTGRES_URL"])) > 2000,
+    # Each worker stores its own partitions' footprints: both must be under way before the kill.
+    shares = wait_until(
+        lambda: s if min(s := [stored_by(port) for port in ports]) > 200 else None,
         timeout=120,
-        what="both workers under way",
+        what="both workers storing",
     )
     os.killpg(second.proc.pid, signal.SIGKILL)
     second.proc.wait()
@@ -349,11 +448,13 @@ def test_two_workers_share_partitions_and_one_killed_mid_stream_keeps_counts_exa
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     print(
-        f"{stack.broker}: two workers, one killed at {killed_at} stored: sent=10000 "
+        f"{stack.broker}: two workers (stored {shares} each), one killed at {killed_at} "
+        f"stored: sent={len(items)} "
         f"postgres={len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
         f"duplicates={raw - distinct} rollup={rollup} {guard_firings(tmp_path)}"
     )
-    assert (raw, distinct, rollup) == (10_000, 10_000, 10_000)
+    assert killed_at < len(items), "killed mid-stream, before everything was stored"
+    assert (raw, distinct, rollup) == (len(items),) * 3
     assert first.alive(), first.tail()
 
 
@@ -430,5 +531,6 @@ def test_notifications_worker_killed_twice_mid_stream_notifies_each_event_once(
         f"{stack.broker}: notifications worker kill -9 x2 (at {killed_at} stored): sent={n} "
         f"rows={rows} distinct={distinct} duplicates={rows - distinct} {guard_firings(tmp_path)}"
     )
+    assert max(killed_at) < n, "every kill came before every notification was stored"
     assert (rows, distinct) == (n, n)
     assert worker.alive(), worker.tail()

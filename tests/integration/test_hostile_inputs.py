@@ -49,8 +49,9 @@ from tests.integration.conftest import (
     BIN,
     JWT_SECRET,
     Process,
-    admin_headers,
+    Served,
     free_port,
+    stream_status,
     wait_http,
     wait_until,
 )
@@ -149,24 +150,14 @@ class MemoryGuard:
 
 
 @dataclass
-class Running:
+class Running(Served):
     env: dict[str, str]
     base: str
     proc: Process
     guard: MemoryGuard
 
-    @property
-    def pg(self) -> str:
-        return self.env["FOOTPRINT_POSTGRES_URL"]
-
-    @property
-    def bootstrap(self) -> str:
-        return self.env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
-
     def status(self) -> dict[str, Any]:
-        return httpx.get(
-            self.base + "/api/stream/status", headers=admin_headers(), timeout=10
-        ).json()
+        return stream_status(self.base, timeout=10)
 
     def alive(self) -> bool:
         """The process runs within its memory bound and its worker's heartbeat is fresh."""

@@ -164,7 +164,7 @@ def test_broker_restarted_mid_stream_keeps_topics_offsets_and_tables(
         assert done, f"no progress before the restart:\n{worker.tail()}"
         assert set(answers) == {202}, answers
         check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
-        status = api.get("/api/stream/status").json()
+        producer = api.get("/api/stream/status").json()["producer"]
     assert worker.alive(), worker.tail()
 
     # The worker came back to the same topics: its group's offsets were kept and reach the end.
@@ -191,8 +191,11 @@ def test_broker_restarted_mid_stream_keeps_topics_offsets_and_tables(
         f"Apache Kafka restarted mid-stream: sent={total} "
         f"postgres={len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
         f"duplicates={raw - distinct} rollup={rollup} committed={committed} "
-        f"last_error={status['last_error']!r}"
+        f"producer failed_sends={producer['failed_sends']} spooled={producer['spooled']} "
+        f"last_error={producer['last_error']!r}"
     )
+    # The API's producer met the broker gone (and delivered once it was back, above).
+    assert producer["failed_sends"] > 0, producer
     assert (raw, distinct, rollup) == (total, total, total)
 
 
@@ -219,19 +222,23 @@ def test_three_brokers_leader_killed_mid_stream_loses_nothing(
             sent, answers = stream_through_api(api, killed, 5000)
             assert done, f"no progress before the kill:\n{worker.tail()}"
             check_stored(api, env["FOOTPRINT_POSTGRES_URL"], sent)
+            producer = api.get("/api/stream/status").json()["producer"]
         after = asyncio.run(_leaders(kafka3.bootstrap, topic))
     finally:
         victim.start()  # the next test gets its three brokers back
     assert set(answers) == {202}, answers
+    # The fault took effect: the killed node leads no partition any more.
     assert victim_id not in after.values(), after
     assert worker.alive(), worker.tail()
     raw, distinct, rollup = clickhouse_counts(env["FOOTPRINT_CLICKHOUSE_URL"])
     total = sent.total()
     print(
-        f"3 brokers, node {victim_id} (leader of {list(leaders.values()).count(victim_id)}/4 "
-        f"footprint partitions) killed: requests={answers.total()} answers={dict(answers)} "
+        f"{len(kafka3.nodes)} brokers, node {victim_id} (leader of "
+        f"{list(leaders.values()).count(victim_id)}/{len(leaders)} footprint partitions) killed: "
+        f"requests={answers.total()} answers={dict(answers)} "
         f"sent={total} "
         f"postgres={len(postgres_rows(env['FOOTPRINT_POSTGRES_URL']))} clickhouse_rows={raw} "
-        f"duplicates={raw - distinct} rollup={rollup} in {time.monotonic() - began:.0f}s"
+        f"duplicates={raw - distinct} rollup={rollup} in {time.monotonic() - began:.0f}s; "
+        f"leaders after {after}, producer failed_sends={producer['failed_sends']}"
     )
     assert (raw, distinct, rollup) == (total, total, total)

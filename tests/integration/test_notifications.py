@@ -25,14 +25,13 @@ from api.auth import mint_token
 from footprint.settings import load_settings
 from schemas.community import CreatePost, FollowUser
 from tests.integration.conftest import (
-    BIN,
     JWT_SECRET,
     Process,
+    Served,
     Servers,
     admin_headers,
-    free_port,
+    footprint_run,
     make_env,
-    wait_http,
     wait_until,
 )
 from tests.integration.traffic import consume_all, produce_raw
@@ -43,20 +42,15 @@ SETTINGS = load_settings(jwt_secret=JWT_SECRET)
 
 
 @dataclass
-class Running:
+class Running(Served):
     env: dict[str, str]
     base: str
     ws: str
-    pg: str
     proc: Process
 
     def api(self, user: str | None = None, *, admin: bool = False) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token(user, admin=admin)}"} if user else {}
         return httpx.Client(base_url=self.base, headers=headers, timeout=30)
-
-    @property
-    def bootstrap(self) -> str:
-        return self.env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
 
 
 def token(user: str, *, admin: bool = False, ttl: float = 3600) -> str:
@@ -71,14 +65,9 @@ def uid(name: str) -> str:
 def app(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     tmp = tmp_path_factory.mktemp("notifications")
     env = make_env(servers, tmp)
-    port = free_port()
-    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc)
-        yield Running(env, base, f"ws://127.0.0.1:{port}/ws", env["FOOTPRINT_POSTGRES_URL"], proc)
-    finally:
-        proc.stop()
+    with footprint_run(env, tmp / "run.log") as (base, proc):
+        ws = base.replace("http://", "ws://", 1) + "/ws"
+        yield Running(env, base, ws, proc)
 
 
 class Tab:
@@ -190,7 +179,8 @@ def test_a_post_reaches_each_of_1000_followers_live_and_not_the_author(app: Runn
         return tabs, author_tab, elapsed
 
     tabs, author_tab, elapsed = asyncio.run(scenario())
-    print(f"fan-out: 1000 followers delivered live in {elapsed:.2f}s")
+    reached = sum(1 for t in tabs if t.notifications)
+    print(f"fan-out: {reached} of {len(tabs)} followers delivered live in {elapsed:.2f}s")
     assert all(len(t.notifications) == 1 for t in tabs)
     delivered = {t.notifications[0]["notification"]["user"] for t in tabs}
     assert delivered == set(followers)
@@ -283,7 +273,7 @@ def test_two_tabs_both_receive_and_a_reconnect_gets_exactly_what_it_missed(app: 
 
             again = await open_tab(app, dave, last_id=last_seen)
             await again.wait(10)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # an eleventh, or one twice, would arrive now
             assert again.ids == missed, "exactly the ten missed, in order, once"
             assert again.notifications[-1]["unread_count"] == 11
             # A fresh tab gets every unread one without consuming them.
@@ -296,10 +286,16 @@ def test_two_tabs_both_receive_and_a_reconnect_gets_exactly_what_it_missed(app: 
     asyncio.run(scenario())
 
 
+FAN_OUT_FAILED = "notifications-redis unavailable, retrying"
+
+
 def test_redis_restart_while_notifications_flow_loses_nothing(
     app: Running, servers: Servers
 ) -> None:
     erin, mod = uid("erin"), uid("mod")
+
+    def worker_log() -> str:
+        return Path(app.proc.log).read_text(errors="replace")
 
     async def scenario() -> list[int]:
         tab = await open_tab(app, erin)
@@ -307,16 +303,21 @@ def test_redis_restart_while_notifications_flow_loses_nothing(
             for i in range(5):
                 m.post("/api/admin/penalties", json={"user_id": erin, "reason": f"before {i}"})
             await tab.wait(5)
+            failed_before = worker_log().count(FAN_OUT_FAILED)
             servers.redis.stop()
             for i in range(10):
                 r = m.post("/api/admin/penalties", json={"user_id": erin, "reason": f"during {i}"})
                 assert r.status_code == 201, "actions do not depend on Redis"
-            await asyncio.sleep(1.0)
+            # Redis stays down until the worker has met it down fanning these out.
+            deadline = time.monotonic() + 30
+            while worker_log().count(FAN_OUT_FAILED) == failed_before:
+                assert time.monotonic() < deadline, "the worker never saw Redis down"
+                await asyncio.sleep(0.1)
             servers.redis.start()
             for i in range(5):
                 m.post("/api/admin/penalties", json={"user_id": erin, "reason": f"after {i}"})
             await tab.wait(20, timeout=60)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # a notification delivered twice would arrive now
         await tab.close()
         return tab.ids
 

@@ -33,10 +33,13 @@ from tests.integration.conftest import (
     BIN,
     JWT_SECRET,
     Process,
+    Served,
     Servers,
     admin_headers,
+    footprint_run,
     free_port,
     make_env,
+    stream_status,
     wait_http,
     wait_until,
 )
@@ -57,9 +60,7 @@ class Api:
         )
 
     def status(self) -> dict[str, Any]:
-        return httpx.get(
-            self.base + "/api/stream/status", headers=admin_headers(), timeout=30
-        ).json()
+        return stream_status(self.base)
 
     def metrics(self) -> dict[str, float]:
         text = httpx.get(self.base + "/metrics", headers=admin_headers(), timeout=10).text
@@ -67,18 +68,10 @@ class Api:
 
 
 @dataclass
-class Running:
+class Running(Served):
     env: dict[str, str]
     api: Api
     proc: Process
-
-    @property
-    def pg(self) -> str:
-        return self.env["FOOTPRINT_POSTGRES_URL"]
-
-    @property
-    def bootstrap(self) -> str:
-        return self.env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
 
     @property
     def topic(self) -> str:
@@ -103,14 +96,8 @@ def app(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     env["FOOTPRINT_OUTBOX_RETRY_MAX_SECONDS"] = "1"
     # Far beyond every wait below: only a wake-up (in-process or NOTIFY) can explain a delivery.
     env["FOOTPRINT_OUTBOX_POLL_SECONDS"] = "120"
-    port = free_port()
-    proc = Process([str(BIN / "footprint"), "run", "--port", str(port)], env, tmp / "run.log")
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/health", proc)
+    with footprint_run(env, tmp / "run.log") as (base, proc):
         yield Running(env, Api(base), proc)
-    finally:
-        proc.stop()
 
 
 def uid(name: str) -> str:
@@ -247,7 +234,7 @@ def test_actions_succeed_while_the_broker_is_down_and_are_delivered_once_when_it
         waiting = app.api.metrics()
     finally:
         servers.kafka.resume()
-    print(f"broker down: 15 actions, slowest answer {slowest:.3f}s")
+    print(f"broker down: {len(event_ids)} actions, slowest answer {slowest:.3f}s")
     assert slowest < 1.0, "an action does not wait for the broker"
     assert during["footprint_api_outbox_backlog"] == 15
     assert waiting["footprint_api_outbox_backlog"] == 15

@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from footprint.producer import FootprintProducer
 from footprint.schema import Footprint
 from footprint.spool import Spool
@@ -64,7 +66,9 @@ def test_pending_counts_a_spool_left_by_a_previous_process(tmp_path: Path) -> No
 # --- producer: stop with the broker down -----------------------------------------------------
 
 
-def test_stop_with_unreachable_broker_spools_the_buffer(tmp_path: Path) -> None:
+def test_stop_with_unreachable_broker_spools_the_buffer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     spool_dir = tmp_path / "spool"
     footprints = [sample_footprint(i) for i in range(5)]
 
@@ -75,7 +79,10 @@ def test_stop_with_unreachable_broker_spools_the_buffer(tmp_path: Path) -> None:
         await producer.start()
         for fp in footprints:
             producer.offer(fp)
-        await asyncio.sleep(0.05)  # let the delivery task try (and fail) to connect
+        # Until the delivery task has tried, and failed, to connect (aiokafka goes on trying
+        # for seconds before the producer hears of it: the stop must cut that short).
+        while not any("Unable connect" in r.getMessage() for r in caplog.records):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
         await asyncio.wait_for(producer.stop(timeout=0.3), 5)
         return producer
 
@@ -153,7 +160,10 @@ def test_stop_does_not_duplicate_spooled_events_that_failed_to_send(tmp_path: Pa
     footprints = [sample_footprint(i) for i in range(3)]
     Spool(spool_dir).append([fp.to_bytes() for fp in footprints])
 
+    refused = asyncio.Event()
+
     async def refuse(_producer: object, batch: list) -> list:  # the broker acks nothing
+        refused.set()
         return batch
 
     async def scenario() -> None:
@@ -161,7 +171,7 @@ def test_stop_does_not_duplicate_spooled_events_that_failed_to_send(tmp_path: Pa
             FootprintProducer(UNREACHABLE, "footprints", spool_dir=spool_dir), refuse
         )
         await producer.start()
-        await asyncio.sleep(0.05)  # the spool segment is taken and its send fails
+        await asyncio.wait_for(refused.wait(), 5)  # the spool segment was taken and refused
         await producer.stop(timeout=0.2)
 
     asyncio.run(scenario())
@@ -175,7 +185,10 @@ def test_stop_keeps_a_batch_whose_send_never_completed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     footprints = [sample_footprint(i) for i in range(3)]
 
+    in_flight = asyncio.Event()
+
     async def hang(_producer: object, batch: list) -> list:  # the broker never answers
+        in_flight.set()
         await asyncio.Event().wait()
         return batch
 
@@ -186,7 +199,7 @@ def test_stop_keeps_a_batch_whose_send_never_completed(tmp_path: Path) -> None:
         await producer.start()
         for fp in footprints:
             producer.offer(fp)
-        await asyncio.sleep(0.05)  # the batch is now in flight
+        await asyncio.wait_for(in_flight.wait(), 5)
         await producer.stop(timeout=0.2)
 
     asyncio.run(scenario())

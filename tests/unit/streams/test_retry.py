@@ -100,7 +100,8 @@ def test_cancellation_during_the_backoff_propagates_at_once(
 
     async def main() -> float:
         task = asyncio.create_task(retry_forever("pg-e", down))
-        await asyncio.sleep(0.05)  # now in its 60 s backoff
+        while status.sinks.get("pg-e") != "unavailable":  # noqa: ASYNC110 - no event to wait on
+            await asyncio.sleep(0.01)  # until the attempt failed: then it is in its 60 s backoff
         began = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
