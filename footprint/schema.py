@@ -83,7 +83,9 @@ class FootprintIn(BaseModel):
     link: Link = Field(description="The path visited, e.g. /posts/42 (no scheme or host).")
     footprint_time: UtcTime = Field(default_factory=_now, description="UTC; defaults to now.")
     event_id: UUID = Field(
-        default_factory=uuid7, description="Unique per event; a retried send reuses it."
+        default_factory=uuid7,
+        description="Unique per event; a retried send reuses it with the same footprint_time "
+        "(an event is its id and its time).",
     )
     route: Text | None = Field(None, description="The route template, e.g. /posts/{post_id}.")
     status_code: int | None = Field(None, ge=100, le=599)
