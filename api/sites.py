@@ -190,8 +190,14 @@ class SiteRegistry:
         return made
 
     async def remove_site(self, domain: str) -> None:
-        """Delete a site with its keys and links (its footprints stay)."""
-        await self._change("DELETE FROM sites WHERE domain = %s", [domain])
+        """Delete a site with its keys, links, goals and funnels (its footprints stay)."""
+        # Funnels first: a goal in a funnel refuses to go (sql/postgres/007_goals.sql), and the
+        # cascade from sites would reach the goals before the funnel steps.
+        await self._change(
+            "WITH funnels AS (DELETE FROM funnels WHERE site = %s) "
+            "DELETE FROM sites WHERE domain = %s",
+            [domain, domain],
+        )
 
     async def add_key(self, domain: str) -> tuple[int, str]:
         """A new API key of a site: (id, key)."""

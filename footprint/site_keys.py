@@ -22,11 +22,14 @@ __all__ = [
     "new_key",
     "new_link_token",
     "normalise_domain",
+    "RESERVED_NAMES",
 ]
 
 KEY_PREFIX = "fp_"
 LINK_PREFIX = "fpl_"
 MAX_DOMAIN = 253  # DNS
+# Paths of the sites API beside /api/v1/sites/{domain}: no site takes these names.
+RESERVED_NAMES = ("goals", "funnels")
 
 
 def new_key() -> str:
@@ -74,6 +77,8 @@ def normalise_domain(value: str) -> str:
         raise ValueError(f"not a valid domain name: {e}") from None
     if len(ascii_name) > MAX_DOMAIN:
         raise ValueError(f"a domain has at most {MAX_DOMAIN} characters")
+    if ascii_name in RESERVED_NAMES:
+        raise ValueError(f"{ascii_name!r} is a path of the sites API, not a site's name")
     return ascii_name
 
 

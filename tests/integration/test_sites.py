@@ -459,3 +459,13 @@ def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str,
     assert client.get("/api/v1/sites/goals?site_id=g1.example", headers=admin).json() == {
         "goals": []
     }
+    # Also while a funnel still uses them: the site goes with its funnels and goals.
+    second = client.put("/api/v1/sites/goals", json={**page, "site_id": "g2.example"},
+                        headers=admin).json()  # fmt: skip
+    first = g2[0]["id"]
+    steps = {"site_id": "g2.example", "name": "Two steps", "steps": [first, second["id"]]}
+    assert client.put("/api/v1/sites/funnels", json=steps, headers=admin).status_code == 200
+    assert client.delete("/api/v1/sites/g2.example", headers=admin).status_code == 204
+    assert client.get("/api/v1/sites/funnels?site_id=g2.example", headers=admin).json() == {
+        "funnels": []
+    }

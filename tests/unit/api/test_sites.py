@@ -58,6 +58,8 @@ def test_domains_are_stored_as_the_host_header_shows_them(given: str, stored: st
         ("exa mple.com", "not a valid domain"),
         ("-bad-.com", "not a valid domain"),
         ("a" * 64 + ".com", "not a valid domain"),
+        ("Goals", "a path of the sites API"),
+        ("funnels.", "a path of the sites API"),
     ],
 )
 def test_bad_domains_are_refused_saying_why(given: str, says: str) -> None:
