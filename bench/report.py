@@ -76,14 +76,25 @@ def _goals(results: dict[str, dict[str, Any]]) -> str:
         )
     a = results.get("api")
     if a:
+        goal = a.get("goal_ratio", 0.95)
         rows.append(
             [
-                "API with middleware ≥ 0.95 × without",
+                f"API with middleware ≥ {goal} × without (trivial handler)",
                 f"{a['ratio']:.3f} ({_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s); "
                 f"added p50 {_ms(a['added_p50_ms'], 3)} ms, p99 {_ms(a['added_p99_ms'], 3)} ms",
-                _yes(a["ratio"] >= 0.95),
+                _yes(a["ratio"] >= goal),
             ]
         )
+        io = a.get("io")
+        if io:
+            rows.append(
+                [
+                    f"API with middleware ≥ {io['goal_ratio']} × without (handler waiting "
+                    f"{io['handler_ms']} ms)",
+                    f"{io['ratio']:.3f} ({_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s)",
+                    _yes(io["ratio"] >= io["goal_ratio"]),
+                ]
+            )
         rows.append(
             [
                 "0 failed requests with the broker stopped",
@@ -324,19 +335,24 @@ def _server_cpu(r: dict[str, Any]) -> list[str]:
 
 def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
     rows = []
-    for name in ("plain", "tracked"):
-        for i, r in enumerate(a["runs"][name]):
-            rows.append(
-                [
-                    "without" if name == "plain" else "with middleware",
-                    str(i + 1),
-                    _n(r["rps"]),
-                    _ms(r["p50_ms"], 2),
-                    _ms(r["p99_ms"], 2),
-                    str(r["failed"]),
-                    *_server_cpu(r),
-                ]
-            )
+    cases = [("", a["runs"])]
+    io = a.get("io")
+    if io:
+        cases.append((f", handler waiting {io['handler_ms']} ms", io["runs"]))
+    for case, runs in cases:
+        rows += [
+            [
+                ("without" if name == "plain" else "with middleware") + case,
+                str(i + 1),
+                _n(r["rps"]),
+                _ms(r["p50_ms"], 2),
+                _ms(r["p99_ms"], 2),
+                str(r["failed"]),
+                *_server_cpu(r),
+            ]
+            for name in ("plain", "tracked")
+            for i, r in enumerate(runs[name])
+        ]
     for name, r in a["broker_down"].items():
         rows.append(
             [
@@ -359,8 +375,15 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
         "",
         _table(["app", "run", "req/s", "p50 ms", "p99 ms", "failed", *_SERVER_CPU_HEADER], rows),
         "",
-        f"**Ratio with / without = {a['ratio']:.4f}** (goal ≥ {a['goal_ratio']}); "
-        f"{_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s.",
+        f"**Ratio with / without = {a['ratio']:.4f}** (trivial handler; goal ≥ "
+        f"{a['goal_ratio']}); {_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s."
+        + (
+            f"  \n**Ratio with / without = {io['ratio']:.4f}** (handlers waiting "
+            f"{io['handler_ms']} ms, `await asyncio.sleep(0.002)` as a host app's I/O would; goal "
+            f"≥ {io['goal_ratio']}); {_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s."
+            if io
+            else ""
+        ),
         "",
         "Latency on one connection (no queueing):",
         "",
