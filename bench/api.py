@@ -151,6 +151,30 @@ def _ratio(runs: dict[str, list[dict[str, Any]]]) -> tuple[float, float, float]:
     return plain, tracked, tracked / plain
 
 
+def _cpu_ratio(runs: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The same ratio per CPU-second of the server: requests served per second the process ran.
+
+    On a shared machine a run's server may get less than a core (other tenants, the load
+    generator); req/s then measures the machine, requests per CPU-second still the app. The
+    two agree when the server had a whole core in every run.
+    """
+
+    def per_cpu_s(name: str) -> float | None:
+        rates = [
+            r["rps"] / (r["server_cpu_percent"] / 100)
+            for r in runs[name]
+            if r.get("server_cpu_percent")
+        ]
+        return sum(rates) / len(rates) if len(rates) == len(runs[name]) else None
+
+    plain, tracked = per_cpu_s("plain"), per_cpu_s("tracked")
+    return tracked / plain if plain and tracked else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     """Run the API benchmark; print and return its figures."""
     progress = Progress("api")
@@ -265,6 +289,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "plain_rps": round(plain_rps, 1),
         "tracked_rps": round(tracked_rps, 1),
         "ratio": round(ratio, 4),
+        "cpu_ratio": _round(_cpu_ratio(runs)),
         "goal_ratio": GOAL_RATIO,
         "io": {
             "handler_ms": 2,
@@ -272,6 +297,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "plain_rps": round(io_plain_rps, 1),
             "tracked_rps": round(io_tracked_rps, 1),
             "ratio": round(io_ratio, 4),
+            "cpu_ratio": _round(_cpu_ratio(io_runs)),
             "goal_ratio": GOAL_RATIO_IO,
         },
         "latency_1_connection": latency,

@@ -333,6 +333,15 @@ def _server_cpu(r: dict[str, Any]) -> list[str]:
     return [_ms(r.get("server_cpu_percent"), 0), _ms(r.get("server_runqueue_wait_percent"), 0)]
 
 
+def _per_cpu(a: dict[str, Any]) -> str:
+    if a.get("cpu_ratio") is None:
+        return "."
+    return (
+        f"; per CPU-second of the server (what the app costs, whatever share of the machine it "
+        f"got): {a['cpu_ratio']:.4f}."
+    )
+
+
 def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
     rows = []
     cases = [("", a["runs"])]
@@ -376,11 +385,13 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
         _table(["app", "run", "req/s", "p50 ms", "p99 ms", "failed", *_SERVER_CPU_HEADER], rows),
         "",
         f"**Ratio with / without = {a['ratio']:.4f}** (trivial handler; goal ≥ "
-        f"{a['goal_ratio']}); {_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s."
+        f"{a['goal_ratio']}); {_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s"
+        + _per_cpu(a)
         + (
             f"  \n**Ratio with / without = {io['ratio']:.4f}** (handlers waiting "
             f"{io['handler_ms']} ms, `await asyncio.sleep(0.002)` as a host app's I/O would; goal "
-            f"≥ {io['goal_ratio']}); {_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s."
+            f"≥ {io['goal_ratio']}); {_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s"
+            + _per_cpu(io)
             if io
             else ""
         ),

@@ -46,6 +46,8 @@ __all__ = ["Capture", "Captures", "build", "storable_path"]
 
 log = logging.getLogger(__name__)
 
+VISITORS_CACHED = 10_000
+
 # ASGI paths are percent-decoded: "%00" arrives as NUL, which no store can hold.
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -122,15 +124,32 @@ def _utm(query: bytes) -> str:
 
 
 def build(
-    captures: list[Capture], salt: bytes, *, site: str | None, trusted_proxies: int
+    captures: list[Capture],
+    salt: bytes,
+    *,
+    site: str | None,
+    trusted_proxies: int,
+    visitors: dict[tuple[str, str, str], str] | None = None,
 ) -> list[Record]:
-    """The records (key, JSON, timestamp ms, from spool) of a batch of captures."""
+    """The records (key, JSON, timestamp ms, from spool) of a batch of captures.
+
+    ``visitors`` caches visitor ids computed with ``salt`` (a visitor makes several requests).
+    """
     randomness = os.urandom(10 * len(captures))  # one system call for the batch's event ids
+    if visitors is None:
+        visitors = {}
     records: list[Record] = []
     for i, capture in enumerate(captures):
         try:
             records.append(
-                _record(capture, salt, site, trusted_proxies, randomness[10 * i : 10 * i + 10])
+                _record(
+                    capture,
+                    salt,
+                    site,
+                    trusted_proxies,
+                    randomness[10 * i : 10 * i + 10],
+                    visitors,
+                )
             )
         except Exception:  # e.g. a user id with a lone surrogate: that footprint only is lost
             log.exception("could not record a footprint")
@@ -138,7 +157,12 @@ def build(
 
 
 def _record(
-    capture: Capture, salt: bytes, site: str | None, trusted_proxies: int, random: bytes
+    capture: Capture,
+    salt: bytes,
+    site: str | None,
+    trusted_proxies: int,
+    random: bytes,
+    visitors: dict[tuple[str, str, str], str],
 ) -> Record:
     (method, path, query, peer, agent_b, referer_b, host_b, forwarded_b, route, user_id,
      status, duration, us) = capture  # fmt: skip
@@ -147,6 +171,9 @@ def _record(
     host = site or _site(host_b.decode("latin-1"))
     ms = us // 1000
     link = storable_path(path)
+    visitor = visitors.get(key := (host, ip, user_agent))
+    if visitor is None:
+        visitor = visitors[key] = visitor_id(salt, host, ip, user_agent)
     # Field for field what Footprint.model_dump_json() writes, in the model's order.
     value = (
         f'{{"event_id":"{uuid7_text(ms, random)}","method":{_text(method)},'
@@ -155,7 +182,7 @@ def _record(
         f'"status_code":{status:d},"duration_ms":{round(duration * 1000, 3)!r},'
         f"{_referrer(referer_b.decode('latin-1')) if referer_b else _NO_REFERRER}"
         f"{_utm(query)},{_agent(user_agent)},"
-        f'"visitor_id":"{visitor_id(salt, host, ip, user_agent)}","user_id":{_text(user_id)},'
+        f'"visitor_id":"{visitor}","user_id":{_text(user_id)},'
         f'"site":{_text(host)},"name":"{PAGEVIEW}","props":{{}}}}'
     )
     # Keyed by link, stamped with when the request was served (footprint.records.to_record).
@@ -173,6 +200,10 @@ class Captures:
         self.trusted_proxies = trusted_proxies
         self.limit = limit
         self.queue: deque[Capture] = deque()
+        # Visitor ids of the current salt only: a new salt starts an empty cache, so nothing
+        # here outlives its day.
+        self._visitors: dict[tuple[str, str, str], str] = {}
+        self._visitors_salt = b""
         self.wake: Callable[[], None] = lambda: None  # set by the producer that drains us
 
     def __len__(self) -> int:
@@ -190,8 +221,18 @@ class Captures:
 
     async def records(self, captures: list[Capture]) -> list[Record]:
         """The records of ``captures``, with the current day's salt."""
-        salt = await self.salts.current()
-        return build(captures, salt, site=self.site, trusted_proxies=self.trusted_proxies)
+        return self._build(captures, await self.salts.current())
+
+    def _build(self, captures: list[Capture], salt: bytes) -> list[Record]:
+        if salt != self._visitors_salt or len(self._visitors) > VISITORS_CACHED:
+            self._visitors, self._visitors_salt = {}, salt
+        return build(
+            captures,
+            salt,
+            site=self.site,
+            trusted_proxies=self.trusted_proxies,
+            visitors=self._visitors,
+        )
 
     async def take(self) -> list[Record]:
         """Everything queued, built into records."""
@@ -202,4 +243,4 @@ class Captures:
         salt = await self.salts.current()
         captures = list(self.queue)
         self.queue.clear()
-        return build(captures, salt, site=self.site, trusted_proxies=self.trusted_proxies)
+        return self._build(captures, salt)

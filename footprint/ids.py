@@ -30,9 +30,14 @@ def uuid7_from(ms: int, random: bytes) -> UUID:
 
 
 def uuid7_text(ms: int, random: bytes) -> str:
-    """``str(uuid7_from(ms, random))`` without the ``UUID`` object (half the time)."""
-    h = f"{_uuid7_int(ms, random):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid7_from(ms, random))``, written from hex digits (a third of the time)."""
+    t = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+    r = random.hex()
+    # r[4:20] is the low 64 bits, of which the variant keeps 62: its top two bits become 0b10.
+    return f"{t[:8]}-{t[8:]}-7{r[:3]}-{_VARIANT[int(r[4], 16) & 3]}{r[5:8]}-{r[8:20]}"
+
+
+_VARIANT = "89ab"
 
 
 def _uuid7_int(ms: int, random: bytes) -> int:

@@ -232,6 +232,9 @@ class FootprintProducer:
         # waits for the broker, or a connection is being retried.
         while True:
             await self._captured.wait()
+            # Linger as the Kafka producer does: when requests trickle in (a handler waiting
+            # on I/O), building them one at a time costs a task switch and a salt check each.
+            await asyncio.sleep(self.linger_ms / 1000)
             self._captured.clear()
             await self.collect()
 
