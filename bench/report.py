@@ -62,6 +62,9 @@ def _rel(path: Path, out: Output) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+CONNECTIONS_NOTE = "32 connections, the server's core saturated"
+
+
 def _goals(results: dict[str, dict[str, Any]]) -> str:
     rows: list[list[str]] = []
     w = results.get("worker")
@@ -91,7 +94,8 @@ def _goals(results: dict[str, dict[str, Any]]) -> str:
                 [
                     f"API with middleware ≥ {io['goal_ratio']} × without (handler waiting "
                     f"{io['handler_ms']} ms)",
-                    f"{io['ratio']:.3f} ({_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s)",
+                    f"{io['ratio']:.3f} ({_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s, "
+                    f"{CONNECTIONS_NOTE}); one connection: {io.get('one_connection_ratio', '–')}",
                     _yes(io["ratio"] >= io["goal_ratio"]),
                 ]
             )
@@ -402,12 +406,24 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
             ["app", "p50 ms", "p90 ms", "p99 ms", "req/s"],
             [
                 [k, _ms(v["p50_ms"], 3), _ms(v["p90_ms"], 3), _ms(v["p99_ms"], 3), _n(v["rps"])]
-                for k, v in (("without", lat["plain"]), ("with middleware", lat["tracked"]))
+                for k, v in (
+                    ("without", lat["plain"]),
+                    ("with middleware", lat["tracked"]),
+                    ("without, handler waiting 2 ms", lat.get("plain-io")),
+                    ("with middleware, handler waiting 2 ms", lat.get("tracked-io")),
+                )
+                if v
             ],
         ),
         "",
         f"Added by the middleware: **p50 {_ms(a['added_p50_ms'], 3)} ms, p99 "
-        f"{_ms(a['added_p99_ms'], 3)} ms**.",
+        f"{_ms(a['added_p99_ms'], 3)} ms**"
+        + (
+            f"; with the 2 ms handler on one connection the app serves "
+            f"**{io['one_connection_ratio']:.4f}×** the requests it serves without."
+            if io and io.get("one_connection_ratio")
+            else "."
+        ),
         "",
         f"Delivery with the broker up: {a['broker_up']['recorded']:,} footprints on the topic for "
         f"{a['broker_up']['served']:,} responses counted by the load generator (it does not count "
