@@ -159,7 +159,8 @@ def _bare(frame: dict[str, Any]) -> str:
 
 
 def _package(path: str) -> str:
-    if path.startswith(str(ROOT) + "/"):
+    # A virtual environment inside the repository (make install's .venv) is not the repository.
+    if path.startswith(str(ROOT) + "/") and "-packages/" not in path:
         return "footprint (this repository)"
     for name, marker in _PACKAGES:
         if marker in path:

@@ -62,6 +62,9 @@ def _rel(path: Path, out: Output) -> str:
 # --------------------------------------------------------------------------- sections
 
 
+CONNECTIONS_NOTE = "32 connections, the server's core saturated"
+
+
 def _goals(results: dict[str, dict[str, Any]]) -> str:
     rows: list[list[str]] = []
     w = results.get("worker")
@@ -76,14 +79,26 @@ def _goals(results: dict[str, dict[str, Any]]) -> str:
         )
     a = results.get("api")
     if a:
+        goal = a.get("goal_ratio", 0.95)
         rows.append(
             [
-                "API with middleware ≥ 0.95 × without",
+                f"API with middleware ≥ {goal} × without (trivial handler)",
                 f"{a['ratio']:.3f} ({_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s); "
                 f"added p50 {_ms(a['added_p50_ms'], 3)} ms, p99 {_ms(a['added_p99_ms'], 3)} ms",
-                _yes(a["ratio"] >= 0.95),
+                _yes(a["ratio"] >= goal),
             ]
         )
+        io = a.get("io")
+        if io:
+            rows.append(
+                [
+                    f"API with middleware ≥ {io['goal_ratio']} × without (handler waiting "
+                    f"{io['handler_ms']} ms)",
+                    f"{io['ratio']:.3f} ({_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s, "
+                    f"{CONNECTIONS_NOTE}); one connection: {io.get('one_connection_ratio', '–')}",
+                    _yes(io["ratio"] >= io["goal_ratio"]),
+                ]
+            )
         rows.append(
             [
                 "0 failed requests with the broker stopped",
@@ -322,21 +337,35 @@ def _server_cpu(r: dict[str, Any]) -> list[str]:
     return [_ms(r.get("server_cpu_percent"), 0), _ms(r.get("server_runqueue_wait_percent"), 0)]
 
 
+def _per_cpu(a: dict[str, Any]) -> str:
+    if a.get("cpu_ratio") is None:
+        return "."
+    return (
+        f"; per CPU-second of the server (what the app costs, whatever share of the machine it "
+        f"got): {a['cpu_ratio']:.4f}."
+    )
+
+
 def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
     rows = []
-    for name in ("plain", "tracked"):
-        for i, r in enumerate(a["runs"][name]):
-            rows.append(
-                [
-                    "without" if name == "plain" else "with middleware",
-                    str(i + 1),
-                    _n(r["rps"]),
-                    _ms(r["p50_ms"], 2),
-                    _ms(r["p99_ms"], 2),
-                    str(r["failed"]),
-                    *_server_cpu(r),
-                ]
-            )
+    cases = [("", a["runs"])]
+    io = a.get("io")
+    if io:
+        cases.append((f", handler waiting {io['handler_ms']} ms", io["runs"]))
+    for case, runs in cases:
+        rows += [
+            [
+                ("without" if name == "plain" else "with middleware") + case,
+                str(i + 1),
+                _n(r["rps"]),
+                _ms(r["p50_ms"], 2),
+                _ms(r["p99_ms"], 2),
+                str(r["failed"]),
+                *_server_cpu(r),
+            ]
+            for name in ("plain", "tracked")
+            for i, r in enumerate(runs[name])
+        ]
     for name, r in a["broker_down"].items():
         rows.append(
             [
@@ -359,8 +388,17 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
         "",
         _table(["app", "run", "req/s", "p50 ms", "p99 ms", "failed", *_SERVER_CPU_HEADER], rows),
         "",
-        f"**Ratio with / without = {a['ratio']:.4f}** (goal ≥ {a['goal_ratio']}); "
-        f"{_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s.",
+        f"**Ratio with / without = {a['ratio']:.4f}** (trivial handler; goal ≥ "
+        f"{a['goal_ratio']}); {_n(a['tracked_rps'])} vs {_n(a['plain_rps'])} req/s"
+        + _per_cpu(a)
+        + (
+            f"  \n**Ratio with / without = {io['ratio']:.4f}** (handlers waiting "
+            f"{io['handler_ms']} ms, `await asyncio.sleep(0.002)` as a host app's I/O would; goal "
+            f"≥ {io['goal_ratio']}); {_n(io['tracked_rps'])} vs {_n(io['plain_rps'])} req/s"
+            + _per_cpu(io)
+            if io
+            else ""
+        ),
         "",
         "Latency on one connection (no queueing):",
         "",
@@ -368,12 +406,24 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
             ["app", "p50 ms", "p90 ms", "p99 ms", "req/s"],
             [
                 [k, _ms(v["p50_ms"], 3), _ms(v["p90_ms"], 3), _ms(v["p99_ms"], 3), _n(v["rps"])]
-                for k, v in (("without", lat["plain"]), ("with middleware", lat["tracked"]))
+                for k, v in (
+                    ("without", lat["plain"]),
+                    ("with middleware", lat["tracked"]),
+                    ("without, handler waiting 2 ms", lat.get("plain-io")),
+                    ("with middleware, handler waiting 2 ms", lat.get("tracked-io")),
+                )
+                if v
             ],
         ),
         "",
         f"Added by the middleware: **p50 {_ms(a['added_p50_ms'], 3)} ms, p99 "
-        f"{_ms(a['added_p99_ms'], 3)} ms**.",
+        f"{_ms(a['added_p99_ms'], 3)} ms**"
+        + (
+            f"; with the 2 ms handler on one connection the app serves "
+            f"**{io['one_connection_ratio']:.4f}×** the requests it serves without."
+            if io and io.get("one_connection_ratio")
+            else "."
+        ),
         "",
         f"Delivery with the broker up: {a['broker_up']['recorded']:,} footprints on the topic for "
         f"{a['broker_up']['served']:,} responses counted by the load generator (it does not count "

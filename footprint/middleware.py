@@ -6,58 +6,32 @@ Usage in a host FastAPI app::
     app.add_middleware(FootprintMiddleware, kafka_url="kafka://localhost:9092")
 
 Every HTTP request except the excluded path prefixes becomes a footprint, recorded after the
-response has been sent; a route opts out with the ``no_footprint`` dependency. Recording is an
-O(1) append to the producer's buffer: the request never waits for Kafka and never fails because
-of it. The middleware starts and stops its own producer with the app's lifespan unless one is
-passed in.
+response has been sent; a route opts out with the ``no_footprint`` dependency. On the request
+path the middleware only copies what the request gives into a tuple and appends it to a bounded
+queue (``footprint.capture``); the producer's background task, in the same process, builds the
+footprints a batch at a time and delivers them. The request never waits for Kafka and never
+fails because of it. The middleware starts and stops its own producer with the app's lifespan
+unless one is passed in.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from footprint.client_ip import client_ip, forwarded_for
-from footprint.enrich import (
-    clean_referrer,
-    parse_agent,
-    referrer_host,
-    site_of,
-    utm_from_query,
-    visitor_id,
-)
-from footprint.ids import uuid7
+from footprint.capture import Capture, Captures, storable_path
+from footprint.client_ip import forwarded_for
 from footprint.producer import FootprintProducer
 from footprint.salts import DailySalts
-from footprint.schema import Footprint
-from footprint.schema_types import HTTP_METHODS, MAX_LINK, MAX_TEXT, PAGEVIEW
+from footprint.schema_types import HTTP_METHODS, MAX_LINK, MAX_TEXT
 from footprint.settings import Settings, get_settings
 
 __all__ = ["FootprintMiddleware", "default_user_id", "no_footprint", "storable_path"]
-
-# ASGI paths are percent-decoded: "%00" arrives as NUL, which no store can hold.
-_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def storable_path(path: str) -> str:
-    """The path as a link every store accepts: control characters (and lone surrogates)
-    percent-encoded again, at most ``MAX_LINK`` characters, never empty."""
-    if _UNSTORABLE.search(path):
-        path = _UNSTORABLE.sub(
-            lambda m: quote(m.group().encode("utf-8", "surrogatepass"), safe=""), path
-        )
-    if not path.startswith("/"):
-        path = "/" + path
-    return path[:MAX_LINK]
-
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +56,6 @@ def default_user_id(scope: Scope) -> str | None:
     if user is not None and getattr(user, "is_authenticated", False):
         return str(getattr(user, "identity", "") or getattr(user, "display_name", "")) or None
     return None
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return ""
 
 
 class FootprintMiddleware:
@@ -118,6 +85,16 @@ class FootprintMiddleware:
         self.user_id = user_id
         # Shared with the other processes through FOOTPRINT_REDIS_URL; without it, per process.
         self.salts = salts or DailySalts(self.settings.redis_url)
+        self._site = self.settings.site  # when set, the Host header is not needed
+        self._forwarded = self.settings.trusted_proxies > 0  # else X-Forwarded-For is not read
+        self.captures = Captures(
+            self.salts,
+            site=self.settings.site,
+            trusted_proxies=self.settings.trusted_proxies,
+            limit=self.settings.buffer_max_events,
+        )
+        if producer is not None:
+            producer.add_source(self.captures)
 
     @property
     def producer(self) -> FootprintProducer:
@@ -132,85 +109,77 @@ class FootprintMiddleware:
                 max_buffer=s.buffer_max_events,
                 spool_dir=Path(s.data_dir) / "spool",
             )
+            self._producer.add_source(self.captures)
         return self._producer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" and self._own_producer:
-            await self._lifespan(scope, receive, send)
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self._own_producer:
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        if scope["type"] != "http" or self._excluded(scope["path"]):
+        path = scope["path"]
+        # An unregistered method is no request of any client the site serves, and its
+        # footprint would be refused by the worker: not recorded.
+        if (
+            path in self._exact
+            or path.startswith(self._prefixes)
+            or scope["method"] not in HTTP_METHODS
+        ):
             await self.app(scope, receive, send)
             return
 
         started = time.perf_counter()
         status = 500
 
-        async def send_wrapper(message: Message) -> None:
+        # A plain function, not a coroutine: the app awaits what ``send`` returns, so no frame
+        # of ours is created per message.
+        def send_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, send_status)
         finally:
-            if not (scope.get("state") or {}).get(SKIP_KEY):
-                await self._record(scope, status, started)
+            state = scope.get("state")
+            if not (state and state.get(SKIP_KEY)):
+                try:
+                    capture = self._capture(scope, status, started)
+                    if not (self.producer.running and self.captures.offer(capture)):
+                        await self._record_now(capture)
+                except Exception:  # capture must never break the host app
+                    log.exception("could not record a footprint")
 
-    async def _record(self, scope: Scope, status: int, started: float) -> None:
-        if scope["method"] not in HTTP_METHODS:
-            # No registered method: not a request of any client the site serves. Recording it
-            # would make a footprint the worker refuses.
-            return
-        try:
-            salt = await self.salts.current()
-            self.producer.offer(self._footprint(scope, status, started, salt))
-            if self._own_producer:
-                await self.producer.start()  # no-op once running; covers apps without lifespan
-        except Exception:  # capture must never break the host app
-            log.exception("could not record a footprint")
-
-    def _excluded(self, path: str) -> bool:
-        return path in self._exact or path.startswith(self._prefixes)
-
-    def _footprint(self, scope: Scope, status: int, started: float, salt: bytes) -> Footprint:
-        headers = scope.get("headers") or []
-        user_agent = _header(headers, b"user-agent")[:MAX_TEXT]
-        referrer = clean_referrer(_header(headers, b"referer")[:MAX_LINK])
+    def _capture(self, scope: Scope, status: int, started: float) -> Capture:
+        """What the footprint needs from the request: references and slices, no parsing."""
+        headers = scope.get("headers") or ()
+        first = dict(reversed(headers))  # the first of each header wins, as it always did
         client = scope.get("client")
-        peer = client[0] if client else ""
-        ip = client_ip(peer, forwarded_for(headers), self.settings.trusted_proxies)
-        now = datetime.now(UTC)
-        agent = parse_agent(user_agent)
-        route = scope.get("route")
-        # The site is the configured domain (FOOTPRINT_SITE), else the request's Host.
-        site = self.settings.site or site_of(_header(headers, b"host"))
-        utm = utm_from_query(scope.get("query_string", b"").decode("latin-1"))
-        return Footprint.model_construct(
-            event_id=uuid7(),
-            method=scope["method"],
-            link=storable_path(scope.get("root_path", "") + scope["path"]),
-            footprint_time=now,
-            route=(getattr(route, "path", "") or "")[:MAX_TEXT],
-            status_code=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            referrer=referrer,
-            referrer_host=referrer_host(referrer),
-            utm_source=utm.get("utm_source", ""),
-            utm_medium=utm.get("utm_medium", ""),
-            utm_campaign=utm.get("utm_campaign", ""),
-            utm_term=utm.get("utm_term", ""),
-            utm_content=utm.get("utm_content", ""),
-            browser=agent.browser,
-            os=agent.os,
-            device=agent.device,
-            is_bot=agent.is_bot,
-            visitor_id=visitor_id(salt, site, ip, user_agent),
-            user_id=(self.user_id(scope) or "")[:MAX_TEXT],
-            site=site,
-            name=PAGEVIEW,
-            props={},
+        return (
+            scope["method"],
+            scope.get("root_path", "") + scope["path"],
+            scope.get("query_string", b""),
+            client[0] if client else "",
+            first.get(b"user-agent", b"")[:MAX_TEXT],
+            first.get(b"referer", b"")[:MAX_LINK],
+            b"" if self._site else first.get(b"host", b""),
+            forwarded_for(headers).encode("latin-1") if self._forwarded else b"",
+            scope.get("route"),
+            (self.user_id(scope) or "")[:MAX_TEXT],
+            status,
+            time.perf_counter() - started,
+            time.time_ns() // 1000,
         )
+
+    async def _record_now(self, capture: Capture) -> None:
+        """Build one capture on the request path: the delivery task is not running (an app
+        without lifespan, a producer nobody started) or the queue is full."""
+        self.producer.offer_records(await self.captures.records([capture]))
+        if self._own_producer:
+            await self.producer.start()  # no-op once running; covers apps without lifespan
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_wrapper() -> Message:

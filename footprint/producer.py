@@ -10,6 +10,10 @@ What is sent at once is packed: the footprints of one partition (chosen by link,
 message would be) travel as one message holding a JSON array (``footprint.schema.pack``), so
 the worker's per-message cost is paid once per pack rather than once per footprint; the records
 and their grouping into packs are in ``footprint/records.py``, the spool in ``footprint/spool.py``.
+
+A *source* (the middleware's ``footprint.capture.Captures``) hands over raw captured requests
+instead: a second background task builds them into records a batch at a time, off the request
+path, and offers them as above.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
@@ -28,9 +34,20 @@ from footprint.records import Record, packs, record_from_spool, to_record
 from footprint.schema import Footprint, pack
 from footprint.spool import Spool
 
-__all__ = ["FootprintProducer", "ProducerStats"]
+__all__ = ["FootprintProducer", "ProducerStats", "Source"]
 
 log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    """Items a background task builds into records (``footprint.capture.Captures``)."""
+
+    wake: Callable[[], None]
+    limit: int
+
+    def __len__(self) -> int: ...
+
+    async def take(self) -> list[Record]: ...
 
 
 @dataclass
@@ -75,8 +92,11 @@ class FootprintProducer:
         self.spool = Spool(spool_dir) if spool_dir is not None else None
         self.stats = ProducerStats()
         self._buffer: deque[Record] = deque()
+        self._sources: list[Source] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._builder: asyncio.Task[None] | None = None
+        self._captured = asyncio.Event()  # something waits in a source
         self._segment: tuple[Path, int] | None = None  # spool segment loaded into the buffer
         self._in_flight: list[Record] = []
         self._stopping = False
@@ -87,25 +107,70 @@ class FootprintProducer:
     # --- the request path: never blocks, never raises ---
     def offer(self, footprint: Footprint) -> None:
         """Queue one footprint for delivery."""
-        self.stats.offered += 1
+        self.offer_records([to_record(footprint)])
+
+    def offer_records(self, records: list[Record]) -> None:
+        """Queue records (``footprint.records``) for delivery: in memory, past its bound on
+        disk."""
+        self.stats.offered += len(records)
         self._idle.clear()
-        if len(self._buffer) < self.max_buffer:
-            self._buffer.append(to_record(footprint))
-            self._wakeup.set()
+        self._wakeup.set()
+        room = max(0, self.max_buffer - len(self._buffer))
+        if room >= len(records):
+            self._buffer.extend(records)
             return
+        self._buffer.extend(records[:room])
         if self.spool is not None:
             try:
-                self.spool.append([footprint.to_bytes()])
-                self.stats.spooled += 1
+                self.spool.append([value for _, value, _, _ in records[room:]])
+                self.stats.spooled += len(records) - room
                 return
             except OSError as e:  # a full disk must not fail the request either
                 self.stats.last_error = f"spool: {e}"
-        log.error("footprint buffer full and no spool: dropping event %s", footprint.event_id)
+        log.error("footprint buffer full and no spool: dropping %d", len(records) - room)
+
+    def add_source(self, source: Source) -> None:
+        """Build and deliver what ``source`` holds, from a background task; it holds at most
+        as many items as the buffer."""
+        source.wake = self.wake
+        source.limit = min(source.limit, self.max_buffer)
+        self._sources.append(source)
+        if self._task is not None and self._builder is None:  # added after start()
+            self._builder = asyncio.create_task(self._build(), name="footprint-builder")
+
+    def wake(self) -> None:
+        """Something is waiting in a source: have the build task take it."""
+        self._idle.clear()
+        self._captured.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the delivery task runs (and so drains the sources)."""
+        return self._task is not None
 
     @property
     def pending(self) -> int:
         """Footprints not yet acknowledged by the broker (memory and disk)."""
-        return len(self._buffer) + (self.spool.count if self.spool else 0)
+        return (
+            len(self._buffer)
+            + sum(len(source) for source in self._sources)
+            + (self.spool.count if self.spool else 0)
+        )
+
+    async def collect(self) -> None:
+        """Build what the sources hold now into the buffer (or the spool, past its bound).
+
+        The build task does it on its own, whatever the broker's state; shutdown, and a test
+        that wants to see the records at once, call it directly.
+        """
+        for source in self._sources:
+            if len(source):
+                try:
+                    self.offer_records(await source.take())
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one bad capture must not stop delivery
+                    log.exception("could not build captured footprints")
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -114,6 +179,8 @@ class FootprintProducer:
             self._stopping = False
             self._stop_event.clear()
             self._task = asyncio.create_task(self._run(), name="footprint-producer")
+        if self._builder is None and self._sources:
+            self._builder = asyncio.create_task(self._build(), name="footprint-builder")
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything offered so far is delivered; False on timeout."""
@@ -140,6 +207,12 @@ class FootprintProducer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._builder is not None:
+            self._builder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._builder
+            self._builder = None
+        await self.collect()  # what the build task had not taken yet
         if self.spool is None:
             return
         if self._segment is not None:
@@ -153,7 +226,18 @@ class FootprintProducer:
             self.stats.spooled += len(fresh)
         self._buffer.clear()
 
-    # --- the delivery loop ---
+    # --- the background tasks ---
+    async def _build(self) -> None:
+        # Apart from delivery: captures become records (and spill to the spool) while a send
+        # waits for the broker, or a connection is being retried.
+        while True:
+            await self._captured.wait()
+            # Linger as the Kafka producer does: when requests trickle in (a handler waiting
+            # on I/O), building them one at a time costs a task switch and a salt check each.
+            await asyncio.sleep(self.linger_ms / 1000)
+            self._captured.clear()
+            await self.collect()
+
     async def _run(self) -> None:
         producer: AIOKafkaProducer | None = None
         backoff = 0.1
@@ -178,8 +262,9 @@ class FootprintProducer:
                         self._buffer.extend(record_from_spool(v) for v in values)
                         self._segment = (path, len(values))
                 if not self._buffer:
-                    self._idle.set()
                     self._wakeup.clear()
+                    if not any(len(source) for source in self._sources):
+                        self._idle.set()
                     await self._wakeup.wait()
                     continue
                 batch = [

@@ -8,6 +8,7 @@ their key, so that one message can carry the footprints of one partition
 
 from __future__ import annotations
 
+import functools
 import time
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -36,11 +37,11 @@ def packs(
 ) -> list[tuple[int, list[Record]]]:
     """Group records by the partition their key maps to (Kafka's default partitioner), in
     order, into packs of at most ``max_items`` records and about ``max_bytes`` of values."""
-    partitioner = DefaultPartitioner()
+    choices = tuple(partitions)
     by_partition: dict[int, list[list[Record]]] = {}
     sizes: dict[int, int] = {}
     for record in records:
-        partition = partitioner(record[0], partitions, partitions)
+        partition = _partition(record[0], choices)
         groups = by_partition.setdefault(partition, [[]])
         if len(groups[-1]) >= max_items or (
             groups[-1] and sizes[partition] + len(record[1]) > max_bytes
@@ -50,6 +51,12 @@ def packs(
         groups[-1].append(record)
         sizes[partition] = sizes.get(partition, 0) + len(record[1]) + 1
     return [(p, group) for p, groups in by_partition.items() for group in groups]
+
+
+@functools.lru_cache(maxsize=8192)
+def _partition(key: bytes, partitions: tuple[int, ...]) -> int:
+    # aiokafka's murmur2 is pure Python (2 µs a key); a site's links repeat.
+    return DefaultPartitioner()(key, list(partitions), list(partitions))
 
 
 def record_from_spool(value: bytes) -> Record:

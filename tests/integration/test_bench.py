@@ -44,3 +44,30 @@ def test_peers_benchmark_at_tiny_size(tmp_path: Path) -> None:
     assert "## 7. Peers in the same run" in report
     assert data["result"] in report
     print(data["result"])
+
+
+def test_api_benchmark_at_tiny_size(tmp_path: Path) -> None:
+    """Both ratios (trivial and 2 ms handlers) measured, nothing lost or failed, the section
+    written; a ratio is not asserted against its goal: a tiny run on a shared machine is noise."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "api", "--size", "tiny", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "results" / "api.json").read_text())
+    assert data["ratio"] > 0 and data["io"]["ratio"] > 0
+    assert data["io"]["one_connection_ratio"] > 0
+    assert all(r["failed"] == 0 for runs in data["runs"].values() for r in runs)
+    assert data["failed_broker_down"] == 0
+    # Every request the load generator counted left a footprint, on the topic or in a spool.
+    assert data["broker_up"]["recorded"] >= data["broker_up"]["served"] > 0
+    for down in data["broker_down"].values():
+        assert down["kept_in_spool_after_shutdown"] >= down["served_total"] > 0
+    assert data["result"] in proc.stdout
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 2. API: capture middleware overhead" in report
+    assert "handler waiting 2 ms" in report
+    assert data["result"] in report

@@ -53,6 +53,8 @@ def test_requests_succeed_without_broker_and_footprints_arrive_later(tmp_path: P
         client.portal.call(producer.start)  # type: ignore[union-attr]
         statuses = [client.get(f"/posts/{i % 7}").status_code for i in range(300)]
         assert statuses == [200] * 300
+        # The captured requests are built in the background: do it now rather than wait.
+        client.portal.call(producer.collect)  # type: ignore[union-attr]
         assert producer.stats.delivered == 0
         assert producer.pending == 300
         assert producer.stats.spooled == 250

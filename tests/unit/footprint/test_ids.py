@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
-from footprint.ids import message_id, uuid7
+from footprint.ids import message_id, uuid7, uuid7_from, uuid7_text
 from footprint.schema import FootprintIn
 from schemas.community import FollowUser
 
@@ -48,3 +49,10 @@ def test_message_ids_are_deterministic_time_ordered_uuid8s() -> None:
         for index in range(3)
     }
     assert len(others) == 2 * 4 * 50 * 3
+
+
+def test_uuid7_text_is_the_text_of_uuid7_from() -> None:
+    for ms in (0, 1, 1_764_480_000_000, 2**48 - 1):
+        for _ in range(200):
+            random = os.urandom(10)
+            assert uuid7_text(ms, random) == str(uuid7_from(ms, random))
