@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from footprint.clickhouse import ClickHouse
 from footprint.keys import inbox_key
-from footprint.retention import wait_for_mutations
+from footprint.retention_clickhouse import wait_for_mutations
 
 __all__ = ["DELETED_MODERATOR", "delete_user", "export_user"]
 

@@ -12,6 +12,8 @@ partition (PostgreSQL ``DROP TABLE`` of ``user_footprint_pYYYYMM``, ClickHouse
 exist, so an hourly run costs a count most of the time. PostgreSQL also gets the coming months'
 partitions made (``footprint_ensure_partitions``, sql/postgres/006).
 
+The ClickHouse half is ``footprint/retention_clickhouse.py``.
+
 Run by ``footprint retention run [--dry-run]`` and by the worker's leader on a timer
 (``streams/retention.py``). Functions are synchronous: call them in a thread from async code.
 """
@@ -19,14 +21,12 @@ Run by ``footprint retention run [--dry-run]`` and by the worker's leader on a t
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from footprint.clickhouse import ClickHouse
     from footprint.settings import Settings
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "Step",
     "cutoff",
     "months_past",
-    "plan_clickhouse",
     "plan_postgres",
     "run",
 ]
@@ -43,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MONTHS_AHEAD = 2  # partitions made ahead of this month (sql/postgres/006 makes as many)
-MUTATION_TIMEOUT = 300.0  # how long a run waits for a ClickHouse delete to be applied
 
 
 @dataclass(frozen=True)
@@ -195,86 +193,6 @@ def apply_postgres(conn: Any, steps: list[Step]) -> None:
         log.info("retention: %s", step)
 
 
-# --- ClickHouse ---------------------------------------------------------------------------
-
-RAW, ROLLUP = "user_footprint", "user_footprint_minute"
-_TIME = {RAW: "footprint_time", ROLLUP: "minute"}
-
-
-def _ch_months(client: ClickHouse, table: str) -> list[date]:
-    rows = client.execute(
-        "SELECT DISTINCT partition FROM system.parts "
-        "WHERE database = currentDatabase() AND table = %(t)s AND active",
-        {"t": table},
-    )
-    return [date(int(p[:4]), int(p[4:6]), 1) for (p,) in rows if len(p) == 6 and p.isdigit()]
-
-
-def _ch_count(client: ClickHouse, table: str, condition: str, params: dict[str, Any]) -> int:
-    return int(client.execute(f"SELECT count() FROM {table} WHERE {condition}", params)[0][0])
-
-
-def plan_clickhouse(client: ClickHouse, policy: Policy, now: datetime) -> list[Step]:
-    """What a run does in ClickHouse (rows counted now), in order."""
-    steps: list[Step] = []
-    for table, before, deletes in (
-        (RAW, _drop_before(policy, now), _deletes(policy, now, "toDateTime(%({})s, 'UTC')")),
-        (ROLLUP, cutoff(policy.rollup_days, now), []),
-    ):
-        dropped = months_past(_ch_months(client, table), before)
-        for month in dropped:
-            key = f"{month:%Y%m}"
-            rows = _ch_count(client, table, f"toYYYYMM({_TIME[table]}) = %(m)s", {"m": int(key)})
-            steps.append(
-                Step(
-                    "clickhouse",
-                    "drop partition",
-                    f"{table} {key}",
-                    f"{month:%Y-%m}",
-                    rows,
-                    f"ALTER TABLE {table} DROP PARTITION {int(key)}",
-                )
-            )
-        if table == ROLLUP and before is not None:
-            deletes = [
-                ("minute < toDateTime(%(tr)s, 'UTC')", {"tr": before}, f"before {before:%Y-%m-%d}")
-            ]
-        scope = f" AND toYYYYMM({_TIME[table]}) > {dropped[-1]:%Y%m}" if dropped else ""
-        for condition, params, what in deletes:
-            rows = _ch_count(client, table, condition + scope, params)
-            if rows:
-                sql = f"ALTER TABLE {table} DELETE WHERE {condition}"
-                steps.append(Step("clickhouse", "delete", table, what, rows, sql, params))
-    return steps
-
-
-def wait_for_mutations(client: ClickHouse, table: str, timeout: float = MUTATION_TIMEOUT) -> None:
-    """Wait until ClickHouse has applied the table's mutations (they run in the background)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = client.execute(
-            "SELECT count() FROM system.mutations "
-            "WHERE database = currentDatabase() AND table = %(t)s AND is_done = 0",
-            {"t": table},
-        )[0][0]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"ClickHouse has not applied the deletes of {table} in {timeout:g} s"
-            )
-        time.sleep(0.1)
-
-
-def apply_clickhouse(client: ClickHouse, steps: list[Step]) -> None:
-    """Run the steps; deletes are waited for, so the run's end means the rows are gone."""
-    for step in steps:
-        client.execute(step.sql, step.params or None)
-        if step.action == "delete":
-            wait_for_mutations(client, step.target)
-        log.info("retention: %s", step)
-
-
 # --- a run --------------------------------------------------------------------------------
 
 
@@ -283,6 +201,7 @@ def run(settings: Settings, *, dry_run: bool = False, now: datetime | None = Non
     import psycopg
 
     from footprint.clickhouse import connect
+    from footprint.retention_clickhouse import apply_clickhouse, plan_clickhouse
 
     now = now or datetime.now(UTC)
     steps: list[Step] = []

@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode
 from footprint.schema_types import MAX_AHEAD
 
 __all__ = [
+    "ENV_PREFIX",
     "ClickHouseUrl",
     "CsvList",
     "FutureSpan",
@@ -29,6 +30,9 @@ __all__ = [
     "check_url",
     "split_csv",
 ]
+
+# Every setting is read from an environment variable with this prefix.
+ENV_PREFIX = "FOOTPRINT_"
 
 
 def check_url(value: str | None, schemes: tuple[str, ...], *, need_host: bool = True) -> str | None:
