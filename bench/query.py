@@ -43,7 +43,7 @@ from api.query import QueryRequest, UnsupportedServer, plan
 from api.query import run as run_query
 from api.query.postgres import DIALECT
 from api.query.sql import build
-from bench.common import Output, Progress, Stack, loadavg, tag
+from bench.common import Output, Progress, Stack, loadavg, tag, wait_until
 from bench.dataset import SITES, SPAN, ClickHouseGen, PostgresGen
 from footprint.clickhouse import ClickHouse, connect
 from footprint.migrate import apply_clickhouse
@@ -125,6 +125,23 @@ def load_clickhouse(client: ClickHouse, end: int, first: int, count: int) -> flo
     """Generate rows ``[first, first + count)`` in ClickHouse; seconds."""
     began = time.perf_counter()
     client.execute(ClickHouseGen().insert(end, first, count))
+    return time.perf_counter() - began
+
+
+def settle(client: ClickHouse) -> float:
+    """Wait for the background merges the load started: timings then see the table at rest."""
+    began = time.perf_counter()
+    wait_until(
+        lambda: (
+            not client.execute(
+                "SELECT count() FROM system.merges WHERE database = currentDatabase() "
+                "AND table = 'user_footprint'"
+            )[0][0]
+        ),
+        timeout=1800,
+        interval=1.0,
+        what="chdb's merges of user_footprint",
+    )
     return time.perf_counter() - began
 
 
@@ -290,13 +307,20 @@ def run_benchmark(
             pg_s = load_postgres(pg_url, end, loaded, count)
             vac_s = vacuum(pg_url)
             ch_s = load_clickhouse(chdb, end, loaded, count)
+            merge_s = settle(chdb)
             loaded = target
-            loads[target] = {"postgres_s": pg_s, "postgres_vacuum_s": vac_s, "chdb_s": ch_s}
+            loads[target] = {
+                "postgres_s": pg_s,
+                "postgres_vacuum_s": vac_s,
+                "chdb_s": ch_s,
+                "chdb_merges_s": merge_s,
+            }
             check = checksums(pg_url, chdb)
             same = check["postgres"] == check["chdb"]
             sums[target] = {"equal": same, "postgres": check["postgres"], "chdb": check["chdb"]}
             progress(
-                f"loaded in {pg_s:.1f}s (+ VACUUM ANALYZE {vac_s:.1f}s) / {ch_s:.1f}s; "
+                f"loaded in {pg_s:.1f}s (+ VACUUM ANALYZE {vac_s:.1f}s) / {ch_s:.1f}s "
+                f"(+ merges {merge_s:.1f}s); "
                 f"checksums {'equal' if same else 'DIFFER'}: {check['postgres']}"
             )
             if not same:

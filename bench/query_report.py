@@ -61,7 +61,7 @@ def render(q: dict[str, Any]) -> str:
         [
             f"to {int(step):,}",
             f"{load['postgres_s']:,.1f} (+ {load['postgres_vacuum_s']:,.1f})",
-            f"{load['chdb_s']:,.1f}",
+            f"{load['chdb_s']:,.1f} (+ {load.get('chdb_merges_s', 0):,.1f})",
             "equal" if q["checksums"][step]["equal"] else "**differ**",
         ]
         for step, load in q["loads"].items()
@@ -112,8 +112,9 @@ def render(q: dict[str, Any]) -> str:
         "",
         "Generating the rows (seconds; PostgreSQL `INSERT … SELECT … FROM generate_series()` "
         "into the indexed, partitioned table, plus `VACUUM ANALYZE`; chdb `INSERT … SELECT … "
-        "FROM numbers()`), and the checksums compared before any timing (per site: rows, sum "
-        "of times, distinct visitors, pages and ids, text lengths, bots, status codes, props):",
+        "FROM numbers()`, plus the wait for the background merges it started), and the "
+        "checksums compared before any timing (per site: rows, sum of times, distinct "
+        "visitors, pages and ids, text lengths, bots, status codes, props):",
         "",
         _table(["step", "PostgreSQL", "chdb", "checksums"], load_rows),
         "",
