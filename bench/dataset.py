@@ -8,7 +8,7 @@ numbers()`` (ClickHouse) store identical rows without any data leaving the serve
 
 The shape, meant to resemble a few real sites over ``SPAN`` (90 days):
 
-* rows come in slots of 10 consecutive numbers, cut into 2 or 3 visits of 1–9 pageviews; each
+* rows come in slots of 10 consecutive numbers, cut into 2 or 3 visits of 1–9 footprints; each
   visit starts at its own random time and its pageviews follow 5–245 s apart;
 * a visit belongs to a visitor; a fifth of visits come from a visitor of an earlier visit
   (returning visitors), and a visitor keeps their browser, OS and device (5% are bots);

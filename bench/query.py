@@ -1,7 +1,7 @@
 """The Stats API v2 on PostgreSQL vs ClickHouse at 1M and 10M footprints (issue 12).
 
 ``python -m bench query [--rows 1000000,10000000]``. The data set (``bench/dataset.py``: 3 sites,
-90 days, visits of 1–9 pageviews, returning visitors, referrers, UTM tags, agents, custom events)
+90 days, visits of 1–9 footprints, returning visitors, referrers, UTM tags, agents, custom events)
 is generated inside each store by the same hash-based SQL, so the rows are identical; aggregate
 checksums per site prove it before anything is timed.
 

@@ -76,8 +76,9 @@ def render(q: dict[str, Any]) -> str:
         f"Command: `{q['command']}`  ",
         f"{int(steps[-1]):,} footprints at most, generated inside each store by the same SQL "
         f"(`bench/dataset.py`): 3 sites (60/30/10%), {q['span_days']} days, visits of 1–9 "
-        "pageviews, a fifth of them by returning visitors, ~3.3k pages per site, referrers, "
-        "newsletter UTM tags, 20 agents (5% bots), Signup and outbound-click events with props. "
+        "footprints, a fifth of them by returning visitors, ~3.3k pages per site, referrers, "
+        "newsletter UTM tags, 9 browser/OS/device kinds (5% bots), Signup and outbound-click "
+        "events with props. "
         f"Questions on `{q['site']}` over the 30 days ending today ({q['date_range'][0]} to "
         f"{q['date_range'][1]}, i.e. a third of its rows), through the API's own code "
         "(`api.query.plan` + `api.query.run`, `api.funnels.funnel_report` on a funnel stored "
