@@ -82,10 +82,10 @@ integration: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP)
 test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
 	$(BIN)/pytest -q --durations=25 tests
 
-# Benchmarks (not part of `make test`, which runs the peers benchmark at tiny size): ~35
-# minutes, writes BENCHMARKS.md and bench/charts/. Every benchmark on Tansu, then the worker,
-# notifications and peers (raw consumer, reference consumer, Quix Streams, worker) again on
-# Apache Kafka.
+# Benchmarks (not part of `make test`, which runs the peers and query benchmarks at tiny
+# size): ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
+# benchmark on Tansu, then the worker, notifications and peers (raw consumer, reference
+# consumer, Quix Streams, worker) again on Apache Kafka.
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -1,7 +1,8 @@
 """``python -m bench [name ...] [--size tiny|small|full]``: run benchmarks, write the report.
 
-Benchmarks run in the order given (all by default: worker, api, live, notify, stores, peers) on
-servers started once for the whole run. Each prints progress and one closing ``RESULT`` line.
+Benchmarks run in the order given (all by default: worker, api, live, notify, stores, peers,
+query) on servers started once for the whole run. Each prints progress and one closing
+``RESULT`` line.
 Small and full runs write ``BENCHMARKS.md``, ``bench/results/*.json`` and ``bench/charts/*.png``;
 tiny runs write them to a temporary directory (or ``--report-dir``) so a smoke test leaves the
 repository alone.
@@ -22,7 +23,7 @@ from pathlib import Path
 from bench.common import SIZES, Output, Stack
 from bench.machine import machine
 
-BENCHMARKS = ("worker", "api", "live", "notify", "stores", "peers")
+BENCHMARKS = ("worker", "api", "live", "notify", "stores", "peers", "query")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the broker: Tansu, or Apache Kafka (results saved as NAME.kafka.json)",
     )
     parser.add_argument(
+        "--rows",
+        type=_rows,
+        help="the query benchmark's sizes in footprints, e.g. 1000000,10000000 (default: the "
+        "size's)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="only rebuild BENCHMARKS.md and the charts from the saved results",
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
     names = args.names or list(BENCHMARKS)
+    if args.rows and names != ["query"]:
+        parser.error("--rows applies to the query benchmark alone: python -m bench query --rows …")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     out = Output.for_size(args.size, args.report_dir)
@@ -74,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             module = importlib.import_module(f"bench.{name}")
             try:
-                module.run(stack, args.size, out, base / name)
+                extra = {"rows": args.rows} if args.rows else {}
+                module.run(stack, args.size, out, base / name, **extra)
             except Exception:
                 traceback.print_exc()
                 print(f"RESULT {name}_failed=1", flush=True)
@@ -90,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     write_report(out)
     print(f"report: {out.report} ({time.monotonic() - began:.0f}s in all)", flush=True)
     return 1 if failed else 0
+
+
+def _rows(text: str) -> list[int]:
+    try:
+        rows = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: numbers of rows, e.g. 1000000,10000000"
+        ) from None
+    if not rows or min(rows) < 10:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 10 rows per step")
+    return rows
 
 
 if __name__ == "__main__":

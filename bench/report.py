@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.charts import draw
 from bench.common import ROOT, Output
+from bench.query_report import render as render_query
 
 __all__ = ["write_report"]
 
@@ -876,7 +877,7 @@ def write_report(out: Output) -> Path:
     """Rebuild BENCHMARKS.md and the charts from the saved results."""
     results = {
         name: data
-        for name in ("worker", "api", "live", "notify", "stores", "peers")
+        for name in ("worker", "api", "live", "notify", "stores", "peers", "query")
         if (data := out.load(name)) is not None
     }
     charts = draw(out, results)
@@ -942,6 +943,12 @@ def write_report(out: Output) -> Path:
         "\"worker ÷ this\" is the worker's rate over that consumer's.",
         "",
         _peers(out),
+        "",
+        "## 8. Stats API v2 at scale: a breakdown, a funnel and a timeseries on both stores",
+        "",
+        render_query(results["query"])
+        if "query" in results
+        else "_not run yet: `python -m bench query --rows 1000000,10000000`_",
     ]
     if ANALYSIS.exists():
         parts += ["", ANALYSIS.read_text().strip()]

@@ -71,3 +71,33 @@ def test_api_benchmark_at_tiny_size(tmp_path: Path) -> None:
     assert "## 2. API: capture middleware overhead" in report
     assert "handler waiting 2 ms" in report
     assert data["result"] in report
+
+
+def test_query_benchmark_stores_agree_at_tiny_size(tmp_path: Path) -> None:
+    """2,000 generated footprints: both stores hold the same rows and give the same answers."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "query", "--size", "tiny", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "results" / "query.json").read_text())
+    assert data["mismatches"] == []
+    (step,) = data["steps"]
+    sums = data["checksums"][str(step)]
+    assert sums["equal"] and sums["postgres"] == sums["chdb"]
+    assert sum(site[1] for site in sums["postgres"]) == step == 2_000  # rows over the 3 sites
+    for name in ("breakdown", "funnel", "timeseries"):
+        by_store = data["results"][str(step)][name]
+        assert by_store["PostgreSQL"]["median_ms"] > 0 and by_store["chdb"]["median_ms"] > 0
+        assert "window functions" in by_store["ClickHouse 18.16"]["unsupported"]
+    counts = data["answer_counts"][str(step)]
+    assert counts["breakdown_rows"] >= 5  # direct, search, social… (11 sources in the data)
+    everyone, *steps = counts["funnel_visitors"]
+    assert everyone >= steps[0] > 0 and steps == sorted(steps, reverse=True)
+    assert counts["timeseries_days"] >= 25  # ~30 days with footprints of the site
+    assert data["result"] in proc.stdout and "mismatches=0" in data["result"]
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 8. Stats API v2 at scale" in report and data["result"] in report
