@@ -29,9 +29,10 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from footprint.kafka_admin import TopicSpec, ensure_topics
-from footprint.records import Record, packs, record_from_spool, to_record
-from footprint.schema import Footprint, pack
+from footprint.kafka_admin import TopicSpec
+from footprint.kafka_send import send_packs, start_producer
+from footprint.records import Record, record_from_spool, to_record
+from footprint.schema import Footprint
 from footprint.spool import Spool
 
 __all__ = ["FootprintProducer", "ProducerStats", "Source"]
@@ -295,72 +296,26 @@ class FootprintProducer:
             self.stats.connected = False
 
     async def _connect(self) -> AIOKafkaProducer:
-        await ensure_topics(self.bootstrap, [self.topic_spec])
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            linger_ms=self.linger_ms,
-            request_timeout_ms=self.request_timeout_ms,
-            acks="all",
-            max_batch_size=256 * 1024,
+        producer = await start_producer(
+            self.bootstrap, self.topic_spec, self.linger_ms, self.request_timeout_ms
         )
-        try:
-            await producer.start()
-        except Exception:
-            with contextlib.suppress(Exception):
-                await producer.stop()
-            raise
         self.stats.connected = True
         self.stats.last_error = None
         return producer
 
     async def _send(self, producer: AIOKafkaProducer, batch: list[Record]) -> list[Record]:
         """Send a batch as packs; return the records the broker did not acknowledge."""
-        futures: list[asyncio.Future[object]] = []
-        unsent: list[Record] = []
-        grouped: list[tuple[int, list[Record]]] = []
-        try:
-            try:
-                partitions = sorted(await producer.partitions_for(self.topic))
-                grouped = packs(batch, partitions, self.pack_items, self.pack_bytes)
-                for partition, records in grouped:
-                    value = records[0][1] if len(records) == 1 else pack([r[1] for r in records])
-                    ts = max(r[2] for r in records)
-                    futures.append(
-                        await producer.send(self.topic, value, partition=partition, timestamp_ms=ts)
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self._note_error(e)
-                unsent = [r for _, records in grouped[len(futures) :] for r in records]
-                if not grouped:
-                    unsent = list(batch)
-            results = await asyncio.gather(*futures, return_exceptions=True)
-        except asyncio.CancelledError:
-            # Stopped mid-send: only what is not acknowledged goes back (see _run).
-            self._in_flight = [
-                rec
-                for i, (_, records) in enumerate(grouped or [(0, batch)])
-                if i >= len(futures)
-                or not futures[i].done()
-                or futures[i].cancelled()
-                or futures[i].exception() is not None
-                for rec in records
-            ]
-            raise
-        failed = [
-            rec
-            for (_, records), res in zip(grouped, results, strict=False)
-            if isinstance(res, BaseException)
-            for rec in records
-        ]
-        for res in results:
-            if isinstance(res, BaseException):
-                self._note_error(res)
-                break
-        sent = sum(len(records) for _, records in grouped[: len(futures)])
-        self.stats.delivered += sent - len(failed)
-        return failed + unsent
+        failed, delivered = await send_packs(
+            producer,
+            self.topic,
+            batch,
+            pack_items=self.pack_items,
+            pack_bytes=self.pack_bytes,
+            note_error=self._note_error,
+            in_flight=self._in_flight,
+        )
+        self.stats.delivered += delivered
+        return failed
 
     def _note_error(self, error: BaseException) -> None:
         self.stats.failed_sends += 1
