@@ -745,6 +745,20 @@ def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
     assert not browser.find_elements(By.CSS_SELECTOR, ".chip")
     assert shop.key_a not in browser.current_url
 
+    # A site with configured goals: the goals tab shows them (event:goal by the site's goals),
+    # not its custom events. 2 of the 3 visitors reached /pricing.
+    goal = {"site_id": SITE_A, "goal_type": "page", "page_path": "/pricing"}
+    with stack.api(shop.key_a) as api:
+        made = api.put("/api/v1/sites/goals", json=goal)
+        assert made.status_code == 200, made.text
+        try:
+            browser.refresh()
+            browser.find_element(By.XPATH, "//*[@id='panel-events']//button[.='Goals']").click()
+            expected = [["Visit /pricing", "2", "2", "66.7%"]]
+            wait_dom(browser, lambda d: rows(d, "events") == expected, "the configured goal")
+        finally:
+            api.delete(f"/api/v1/sites/goals/{made.json()['id']}", params={"site_id": SITE_A})
+
 
 def test_a_shared_link_opens_a_read_only_view_without_sign_in(
     stack: Running, browser: WebDriver, shop: Shop

@@ -88,3 +88,17 @@ async function ask(fields, source, range) {
     return { ok: false, error: String(e) };
   }
 }
+
+/** The site's configured goals (GET /api/v1/sites/goals): their display names, [] when none. */
+export async function configuredGoals() {
+  if (access.refused || state.site === null) return [];
+  try {
+    const response = await fetch(`/api/v1/sites/goals?site_id=${encodeURIComponent(state.site)}`, {
+      headers: statsHeaders(),
+    });
+    if (!response.ok) return [];
+    return (await response.json()).goals.map((g) => g.display_name);
+  } catch {
+    return [];
+  }
+}

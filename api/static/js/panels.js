@@ -3,7 +3,7 @@
  * filters; clicking a row filters the whole dashboard by its value. */
 import { $, el, number } from "./dom.js";
 import { NAMES } from "./filters.js";
-import { query } from "./api.js";
+import { configuredGoals, query } from "./api.js";
 import { addFilter, state } from "./state.js";
 
 const ROWS = 9;
@@ -88,8 +88,12 @@ function row(t, r, max) {
   return item;
 }
 
-/** The custom event names of the period: the goals panel's goals. */
+/**
+ * The goals panel's goals: the site's configured goals (event:goal breaks down by them, as
+ * Plausible's does), or else the period's custom event names, each taken as an inline goal.
+ */
 async function goalNames() {
+  if ((await configuredGoals()).length) return null;
   const answer = await query({ metrics: ["events"], dimensions: ["event:name"], filters: [...currentFilters(), ...CUSTOM], pagination: { limit: 25 } });
   return answer.ok ? answer.body.results.map((r) => r.dimensions[0]) : [];
 }
@@ -110,13 +114,13 @@ async function loadPanel(panel) {
   if (t.goals) {
     const goals = await goalNames();
     if (!current()) return;
-    if (!goals.length) {
+    if (goals && !goals.length) {
       list.replaceChildren();
       empty.textContent = "No custom events in this period: no goals to convert.";
       empty.hidden = false;
       return;
     }
-    filters = [...filters.filter((f) => f[1] !== "event:goal"), ["is", "event:goal", goals]];
+    if (goals) filters = [...filters.filter((f) => f[1] !== "event:goal"), ["is", "event:goal", goals]];
   }
   const answer = await query({ metrics: t.metrics, dimensions: [t.dimension], filters, pagination: { limit: ROWS } });
   if (!current()) return;
