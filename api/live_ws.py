@@ -9,8 +9,8 @@ traffic so that a window rolling over to an empty one is shown too. Every socket
 is sent the same snapshot, taken once (``api.live_feed``); sockets are capped per user and in
 all (``api.sockets``). Messages::
 
-    {"type": "live", "at": "...", "windows": {"1m": {total, bots, visitors, top_pages, other,
-                                                     start, end}, ...}}
+    {"type": "live", "at": "...", "windows": {"1m": {total, bots, visitors, top_pages,
+                                                     top_events, other, start, end}, ...}}
 """
 
 from __future__ import annotations

@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import date
 
 __all__ = [
+    "EVENT_MEMBER",
     "LIVE_CHANNEL",
     "NOTIFICATIONS_CHANNEL",
     "STATUS_PREFIX",
     "inbox_key",
+    "is_event_member",
+    "live_member",
     "links_key",
     "salt_key",
     "status_key",
@@ -24,8 +27,25 @@ __all__ = [
 LIVE_CHANNEL = "footprint:live"  # one message per batch: the windows it touched
 
 
+# A custom event is counted in the live windows under its name, not its page: the member
+# "event:<name>" beside the links (which start with "/", so the two never meet).
+EVENT_MEMBER = "event:"
+_PAGEVIEW = "pageview"  # footprint.schema_types.PAGEVIEW (this module imports no Footprint code)
+
+
+def live_member(link: str, name: str) -> str:
+    """What a footprint is counted under in the live windows: its link, or its event's name."""
+    return link if name == _PAGEVIEW else EVENT_MEMBER + name
+
+
+def is_event_member(member: str) -> bool:
+    """Whether a live window member counts a custom event (``live_member``)."""
+    return member.startswith(EVENT_MEMBER)
+
+
 def links_key(name: str, start: int, partition: int) -> str:
-    """Sorted set of link -> count for one window range, counted from one source partition."""
+    """Sorted set of member -> count for one window range, counted from one source partition:
+    links, and custom events under ``live_member``'s name."""
     return f"footprint:live:{name}:{start}:links:{partition}"
 
 

@@ -18,6 +18,13 @@ class LivePage(Answer):
     count: int = Field(description="Visits in the window, bots left out.")
 
 
+class LiveEvent(Answer):
+    """A custom event's count in a live window."""
+
+    name: str = Field(description="The event's name, e.g. Signup.")
+    count: int = Field(description="Times it was sent in the window.")
+
+
 class LiveStats(Answer):
     """The live window that holds a given time, from the worker's counts in Redis."""
 
@@ -28,7 +35,11 @@ class LiveStats(Answer):
     bots: int = Field(description="Visits by known bots (crawler user agents), counted apart.")
     visitors: int = Field(description="Unique visitors, approximate (HyperLogLog).")
     top_pages: list[LivePage] = Field(description="The most visited links, most first.")
-    other: int = Field(description="Visits to every link not in top_pages.")
+    top_events: list[LiveEvent] = Field(
+        description="The most sent custom events (POST /api/event, footprint.track), by name; "
+        "they count in total, not under their page."
+    )
+    other: int = Field(description="Footprints of every page and event not listed.")
 
 
 class SummaryPage(Answer):

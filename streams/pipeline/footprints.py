@@ -26,6 +26,7 @@ from uuid import UUID
 
 from faust.types import EventT
 
+from footprint.keys import live_member
 from footprint.schema import Footprint
 from footprint.windows import WINDOWS
 from streams.counting import DERIVED, Item, apply, parts, plan, split_link_key
@@ -103,7 +104,7 @@ class FootprintPass:
             Item(
                 ev.message.partition,
                 ev.message.offset,
-                fp.link,
+                live_member(fp.link, fp.name),
                 fp.timestamp,
                 fp.visitor_id,
                 ev,

@@ -473,6 +473,16 @@ def test_tracker_js_tracks_custom_events(
     ]
     assert rows[2:] == [("Download", "/f/docs", {"format": "pdf", "pages": "12"}, "Chrome", False)]
 
+    # The live windows count the events under their names, and the page view under its page.
+    def live() -> dict[str, Any] | None:
+        now = stack.live("1h")
+        events = {e["name"]: e["count"] for e in now["top_events"]}
+        return now if (events.get("Early"), events.get("Download")) == (1, 1) else None
+
+    now = wait_until(live, what="Early and Download in the live 1h window")
+    assert {p["link"]: p["count"] for p in now["top_pages"]}.get("/f/docs") == 1
+    assert not [p for p in now["top_pages"] if not p["link"].startswith("/")]
+
 
 def test_events_api_as_documented_by_plausible(stack: Running) -> None:
     # Plausible's documented curl example, with a campaign URL and a referrer with a secret.
