@@ -169,25 +169,42 @@ class SiteRegistry:
                 " (SELECT count(*) FROM site_keys k WHERE k.site = s.domain"
                 "  AND k.revoked_at IS NULL),"
                 " (SELECT count(*) FROM shared_links l WHERE l.site = s.domain"
-                "  AND l.revoked_at IS NULL)"
+                "  AND l.revoked_at IS NULL), s.raw_retention_days"
                 " FROM sites s ORDER BY s.domain"
             )
             rows = await cur.fetchall()
         return [
-            {"domain": d, "created_at": c.isoformat(), "keys": k, "shared_links": n}
-            for d, c, k, n in rows
+            {
+                "domain": d,
+                "created_at": c.isoformat(),
+                "keys": k,
+                "shared_links": n,
+                "raw_retention_days": days,
+            }
+            for d, c, k, n, days in rows
         ]
 
-    async def add_site(self, domain: str) -> tuple[int, str]:
+    async def add_site(self, domain: str, raw_retention_days: int | None = None) -> tuple[int, str]:
         """Register ``domain`` with a first key: (key id, key). SiteExists if it is there."""
         try:
             async with self._connection() as conn, conn.transaction():
-                await conn.execute("INSERT INTO sites (domain) VALUES (%s)", [domain])
+                await conn.execute(
+                    "INSERT INTO sites (domain, raw_retention_days) VALUES (%s, %s)",
+                    [domain, raw_retention_days],
+                )
                 made = await self._insert_key(conn, domain)
         except psycopg.errors.UniqueViolation:
             raise SiteExists(domain) from None
         await self.refresh()
         return made
+
+    async def set_retention(self, domain: str, raw_retention_days: int | None) -> None:
+        """Keep the site's raw footprints ``raw_retention_days`` (None: the default)."""
+        await self._change(
+            "UPDATE sites SET raw_retention_days = %s WHERE domain = %s",
+            [raw_retention_days, domain],
+            domain,
+        )
 
     async def remove_site(self, domain: str) -> None:
         """Delete a site with its keys, links, goals and funnels (its footprints stay)."""
@@ -251,10 +268,10 @@ class SiteRegistry:
         assert row is not None
         return int(row[0]), key
 
-    async def _change(self, sql: str, params: list[Any]) -> None:
+    async def _change(self, sql: str, params: list[Any], site: str | None = None) -> None:
         async with self._connection() as conn:
             cur = await conn.execute(sql, params)
             changed = cur.rowcount
         await self.refresh()
         if not changed:
-            raise UnknownSite(str(params[0]))
+            raise UnknownSite(site if site is not None else str(params[0]))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.models.common import Answer, IsoTime
 from footprint.site_keys import normalise_domain
 
-__all__ = ["NewKey", "NewLink", "NewSite", "SiteIn", "SiteList", "SiteOut"]
+__all__ = ["NewKey", "NewLink", "NewSite", "SiteIn", "SiteList", "SiteOut", "SitePatch"]
+
+_RETENTION = (
+    "Whole UTC days this site's raw footprints are kept, instead of "
+    "FOOTPRINT_RAW_RETENTION_DAYS (see Data lifecycle); null: that default"
+)
 
 
 class SiteIn(BaseModel):
@@ -20,10 +25,20 @@ class SiteIn(BaseModel):
         examples=["example.com"],
     )
 
+    raw_retention_days: int | None = Field(None, ge=1, le=36_500, description=_RETENTION)
+
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
         return normalise_domain(v)
+
+
+class SitePatch(BaseModel):
+    """What of a site may change: how long its raw footprints are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw_retention_days: int | None = Field(ge=1, le=36_500, description=_RETENTION)
 
 
 class NewSite(Answer):
@@ -58,6 +73,7 @@ class SiteOut(Answer):
     created_at: IsoTime
     keys: int = Field(description="Live (not revoked) API keys.")
     shared_links: int = Field(description="Live (not revoked) shared links.")
+    raw_retention_days: int | None = Field(description=_RETENTION)
 
 
 class SiteList(Answer):

@@ -17,7 +17,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from api.auth import AdminUser
 from api.models.errors import Error, errors
-from api.models.sites import NewKey, NewLink, NewSite, SiteIn, SiteList
+from api.models.sites import NewKey, NewLink, NewSite, SiteIn, SiteList, SitePatch
 from api.sites import RegistryUnavailable, SiteExists, SiteRegistry, UnknownSite
 from footprint.site_keys import RESERVED_NAMES, normalise_domain
 
@@ -87,7 +87,7 @@ def _missing(domain: str) -> HTTPException:
 async def add_site(body: SiteIn, request: Request, _admin: AdminUser) -> dict[str, Any]:
     """Register a site; the answer holds its first API key, shown this once."""
     try:
-        key_id, key = await _registry(request).add_site(body.domain)
+        key_id, key = await _registry(request).add_site(body.domain, body.raw_retention_days)
     except SiteExists:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"site {body.domain!r} is already registered"
@@ -99,6 +99,19 @@ async def add_site(body: SiteIn, request: Request, _admin: AdminUser) -> dict[st
 async def list_sites(request: Request, _admin: AdminUser) -> dict[str, Any]:
     """Every registered site, with its number of live keys and shared links (never the keys)."""
     return {"sites": await _registry(request).list_sites()}
+
+
+@router.patch("/{domain:site}", response_model=SitePatch, responses=errors(400, 404, 413))
+async def change_site(
+    domain: Domain, body: SitePatch, request: Request, _admin: AdminUser
+) -> dict[str, Any]:
+    """Change how long the site's raw footprints are kept (the next retention run applies it)."""
+    name = _domain(domain)
+    try:
+        await _registry(request).set_retention(name, body.raw_retention_days)
+    except UnknownSite:
+        raise _missing(name) from None
+    return {"raw_retention_days": body.raw_retention_days}
 
 
 @router.delete("/{domain:site}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))

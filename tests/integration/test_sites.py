@@ -35,6 +35,7 @@ from api.auth import mint_token
 from api.main import create_app
 from footprint.cli.goals import main as goals_cli
 from footprint.migrate import apply_postgres
+from footprint.retention import site_days
 from footprint.schema import Footprint
 from footprint.settings import Settings, load_settings
 from footprint.stack import PostgresServer, RedisServer
@@ -469,3 +470,41 @@ def test_goals_and_funnels_belong_to_their_site(api: tuple[TestClient, dict[str,
     assert client.get("/api/v1/sites/funnels?site_id=g2.example", headers=admin).json() == {
         "funnels": []
     }
+
+
+def test_a_sites_own_retention_is_set_through_the_api(
+    api: tuple[TestClient, dict[str, str]], settings: Settings
+) -> None:
+    """Registered with one, changed, back to the default: what the retention run reads."""
+    client, admin = api
+    r = client.post("/api/v1/sites", json={"domain": "kept.example", "raw_retention_days": 30},
+                    headers=admin)  # fmt: skip
+    assert r.status_code == 201, r.text
+
+    def kept() -> Any:
+        listed = client.get("/api/v1/sites", headers=admin).json()["sites"]
+        return next(s["raw_retention_days"] for s in listed if s["domain"] == "kept.example")
+
+    def read_by_retention() -> dict[str, int]:
+        with psycopg.connect(settings.require("postgres_url")) as conn:
+            return site_days(conn)
+
+    assert kept() == 30 and read_by_retention().get("kept.example") == 30
+    change = client.patch("/api/v1/sites/Kept.Example", json={"raw_retention_days": 7},
+                          headers=admin)  # fmt: skip
+    assert change.json() == {"raw_retention_days": 7}
+    assert kept() == 7 and read_by_retention().get("kept.example") == 7
+    back = client.patch("/api/v1/sites/kept.example", json={"raw_retention_days": None},
+                        headers=admin)  # fmt: skip
+    assert back.status_code == 200 and kept() is None
+    assert "kept.example" not in read_by_retention()
+    for body in ({"raw_retention_days": 0}, {"raw_retention_days": "a week"}, {}, {"x": 1}):
+        assert (
+            client.patch("/api/v1/sites/kept.example", json=body, headers=admin).status_code == 422
+        )
+    missing = client.patch("/api/v1/sites/gone.example", json={"raw_retention_days": 7},
+                           headers=admin)  # fmt: skip
+    assert missing.status_code == 404
+    key = _bearer(r.json()["api_key"])
+    assert client.patch("/api/v1/sites/kept.example", json={"raw_retention_days": 7},
+                        headers=key).status_code in (401, 403)  # fmt: skip
