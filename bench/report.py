@@ -218,6 +218,7 @@ def _worker_rows(w: dict[str, Any]) -> list[list[str]]:
             f"{wk.get('first_batch_after_ready_s')} s after ready"
             + (f" (measure capped; {w['events']:,} produced)" if wk.get("capped") else "")
             + f"; mean batch {_ms(wk.get('mean_batch'), 0)} footprints"
+            + (f"; peak RSS {wk['peak_rss_mb']:,} MB" if "peak_rss_mb" in wk else "")
             + f"; load average {_ms(wk.get('load_average'), 1)}; {checks}",
         ]
     )

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -26,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -271,9 +273,14 @@ def run_worker(
             deadline = time.monotonic() + timeout
             cpu: CpuWindow | None = None
             ready_at: float | None = None
+            # The worker's resident memory, sampled with every poll (50 ms): its peak.
+            memory = psutil.Process(worker.pid)
+            peak_rss = 0
             while True:
                 if not worker.alive():
                     raise RuntimeError(f"the worker exited:\n{worker.tail()}")
+                with contextlib.suppress(psutil.Error):
+                    peak_rss = max(peak_rss, memory.memory_info().rss)
                 now = time.perf_counter()
                 if ready_at is None and "Worker ready" in worker.log.read_text(errors="replace"):
                     # From here the worker fetches: packs make its first batch most of the
@@ -306,6 +313,7 @@ def run_worker(
                     break
                 time.sleep(0.05)
             done = time.perf_counter()
+            result["peak_rss_mb"] = round(peak_rss / 2**20, 1)
             result.update(cpu.result() if cpu else {})
             result["load_average"] = loadavg()
         if recorder is not None:

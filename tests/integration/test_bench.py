@@ -36,6 +36,7 @@ def test_peers_benchmark_at_tiny_size(tmp_path: Path) -> None:
     assert data["quix"]["window"]["window_total"] == n
     assert worker["stored"] == n and not worker["capped"]
     assert worker["clickhouse_rows"] == n and worker["redis_1m_total"] == n
+    assert 20 < worker["peak_rss_mb"] < 4096  # sampled from the worker process, in MB
     assert data["raw"]["before"]["events"] == data["raw"]["after"]["events"] == n
     for name, ratio in data["ratios"].items():
         assert ratio > 0, name
