@@ -77,6 +77,15 @@ class Settings(CaptureSettings, BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16)
     batch_size: int = Field(2000, ge=1, le=100_000)
     batch_seconds: float = Field(0.5, gt=0, le=60)
+    batch_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Most message bytes one worker pass decodes and writes: a batch of packs "
+        "is written in runs of at most this much, so the worker's memory stays bounded (a "
+        "footprint is ~0.5 KB: 64 MiB is ~130,000; smaller runs cost throughput, see "
+        "BENCHMARKS.md)",
+    )
     rebalance_timeout: float = Field(3.0, gt=0, le=600)
     session_timeout: float = Field(10.0, gt=0, le=600)
     fetch_max_wait_ms: int = Field(

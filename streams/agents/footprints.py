@@ -32,6 +32,7 @@ from streams.app import app
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
 from streams.marks import applied, mark
+from streams.pipeline import passes
 from streams.pipeline.footprints import FootprintPass, packed
 from streams.progress import after_write, before_write, classify
 from streams.shutdown import WorkerStopping, in_flight
@@ -173,7 +174,8 @@ async def count_and_store(stream: StreamT) -> None:
             watch.pass_started()
             try:
                 with in_flight(events):
-                    await process(events, footprint_pass)
+                    for run in passes(events, _settings.batch_max_bytes):
+                        await process(run, footprint_pass)
             finally:
                 watch.pass_ended({ev.message.partition for ev in events}, time.monotonic() - began)
     except WorkerStopping:
