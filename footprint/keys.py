@@ -1,12 +1,14 @@
 """Every Redis key and channel Footprint uses: the layout the worker writes and the API reads.
 
-A leaf module (no imports of Footprint's packages): the worker (``streams``), the API (``api``)
-and the tools share these names without importing each other.
+A leaf module (it imports only ``footprint.schema_types``, itself a leaf): the worker
+(``streams``), the API (``api``) and the tools share these names without importing each other.
 """
 
 from __future__ import annotations
 
 from datetime import date
+
+from footprint.schema_types import PAGEVIEW
 
 __all__ = [
     "EVENT_MEMBER",
@@ -30,12 +32,11 @@ LIVE_CHANNEL = "footprint:live"  # one message per batch: the windows it touched
 # A custom event is counted in the live windows under its name, not its page: the member
 # "event:<name>" beside the links (which start with "/", so the two never meet).
 EVENT_MEMBER = "event:"
-_PAGEVIEW = "pageview"  # footprint.schema_types.PAGEVIEW (this module imports no Footprint code)
 
 
 def live_member(link: str, name: str) -> str:
     """What a footprint is counted under in the live windows: its link, or its event's name."""
-    return link if name == _PAGEVIEW else EVENT_MEMBER + name
+    return link if name == PAGEVIEW else EVENT_MEMBER + name
 
 
 def is_event_member(member: str) -> bool:
