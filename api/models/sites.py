@@ -25,7 +25,9 @@ class SiteIn(BaseModel):
         examples=["example.com"],
     )
 
-    raw_retention_days: int | None = Field(None, ge=1, le=36_500, description=_RETENTION)
+    raw_retention_days: int | None = Field(
+        None, ge=1, le=36_500, strict=True, description=_RETENTION
+    )
 
     @field_validator("domain")
     @classmethod
@@ -38,7 +40,7 @@ class SitePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    raw_retention_days: int | None = Field(ge=1, le=36_500, description=_RETENTION)
+    raw_retention_days: int | None = Field(ge=1, le=36_500, strict=True, description=_RETENTION)
 
 
 class NewSite(Answer):
