@@ -35,6 +35,7 @@ __all__ = [
     "StorableText",
     "Text",
     "UtcTime",
+    "latest_allowed",
     "utc_in_range",
 ]
 
@@ -108,7 +109,8 @@ MAX_AHEAD = timedelta(minutes=5)
 _latest_at, _latest = 0.0, EARLIEST  # when computed (epoch s), and now + MAX_AHEAD then
 
 
-def _latest_allowed() -> datetime:
+def latest_allowed() -> datetime:
+    """Now plus ``MAX_AHEAD``: the latest accepted event time."""
     # Recomputed at most every 50 ms: the worker checks every footprint's time.
     global _latest_at, _latest
     now = time.time()
@@ -132,7 +134,7 @@ def utc_in_range(value: datetime) -> datetime:
     # window look expired) and do not fit ClickHouse's DateTime.
     if value < EARLIEST:
         raise ValueError(f"must be after {EARLIEST.isoformat()}")
-    if value > _latest_allowed():
+    if value > latest_allowed():
         raise ValueError("must not be more than 5 minutes in the future")
     return value
 

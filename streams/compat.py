@@ -32,6 +32,13 @@ otherwise: a dependency upgrade that renames one must stop the worker and fail
   message (profiled). The callback now runs inline up to its first real wait; only a message
   that has to wait (a full stream buffer, the producer's back-pressure, flow control) gets the
   tasks, so a rebalance still interrupts it as before.
+- ``poll_briefly``: Faust's fetch loop asks the consumer thread for records with a 1 s wait,
+  over the partitions whose stream buffer is not full (a full one is held back until the agent
+  has taken from it). With a backlog on some partitions and the others caught up, that wait
+  covered only the caught-up ones: the agent emptied the buffer and then had nothing for up to
+  1 s, every time the buffer filled. On a topic of one footprint per message a bare Faust agent
+  took 20,000 footprints at ~5,600/s, with waits of 0.5-1 s between batches; with the wait
+  bounded to 20 ms, at 16,500-33,000/s. Idle, the loop asks 50 times a second instead of once.
 - ``flush_whole_buffer``: a table write is put in Faust's producer buffer, and
   ``Producer.flush`` — called before every offset commit, before a rebalance hands the
   partitions on, and by the worker before a batch is written (``streams/progress.py``) —
@@ -69,12 +76,17 @@ __all__ = [
     "flush_whole_buffer",
     "tolerate_new_changelogs",
     "hand_over_inline",
+    "poll_briefly",
     "use_fetch_max_wait",
     "use_true_highwaters",
 ]
 
 
 log = logging.getLogger(__name__)
+
+# How long the fetcher waits for records of the partitions it is not holding back (see
+# poll_briefly in the module docstring).
+POLL_SECONDS = 0.02
 
 # How long aiokafka keeps trying to deliver a record (streams/app.py's producer_request_timeout).
 PRODUCER_REQUEST_TIMEOUT = 30.0
@@ -240,6 +252,21 @@ def hand_over_inline() -> None:
     Consumer.wait_first = wait_first  # type: ignore[method-assign]
 
 
+def poll_briefly(seconds: float) -> None:
+    """Make the fetcher's wait for records last at most ``seconds`` (module docstring)."""
+    require(Consumer, "_drain_messages")  # the one caller of Consumer.getmany
+    require(Consumer, "getmany")
+    original = Consumer.getmany
+    if _patched(original):
+        return
+
+    def getmany(self: Any, timeout: float) -> Any:
+        return original(self, timeout=min(timeout, seconds))
+
+    getmany.footprint_patched = True  # type: ignore[attr-defined]
+    Consumer.getmany = getmany  # type: ignore[method-assign]
+
+
 def flush_whole_buffer(timeout: float) -> None:
     """Make a flush hand every buffered record to aiokafka, within ``timeout`` (docstring)."""
     require(ProducerBuffer, "flush")
@@ -295,4 +322,5 @@ def apply(settings: Settings) -> None:
     bound_stop_wait(settings.stop_timeout / 2, settled)
     tolerate_new_changelogs()
     hand_over_inline()
+    poll_briefly(POLL_SECONDS)
     flush_whole_buffer(PRODUCER_REQUEST_TIMEOUT)

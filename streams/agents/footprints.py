@@ -25,9 +25,9 @@ import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
 
 from footprint.keys import status_key
-from footprint.schema import Footprint, unpack
 from footprint.settings import get_settings
 from footprint.timepolicy import TimePolicy, is_backfill
+from footprint.wire import AnyFootprint, unpack
 from streams.app import app
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
@@ -66,8 +66,8 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
     events = await guard.contiguous(events, _applied({ev.message.partition for ev in events}))
     if not events:
         return
-    good, bad = decode_many(events, unpack, "footprint")
-    good = complete(good, bad)
+    decoded, bad = decode_many(events, unpack, "footprint")
+    good = complete(decoded, bad)
     states = {
         id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
         for ev in events
@@ -101,8 +101,8 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
 
 
 def complete(
-    good: list[tuple[EventT, Footprint]], bad: list[Bad], policy: TimePolicy | None = None
-) -> list[tuple[EventT, Footprint]]:
+    good: Sequence[tuple[EventT, AnyFootprint]], bad: list[Bad], policy: TimePolicy | None = None
+) -> list[tuple[EventT, AnyFootprint]]:
     """Give footprints without an id or a time those of the message they came in, and hold
     every footprint's time to the event-time policy, against when its message was sent.
 
@@ -111,7 +111,7 @@ def complete(
     held to the hard bounds only (checked when decoded).
     """
     policy = policy or _settings.time_policy
-    out: list[tuple[EventT, Footprint]] = []
+    out: list[tuple[EventT, AnyFootprint]] = []
     last: EventT | None = None
     index = 0
     lo, hi = -math.inf, math.inf

@@ -27,8 +27,8 @@ from uuid import UUID
 from faust.types import EventT
 
 from footprint.keys import live_member
-from footprint.schema import Footprint
 from footprint.windows import WINDOWS
+from footprint.wire import AnyFootprint
 from streams.counting import DERIVED, Item, apply, parts, plan, split_link_key
 from streams.isolate import isolate, isolate_batch
 from streams.marks import event_context
@@ -43,7 +43,7 @@ __all__ = ["FootprintPass", "Pair", "make_batch", "packed"]
 
 log = logging.getLogger(__name__)
 
-Pair = tuple[EventT, Footprint]
+Pair = tuple[EventT, AnyFootprint]
 Visitors = dict[tuple[str, int], set[str]]  # visitor ids per (window, range start)
 
 

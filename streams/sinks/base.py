@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-from footprint.schema import Footprint
+from footprint.wire import AnyFootprint
 from schemas.community import CommunityEvent
 
 __all__ = [
@@ -90,7 +90,7 @@ class WindowCount:
 class Batch:
     """What one pass of the agent hands to the sinks."""
 
-    footprints: Sequence[Footprint] = ()
+    footprints: Sequence[AnyFootprint] = ()
     # (partition, offset) each footprint was read from, aligned with ``footprints``.
     sources: Sequence[tuple[int, int]] = ()
     counts: Sequence[WindowCount] = ()

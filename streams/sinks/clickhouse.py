@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from footprint.clickhouse import ClickHouse, ClickHouseError, connect
-from footprint.schema import FIELDS, Footprint, field_values
+from footprint.schema import FIELDS, field_values
+from footprint.wire import AnyFootprint
 from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify"]
@@ -38,9 +39,11 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def by_month(footprints: Sequence[Footprint]) -> dict[tuple[int, int], list[Footprint]]:
+def by_month(
+    footprints: Sequence[AnyFootprint],
+) -> dict[tuple[int, int], list[AnyFootprint]]:
     """Footprints grouped by the (year, month) of their time: the table's partitions."""
-    months: dict[tuple[int, int], list[Footprint]] = {}
+    months: dict[tuple[int, int], list[AnyFootprint]] = {}
     for fp in footprints:
         t = fp.footprint_time
         assert t is not None
@@ -98,7 +101,7 @@ def classify(e: BaseException) -> SinkError | None:
 _IS_BOT = FIELDS.index("is_bot")
 
 
-def rows(footprints: Sequence[Footprint], now: datetime) -> list[tuple[object, ...]]:
+def rows(footprints: Sequence[AnyFootprint], now: datetime) -> list[tuple[object, ...]]:
     """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8, props as two arrays)."""
     out: list[tuple[object, ...]] = []
     for fp in footprints:

@@ -19,7 +19,8 @@ from uuid import UUID
 
 import psycopg
 
-from footprint.schema import FIELDS, Footprint, field_values
+from footprint.schema import FIELDS, field_values
+from footprint.wire import AnyFootprint
 from streams.sinks.base import Batch, Claim, SinkError, StoreRefused, StoreUnavailable
 
 __all__ = ["COLUMNS", "REFUSED", "Claim", "PostgresSink", "classify"]
@@ -76,7 +77,7 @@ def classify(e: psycopg.Error | TimeoutError, store: str = "postgres") -> SinkEr
     return StoreUnavailable(store, f"{type(e).__name__}: {message or 'timed out'}")
 
 
-def rows(footprints: Sequence[Footprint], sources: Sequence[tuple[int, int]]) -> list[tuple]:
+def rows(footprints: Sequence[AnyFootprint], sources: Sequence[tuple[int, int]]) -> list[tuple]:
     """Footprints as tuples in ``COLUMNS`` order."""
     if not sources:
         sources = [(-1, -1)] * len(footprints)

@@ -26,6 +26,7 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(Collection, "_verify_source_topic_partitions")
     compat.require(Consumer, "_drain_messages")
     compat.require(Consumer, "wait_first")
+    compat.require(Consumer, "getmany")
     compat.require(ProducerBuffer, "flush")
     compat.require(ProducerBuffer, "_send_pending")
 
@@ -102,6 +103,25 @@ class _Fetcher(Service):
     def __init__(self) -> None:
         super().__init__()
         self.suspend_flow = asyncio.Event()
+
+
+def test_the_fetcher_waits_briefly_for_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Faust's fetch loop asks for records with a 1 s wait, over the partitions whose stream
+    # buffer is not full: caught-up partitions kept it waiting that long after a full one
+    # had room again. The patch bounds the wait; a shorter one is kept.
+    asked: list[float] = []
+
+    def getmany(self: object, timeout: float) -> str:
+        asked.append(timeout)
+        return "records"
+
+    monkeypatch.setattr(Consumer, "getmany", getmany)
+    compat.poll_briefly(0.02)
+    compat.poll_briefly(0.02)  # idempotent
+    assert Consumer.getmany.footprint_patched  # type: ignore[attr-defined]
+    assert Consumer.getmany(object(), timeout=1.0) == "records"  # type: ignore[arg-type]
+    Consumer.getmany(object(), timeout=0.005)  # type: ignore[arg-type]
+    assert asked == [0.02, 0.005]
 
 
 def test_a_message_that_needs_no_wait_is_handed_over_inline() -> None:
