@@ -23,14 +23,14 @@ LABELS = {
 MODEL_CORES = (4, 8, 16)
 
 
-def ratios(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Each run's rate over the one-worker rate on the same partition count."""
-    one = {r["partitions"]: r["events_per_s"] for r in runs if r["workers"] == 1}
+def ratios(runs: list[dict[str, Any]], key: str = "events_per_s") -> dict[str, dict[str, Any]]:
+    """Each run's rate (``key``) over the one-worker rate on the same partition count."""
+    one = {r["partitions"]: r[key] for r in runs if r["workers"] == 1}
     out: dict[str, dict[str, float | None]] = {}
     for r in runs:
         base = one.get(r["partitions"])
         out.setdefault(str(r["partitions"]), {})[str(r["workers"])] = (
-            round(r["events_per_s"] / base, 3) if base else None
+            round(r[key] / base, 3) if base else None
         )
     return out
 
@@ -64,40 +64,48 @@ def _busiest_share(produced: dict[str, Any]) -> float:
     return max(split) / sum(split)
 
 
+def machine_share(r: dict[str, Any]) -> float:
+    """Percent of one core used by every process measured, from the first message to the
+    last store (200 = both cores of a 2-core machine)."""
+    return 100 * sum(r["cpu_s"].values()) / r["all_stores_s"]
+
+
 def model(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The bigger machine, from the one-worker run on the most partitions measured."""
+    """The bigger machine, from the one-worker run on the most partitions measured.
+
+    A worker's rate is the whole pipeline's (to the last store): the one-worker run's, waits
+    for the stores and this machine's busy cores included.
+    """
     ones = [r for r in data["runs"] if r["workers"] == 1]
     if not ones:
         return None
     r = max(ones, key=lambda x: x["partitions"])
     c = costs(r)
     total = sum(c.values()) - c["bench"]  # the benchmark's copy and polling are not the product
+    if not total:
+        return None
     worker = c["workers"]
     stores = c["postgres"] + c["clickhouse"] + c["redis"]
-    shares = {p: data["produced"][p] for p in data["produced"]}
-    skew = {p: round(_busiest_share(v), 3) for p, v in shares.items()}
-    worker_core = 1e6 / worker if worker else None  # one worker with a core of its own
+    skew = {p: round(_busiest_share(v), 3) for p, v in data["produced"].items()}
+    rate = r["all_stores_evs"]
     redis_core = 1e6 / c["redis"] if c["redis"] else None  # Redis runs commands on one thread
     predicted: dict[str, dict[str, int]] = {}
     for p, s in skew.items():
         for cores in MODEL_CORES:
-            bounds = [cores * 1e6 / total]
-            if worker_core:
-                bounds.append(min(int(p), cores) * worker_core)
-                bounds.append(worker_core / s)
+            bounds = [cores * 1e6 / total, min(int(p), cores) * rate, rate / s]
             if redis_core:
                 bounds.append(redis_core)
             predicted.setdefault(p, {})[str(cores)] = round(min(bounds))
     return {
         "partitions": r["partitions"],
-        "one_worker_evs": r["events_per_s"],
-        "one_worker_cpu_percent": r["per_worker"][0]["cpu_percent"],
+        "one_worker_evs": rate,
+        "one_worker_cpu_percent": round(100 * r["cpu_s"]["workers"] / r["all_stores_s"], 1),
         "us_per_footprint": c,
         "us_total": round(total, 1),
-        "worker_share": round(worker / total, 3) if total else None,
-        "stores_share": round(stores / total, 3) if total else None,
-        "kafka_share": round(c["kafka"] / total, 3) if total else None,
-        "worker_core_evs": round(worker_core) if worker_core else None,
+        "worker_share": round(worker / total, 3),
+        "stores_share": round(stores / total, 3),
+        "kafka_share": round(c["kafka"] / total, 3),
+        "worker_core_evs": round(1e6 / worker) if worker else None,
         "redis_core_evs": round(redis_core) if redis_core else None,
         "busiest_partition_share": skew,
         "predicted": predicted,
@@ -114,9 +122,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _runs_table(data: dict[str, Any]) -> str:
+    last = ratios(data["runs"], "all_stores_evs")
     rows = []
     for r in data["runs"]:
-        ratio = data["ratios"][str(r["partitions"])][str(r["workers"])]
+        p, w = str(r["partitions"]), str(r["workers"])
         c = costs(r)
         workers = "; ".join(
             f"{w['cpu_percent']:.0f} / {w['runqueue_wait_percent']:.0f} / {w['processed']:,}"
@@ -125,14 +134,14 @@ def _runs_table(data: dict[str, Any]) -> str:
         ok = all(r.get(k) == r["events"] for k in ("clickhouse_rows", "redis_1m_total"))
         rows.append(
             [
-                str(r["partitions"]),
-                str(r["workers"]),
-                f"**{_n(r['events_per_s'])}**",
-                "–" if ratio is None else f"{ratio:.2f}×",
-                f"{r['seconds']:.2f} ({r['copy_s']:.2f})",
-                f"{_n(r['all_stores_evs'])} ({r['all_stores_s']:.2f} s)",
+                p,
+                w,
+                f"**{_n(r['events_per_s'])}** ({_x(data['ratios'][p][w])}, {r['seconds']:.2f} s)",
+                f"**{_n(r['all_stores_evs'])}** ({_x(last[p][w])}, {r['all_stores_s']:.2f} s)",
+                f"{r['copy_s']:.2f}",
                 workers,
-                " / ".join(f"{c[p]:.0f}" for p in PARTS),
+                " / ".join(f"{c[k]:.0f}" for k in PARTS),
+                f"{machine_share(r):.0f}",
                 "–" if r.get("load_average") is None else f"{r['load_average']:.1f}",
                 f"{r['stored']:,} / {r['clickhouse_rows']:,} / {r['redis_1m_total']:,}"
                 + ("" if ok and not r["capped"] else " **not exact**"),
@@ -142,17 +151,56 @@ def _runs_table(data: dict[str, Any]) -> str:
         [
             "partitions",
             "workers",
-            "footprints/s",
-            "× 1 worker",
-            "seconds (copy)",
-            "to the last store: footprints/s (seconds)",
-            "each worker: CPU % / runqueue wait % / footprints",
-            "CPU µs per footprint: " + " / ".join(LABELS[p] for p in PARTS),
+            "to N rows in PostgreSQL: footprints/s (× 1 worker, seconds)",
+            "to the last store",
+            "copy (s)",
+            "each worker to PostgreSQL: CPU % / runqueue wait % / footprints",
+            "CPU µs per footprint: " + " / ".join(LABELS[k] for k in PARTS),
+            "CPU % of one core, all measured",
             "load average",
             "PostgreSQL / ClickHouse / Redis 1 m",
         ],
         rows,
     )
+
+
+def _x(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
+def _span(values: list[float], unit: str = "", digits: int = 0) -> str:
+    low, high = (f"{v:.{digits}f}" for v in (min(values), max(values)))
+    return f"{low}{unit}" if low == high else f"{low}–{high}{unit}"
+
+
+def _cores_text(data: dict[str, Any], nproc: int) -> list[str]:
+    runs = data["runs"]
+    alone = [
+        w["runqueue_wait_percent"] or 0 for r in runs if r["workers"] == 1 for w in r["per_worker"]
+    ]
+    more = [
+        w["runqueue_wait_percent"] or 0 for r in runs if r["workers"] > 1 for w in r["per_worker"]
+    ]
+    loads = [r["load_average"] for r in runs if r.get("load_average") is not None]
+    text = (
+        f"**What {nproc} cores allow.** Every process measured (workers, servers, this "
+        f"benchmark) used {_span([machine_share(r) for r in runs], ' %')} of one core from the "
+        f"first message to the last store, of the {100 * nproc} % the machine has"
+        + (
+            f"; the load average, other tenants included, was {_span(loads, digits=1)}"
+            if loads
+            else ""
+        )
+        + ". "
+    )
+    if alone and more:
+        text += (
+            f"A worker alone waited for a CPU {_span(alone, ' %')} of the time, with 2 or 4 "
+            f"workers {_span(more, ' %')}: past the cores, more workers queue for the same "
+            "CPUs as the broker and the stores instead of adding any. "
+        )
+    text += "The ratios here measure this machine's cores, not the design's ceiling: see the model."
+    return [text, ""]
 
 
 def _model_text(data: dict[str, Any], m: dict[str, Any]) -> list[str]:
@@ -161,35 +209,42 @@ def _model_text(data: dict[str, Any], m: dict[str, Any]) -> list[str]:
         f"{LABELS[p]} {c[p]:.0f} µs ({c[p] / m['us_total']:.0%})" for p in PARTS if p != "bench"
     )
     skew = ", ".join(
-        f"{share:.1%} of the footprints on {p} partitions"
-        for p, share in m["busiest_partition_share"].items()
+        f"{share:.1%} on {p} partitions" for p, share in m["busiest_partition_share"].items()
     )
-    cores = list(MODEL_CORES)
+    grown = [costs(r)["workers"] for r in data["runs"] if r["workers"] > 1]
+    rate = _n(m["one_worker_evs"])
     rows = [
         [f"{p} partitions"] + [f"{v:,}" for v in by.values()] for p, by in m["predicted"].items()
     ]
     return [
         "**Model for a bigger machine** (computed by the report from the one-worker run on "
-        f"{m['partitions']} partitions above, not measured on one):",
+        f"{m['partitions']} partitions above; a prediction, not a measurement):",
         "",
-        f"- One worker stored {m['one_worker_evs']:,} footprints/s using "
-        f"{m['one_worker_cpu_percent']:.0f} % of a core. A footprint cost {m['us_total']:.0f} "
-        f"µs of CPU in all: {shares} (the benchmark's own copy and polling left out). The "
-        f"worker process is {m['worker_share']:.0%} of it, the three stores "
-        f"{m['stores_share']:.0%}, the broker {m['kafka_share']:.0%}.",
-        f"- A worker with a core of its own would store 1 s / {c['workers']:.0f} µs ≈ "
-        f"{_n(m['worker_core_evs'])} footprints/s; Redis, one thread, ≈ "
-        f"{_n(m['redis_core_evs'])}/s at {c['redis']:.0f} µs per footprint.",
-        f"- Partitions are keyed by link: the busiest partition holds {skew}. Its worker "
-        "finishes last, so W ≥ P workers give at most (one worker's rate) ÷ (that share).",
-        "- Predicted footprints/s on C cores = the least of: C × 1 s ÷ "
-        f"{m['us_total']:.0f} µs (every process sharing the cores), min(P, C) × "
-        f"{_n(m['worker_core_evs'])} (one worker per partition and core), "
-        f"{_n(m['worker_core_evs'])} ÷ the busiest share, and Redis's {_n(m['redis_core_evs'])}. "
-        "It assumes the CPU per footprint stays as measured with one worker (compare the "
-        "µs columns of the 2- and 4-worker runs) and the stores spread over the cores:",
+        f"- **Per worker:** one worker took every footprint to the last store at {rate}/s, its "
+        f"process busy {m['one_worker_cpu_percent']:.0f} % of a core over that time (the rest: "
+        "waiting for the stores, the broker or a CPU).",
+        f"- **CPU per footprint: {m['us_total']:.0f} µs** in all: {shares}; the benchmark's own "
+        f"copy and polling left out. The worker process is {m['worker_share']:.0%} of it, the "
+        f"three stores {m['stores_share']:.0%}, the broker {m['kafka_share']:.0%}. Its CPU "
+        f"alone would allow 1 s ÷ {c['workers']:.0f} µs ≈ {_n(m['worker_core_evs'])} "
+        "footprints/s per core if it never waited; Redis, one thread, "
+        f"≈ {_n(m['redis_core_evs'])}/s.",
+        f"- **Skew:** footprints are partitioned by link, and the busiest partition holds {skew}. "
+        "Its worker finishes last, so more workers give at most (one worker's rate) ÷ (that "
+        "share).",
+        f"- **Predicted footprints/s on C cores** = the least of C × 1 s ÷ {m['us_total']:.0f} µs "
+        f"(every process on the same cores), min(P, C) × {rate} (a worker per partition and "
+        f"core), {rate} ÷ the busiest share, and Redis's {_n(m['redis_core_evs'])}. It assumes "
+        "the CPU per footprint stays as measured with one worker"
+        + (
+            f" (here the workers' grew to {_span(grown, ' µs')} with 2 and 4 workers on "
+            f"{data.get('nproc')} cores)"
+            if grown
+            else ""
+        )
+        + " and that the stores and the broker spread over the cores:",
         "",
-        _table(["", *(f"{n} cores" for n in cores)], rows),
+        _table(["", *(f"{n} cores" for n in MODEL_CORES)], rows),
     ]
 
 
@@ -207,7 +262,7 @@ def render(data: dict[str, Any], broker: str) -> str:
         f"({packs}); "
         f"`nproc` = {nproc}. Each row: a fresh topic and stores, W worker processes in one "
         "group, timed from the first message copied to the topic to N rows in PostgreSQL, once "
-        "every worker was ready with its partitions (the copy's own seconds in brackets), and "
+        "every worker was ready with its partitions (the copy itself took the seconds shown), and "
         "until ClickHouse and Redis held them too (a worker writes PostgreSQL first, then "
         "counts and writes the other two). CPU per footprint: the CPU seconds each kind of "
         "process used from the first message to the last store ÷ N (PostgreSQL without the "
@@ -218,21 +273,8 @@ def render(data: dict[str, Any], broker: str) -> str:
     ]
     if data.get("problems"):
         parts += ["**Counts not exact:** " + "; ".join(data["problems"]), ""]
-    cap = 100 * (nproc or 0)
-    ones = [r for r in data["runs"] if r["workers"] == 1]
-    if ones and nproc:
-        used = max(
-            sum(costs(r)[p] for p in PARTS) * r["events_per_s"] / 1e6 * 100 for r in data["runs"]
-        )
-        parts += [
-            f"**What {nproc} cores allow.** The processes measured used at most {used:.0f} % "
-            f"of the {cap} % the machine has (the rest: other tenants and the kernel; load "
-            "averages above). A second worker only gets the CPU the first one left to the "
-            "broker and the stores; past the core count, workers wait in the runqueue "
-            "instead of running (the wait column). A ratio here measures this machine's "
-            "cores, not the design's ceiling: see the model.",
-            "",
-        ]
+    if nproc:
+        parts += _cores_text(data, nproc)
     m = model(data)
     if m:
         parts += _model_text(data, m)

@@ -130,19 +130,22 @@ def test_model_from_the_one_worker_run() -> None:
         "bench": 15.0,
     }
     split = {"4": {"partitions": {"0": 50, "1": 20, "2": 20, "3": 10}, "messages": 8}}
-    split["8"] = {"partitions": {str(p): 10 for p in range(8)} | {"0": 30}, "messages": 16}
+    split["8"] = {"partitions": {str(p): 12 for p in range(8)} | {"0": 16}, "messages": 16}
     data = {"runs": [_run(4, 1, 9_000), run, _run(8, 2, 14_000)], "produced": split}
     m = model(data)
     assert m is not None and m["partitions"] == 8
+    # The whole pipeline's rate (to the last store) and the worker's CPU over that time.
+    assert m["one_worker_evs"] == 9_900 and m["one_worker_cpu_percent"] == 36.4
     # 60 µs in all without the benchmark's 15: the worker 2/3, the stores 17/60, Kafka 1/20.
     assert m["us_total"] == 60.0
     assert (m["worker_share"], m["stores_share"], m["kafka_share"]) == (0.667, 0.283, 0.05)
     assert m["worker_core_evs"] == 25_000 and m["redis_core_evs"] == 500_000
-    assert m["busiest_partition_share"] == {"4": 0.5, "8": 0.3}
-    # 4 cores: 4 / 60 µs = 66,667 (every process on the cores) vs 4 × 25,000 vs 25,000 / 0.3.
-    assert m["predicted"]["8"] == {"4": 66_667, "8": 83_333, "16": 83_333}
-    # 4 partitions, busiest 50 %: 25,000 / 0.5 = 50,000 whatever the cores.
-    assert m["predicted"]["4"] == {"4": 50_000, "8": 50_000, "16": 50_000}
+    assert m["busiest_partition_share"] == {"4": 0.5, "8": 0.16}
+    # 4 cores: 4 × 9,900 (a worker per core) is less than 4 / 60 µs = 66,667 and 9,900 / 0.16;
+    # from 8 cores the busiest partition's worker is the limit: 9,900 / 0.16 = 61,875.
+    assert m["predicted"]["8"] == {"4": 39_600, "8": 61_875, "16": 61_875}
+    # 4 partitions, busiest 50 %: 9,900 / 0.5 whatever the cores.
+    assert m["predicted"]["4"] == {"4": 19_800, "8": 19_800, "16": 19_800}
     assert model({"runs": [_run(4, 2, 1)], "produced": split}) is None
 
 
@@ -162,6 +165,8 @@ def test_render_says_what_the_cores_allow_and_flags_wrong_counts() -> None:
     }
     text = render(data, "Apache Kafka")
     assert "`nproc` = 2" in text and "What 2 cores allow" in text
-    assert "| 4 | 2 | **12,000** | 1.20× |" in text
+    # 1.5 CPU seconds over 2.2 and 1.87 s to the last store.
+    assert "used 68–80 % of one core" in text and "of the 200 % the machine has" in text
+    assert "| 4 | 2 | **12,000** (1.20×, 1.67 s) | **11,900** (1.20×, 1.87 s) |" in text
     assert "**not exact**" in text and "Redis 1-minute total 1 of 20000" in text
     assert "Model for a bigger machine" in text and "RESULT nproc=2" in text
