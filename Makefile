@@ -86,7 +86,7 @@ test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
 # size): ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
 # benchmark on Tansu, then the worker, notifications and peers (raw consumer, reference
 # consumer, Quix Streams, worker) again on Apache Kafka, then 1, 2 and 4 workers side by side
-# on Apache Kafka (scale, ~5 minutes).
+# on Apache Kafka (scale: 90 s at size small on 2 cores).
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
