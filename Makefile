@@ -85,7 +85,8 @@ test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
 # Benchmarks (not part of `make test`, which runs the peers and query benchmarks at tiny
 # size): ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
 # benchmark on Tansu, then the worker, notifications and peers (raw consumer, reference
-# consumer, Quix Streams, worker) again on Apache Kafka.
+# consumer, Quix Streams, worker) again on Apache Kafka, then 1, 2 and 4 workers side by side
+# on Apache Kafka (scale: 90 s at size small on 2 cores).
 # The API benchmark's load comes from wrk when installed, else from a Python load generator.
 bench: $(STAMP) $(QUIX_STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -94,6 +95,7 @@ bench: $(STAMP) $(QUIX_STAMP) system-deps
 	  echo "wrk not found (apt-get install wrk / brew install wrk): using bench.loadgen instead"
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench worker notify peers --broker kafka
+	$(BIN)/python -m bench scale --broker kafka
 
 clean:
 	rm -rf $(VENV) $(QUIX_VENV) tests/js/node_modules .footprint .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """``python -m bench [name ...] [--size tiny|small|full]``: run benchmarks, write the report.
 
-Benchmarks run in the order given (all by default: worker, api, live, notify, stores, peers,
-query) on servers started once for the whole run. Each prints progress and one closing
+Benchmarks run in the order given (by default: worker, api, live, notify, stores, peers,
+query; ``scale``, several workers side by side, only when named) on servers started once for
+the whole run. Each prints progress and one closing
 ``RESULT`` line.
 Small and full runs write ``BENCHMARKS.md``, ``bench/results/*.json`` and ``bench/charts/*.png``;
 tiny runs write them to a temporary directory (or ``--report-dir``) so a smoke test leaves the
@@ -23,14 +24,20 @@ from pathlib import Path
 from bench.common import SIZES, Output, Stack
 from bench.machine import machine
 
-BENCHMARKS = ("worker", "api", "live", "notify", "stores", "peers", "query")
+BENCHMARKS = ("worker", "api", "live", "notify", "stores", "peers", "query", "scale")
+# scale starts up to four worker processes per step for minutes: `make bench` names it, on
+# Apache Kafka, rather than every plain `python -m bench` running it on Tansu too.
+DEFAULT = tuple(name for name in BENCHMARKS if name != "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the benchmarks, write the report; 1 if any benchmark failed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHMARKS)} (default: all)"
+        "names",
+        nargs="*",
+        metavar="name",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all but scale)",
     )
     parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument(
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
-    names = args.names or list(BENCHMARKS)
+    names = args.names or list(DEFAULT)
     if args.rows and names != ["query"]:
         parser.error("--rows applies to the query benchmark alone: python -m bench query --rows …")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -340,6 +340,21 @@ class Stack:
         redis.Redis.from_url(url).flushdb()
         return url
 
+    def pids(self) -> dict[str, list[int]]:
+        """The main process of each server started so far (a Kafka cluster: each node's)."""
+        out: dict[str, list[int]] = {}
+        if self._kafka is not None:
+            nodes = getattr(self._kafka, "nodes", [self._kafka])
+            out["kafka"] = [pid for node in nodes if (pid := node.pid) is not None]
+        for name, server in (
+            ("postgres", self._postgres),
+            ("clickhouse", self._clickhouse),
+            ("redis", self._redis),
+        ):
+            if server is not None and server.pid is not None:
+                out[name] = [server.pid]
+        return out
+
     def stop(self) -> None:
         """Stop every server started, newest first."""
         for server in (self._clickhouse, self._redis, self._postgres, self._kafka):

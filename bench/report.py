@@ -16,6 +16,7 @@ from typing import Any
 from bench.charts import draw
 from bench.common import ROOT, Output
 from bench.query_report import render as render_query
+from bench.scale_report import render as render_scale
 
 __all__ = ["write_report"]
 
@@ -874,6 +875,19 @@ def _peers(out: Output) -> str:
     return "\n".join(parts).rstrip()
 
 
+def _scale(out: Output) -> str:
+    """The scaling benchmark on each broker that has results."""
+    parts = [
+        render_scale(s, broker)
+        for broker, suffix in (
+            ("Apache Kafka 4.1 (KRaft, 1 node)", ".kafka"),
+            ("Tansu 0.6 (memory)", ""),
+        )
+        if (s := out.load(f"scale{suffix}")) is not None
+    ]
+    return "\n\n".join(parts) or "_not run yet: `python -m bench scale --broker kafka`_"
+
+
 def write_report(out: Output) -> Path:
     """Rebuild BENCHMARKS.md and the charts from the saved results."""
     results = {
@@ -950,6 +964,10 @@ def write_report(out: Output) -> Path:
         render_query(results["query"])
         if "query" in results
         else "_not run yet: `python -m bench query --rows 1000000,10000000`_",
+        "",
+        "## 9. Workers side by side: 1, 2 and 4 worker processes in one consumer group",
+        "",
+        _scale(out),
     ]
     if ANALYSIS.exists():
         parts += ["", ANALYSIS.read_text().strip()]

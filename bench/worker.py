@@ -67,20 +67,25 @@ PARTITIONS = 4
 
 
 def prepare(
-    stack: Stack, name: str, n: int, progress: Progress, config: dict[str, str] | None = None
+    stack: Stack,
+    name: str,
+    n: int,
+    progress: Progress,
+    config: dict[str, str] | None = None,
+    partitions: int = PARTITIONS,
 ) -> tuple[str, list[Footprint]]:
     """Every server up (before anything is timed), a fresh topic and ``n`` footprints."""
     _ = stack.postgres, stack.redis, stack.clickhouse
     topic = f"{name}-{tag()}"
-    spec = TopicSpec(topic, PARTITIONS, config=config or {})
+    spec = TopicSpec(topic, partitions, config=config or {})
     asyncio.run(ensure_topics(stack.kafka.bootstrap, [spec]))
     progress(f"building {n:,} footprints")
     return topic, footprints(n, end=time.time())
 
 
-def partition_split(items: list[Footprint]) -> dict[str, int]:
+def partition_split(items: list[Footprint], partitions: int = PARTITIONS) -> dict[str, int]:
     """Footprints per partition, as a producer keyed by link spreads them (murmur2)."""
-    every = list(range(PARTITIONS))
+    every = list(range(partitions))
     partitioner = DefaultPartitioner()
     split = Counter(partitioner(fp.link.encode(), every, every) for fp in items)
     return {str(p): split[p] for p in sorted(split)}
@@ -99,11 +104,13 @@ def raw_mean(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- producing
 
 
-async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[str, Any]:
+async def produce(
+    bootstrap: str, topic: str, items: list[Footprint], partitions: int = PARTITIONS
+) -> dict[str, Any]:
     """Send every footprint through the API's producer (packed per partition, as the API
     sends them); return the rate, the partition split and the number of messages."""
-    producer = FootprintProducer(bootstrap, topic, partitions=PARTITIONS, max_buffer=len(items))
-    every = list(range(PARTITIONS))
+    producer = FootprintProducer(bootstrap, topic, partitions=partitions, max_buffer=len(items))
+    every = list(range(partitions))
     began = time.perf_counter()
     await producer.start()
     try:
@@ -118,7 +125,7 @@ async def produce(bootstrap: str, topic: str, items: list[Footprint]) -> dict[st
         "events": len(items),
         "seconds": round(elapsed, 3),
         "events_per_s": round(len(items) / elapsed),
-        "partitions": partition_split(items),
+        "partitions": partition_split(items, partitions),
         "messages": sum(
             (await true_end_offsets(bootstrap, [TopicPartition(topic, p) for p in every])).values()
         ),

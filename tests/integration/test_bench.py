@@ -102,3 +102,33 @@ def test_query_benchmark_stores_agree_at_tiny_size(tmp_path: Path) -> None:
     assert data["result"] in proc.stdout and "mismatches=0" in data["result"]
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## 8. Stats API v2 at scale" in report and data["result"] in report
+
+
+def test_scale_benchmark_at_tiny_size(tmp_path: Path) -> None:
+    """One and two workers in one group on Apache Kafka: the group split the partitions, each
+    worker stored its share, every store holds exactly N, and section 9 is written."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "scale", "--size", "tiny", "--broker", "kafka"]
+        + ["--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = json.loads((tmp_path / "results" / "scale.kafka.json").read_text())
+    n = data["events"]
+    assert [(r["partitions"], r["workers"]) for r in data["runs"]] == [(4, 1), (4, 2)]
+    for r in data["runs"]:
+        assert r["stored"] == r["clickhouse_rows"] == r["redis_1m_total"] == n
+        assert sorted(p for a in r["assignments"] for p in a) == [0, 1, 2, 3]
+        # Each worker processed footprints of its own partitions only: the split adds up to N.
+        processed = [w["processed"] for w in r["per_worker"]]
+        assert len(processed) == r["workers"] and all(processed) and sum(processed) == n
+        assert r["events_per_s"] > 0 and r["cpu_s"]["workers"] > 0
+    assert data["problems"] == [] and data["nproc"] >= 1
+    assert data["ratios"]["4"]["1"] == 1.0 and data["ratios"]["4"]["2"] > 0
+    assert data["result"] in proc.stdout and "exact=1" in data["result"]
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 9. Workers side by side" in report and data["result"] in report
+    assert "Model for a bigger machine" in report
