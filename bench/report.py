@@ -815,6 +815,19 @@ def _peers_table(p: dict[str, Any]) -> str:
             f"{wk['clickhouse_rows']:,}, Redis 1 m windows {wk['redis_1m_total']:,}",
         )
     )
+    larger = p.get("worker_larger_batches")
+    if larger:
+        rows.append(
+            _peer_row(
+                f"Footprint worker, one footprint per message, `FOOTPRINT_BATCH_SIZE="
+                f"{larger.get('batch_size')}` (not in the ratios)",
+                larger,
+                None,
+                "",
+                f"{larger['stored']:,} rows in PostgreSQL"
+                + (" (measure capped)" if larger.get("capped") else ""),
+            )
+        )
     packed = p.get("worker_packs")
     if packed:
         rows.append(

@@ -46,9 +46,10 @@ from bench.common import (
 )
 from bench.profile import Recorder, summarize
 from bench.traffic import footprints
+from footprint import schema, wire
 from footprint.kafka_admin import TopicSpec, ensure_topics, true_end_offsets
 from footprint.producer import FootprintProducer
-from footprint.schema import Footprint
+from footprint.schema import Footprint, pack
 from footprint.settings import Settings
 from footprint.stack import free_port
 
@@ -451,6 +452,12 @@ def per_event_costs(stack: Stack, n: int, progress: Progress) -> dict[str, dict[
 
     measure("json.loads", lambda: [json.loads(v) for v in values])
     measure("Footprint.from_bytes (pydantic)", lambda: [Footprint.from_bytes(v) for v in values])
+    # What the worker runs: msgspec, pydantic only when in doubt (footprint/wire.py); one
+    # footprint per message (a third-party producer's shape) and packs of 500 (the API's).
+    measure("wire.unpack, one per message (msgspec)", lambda: [wire.unpack(v) for v in values])
+    packs = [pack(values[i : i + 500]) for i in range(0, n, 500)]
+    measure("schema.unpack, packs of 500 (pydantic)", lambda: [schema.unpack(p) for p in packs])
+    measure("wire.unpack, packs of 500 (msgspec)", lambda: [wire.unpack(p) for p in packs])
     entries = [Item(0, i, fp.link, fp.timestamp, fp.visitor_id) for i, fp in enumerate(items)]
 
     def plan_batches() -> None:
