@@ -17,7 +17,9 @@ import asyncio
 from collections.abc import Sequence
 from uuid import UUID
 
+import msgspec
 import psycopg
+from psycopg.types.json import set_json_dumps
 
 from footprint.schema import FIELDS, field_values
 from footprint.wire import AnyFootprint
@@ -105,6 +107,9 @@ class PostgresSink:
             return
         try:
             self._conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=5)
+            # Every footprint's props go in as jsonb: msgspec's encoder, not json.dumps (which
+            # was ~12 % of the worker's time in the profile). The same JSON: keys in order.
+            set_json_dumps(msgspec.json.encode, self._conn)
             async with self._conn.transaction():
                 await self._conn.execute(_STAGE)
                 cur = await self._conn.execute(_TYPES)
