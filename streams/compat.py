@@ -39,6 +39,17 @@ otherwise: a dependency upgrade that renames one must stop the worker and fail
   1 s, every time the buffer filled. On a topic of one footprint per message a bare Faust agent
   took 20,000 footprints at ~5,600/s, with waits of 0.5-1 s between batches; with the wait
   bounded to 20 ms, at 16,500-33,000/s. Idle, the loop asks 50 times a second instead of once.
+- ``resend_failed_changelog``: Faust logs a changelog record that the broker did not take and
+  drops it (``Topic._on_published``). The in-memory table has the value, so the stores stay
+  right, but a recovery from the changelog would bring back an older one; for a key written
+  again later that heals itself, for an old window it does not. Seen on Apache Kafka at the
+  first start of a new application id with 8 partitions and 2 or 4 workers: records waited
+  30 s, then failed with ``NotLeaderForPartitionError``. A record that fails with an error a
+  retry can fix is now sent again with the key's *current* value (absolute counts, so sending
+  the latest is always right), until it is taken, the worker stops, or a rebalance gives the
+  partition to another worker (which then writes its own values). Counted in the worker's
+  status and /metrics as store ``changelog``: a resend as ``unavailable``, a record given up
+  as ``refused``.
 - ``flush_whole_buffer``: a table write is put in Faust's producer buffer, and
   ``Producer.flush`` — called before every offset commit, before a rebalance hands the
   partitions on, and by the worker before a batch is written (``streams/progress.py``) —
@@ -60,14 +71,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 from mode.services import WaitResults
 
 from footprint.kafka_admin import true_end_offsets
 from footprint.settings import Settings
+from streams.status import status
 
 __all__ = [
     "CompatError",
@@ -77,6 +91,7 @@ __all__ = [
     "tolerate_new_changelogs",
     "hand_over_inline",
     "poll_briefly",
+    "resend_failed_changelog",
     "use_fetch_max_wait",
     "use_true_highwaters",
 ]
@@ -267,6 +282,51 @@ def poll_briefly(seconds: float) -> None:
     Consumer.getmany = getmany  # type: ignore[method-assign]
 
 
+def _worth_resending(exc: BaseException) -> bool:
+    # What a later attempt can fix: a leader moving or being elected, a timeout. Not a record
+    # the broker can never take (too large) or one that cannot be serialised.
+    return isinstance(exc, KafkaError) and (exc.retriable or isinstance(exc, KafkaTimeoutError))
+
+
+def resend_failed_changelog() -> None:
+    """Send a changelog record the broker did not take again (see the module docstring)."""
+    require(Collection, "send_changelog")
+    require(Collection, "data")
+    original = Collection.send_changelog
+    if _patched(original):
+        return
+
+    def send_changelog(self: Any, partition: Any, key: Any, value: Any, *args: Any) -> Any:
+        fut = original(self, partition, key, value, *args)
+
+        def sent(done: asyncio.Future[Any]) -> None:
+            if done.cancelled() or done.exception() is None:
+                return
+            exc = done.exception()
+            assert exc is not None
+            # Only while this worker still owns the partition (after a rebalance the new owner
+            # writes its own values) and holds the key (a failed deletion stays failed).
+            owned = TP(self.changelog_topic.get_topic_name(), partition)
+            if (
+                not _worth_resending(exc)
+                or self.app.should_stop
+                or owned not in self.app.assignor.assigned_actives()
+                or key not in self.data
+            ):
+                log.error("changelog record of %r lost: %r", key, exc)
+                status.failed("changelog", "refused")
+                return
+            log.warning("changelog record of %r not taken (%r): sending it again", key, exc)
+            status.failed("changelog", "unavailable")
+            send_changelog(self, partition, key, self.data[key], *args)
+
+        fut.add_done_callback(sent)
+        return fut
+
+    send_changelog.footprint_patched = True  # type: ignore[attr-defined]
+    Collection.send_changelog = send_changelog  # type: ignore[method-assign,assignment]
+
+
 def flush_whole_buffer(timeout: float) -> None:
     """Make a flush hand every buffered record to aiokafka, within ``timeout`` (docstring)."""
     require(ProducerBuffer, "flush")
@@ -323,4 +383,5 @@ def apply(settings: Settings) -> None:
     tolerate_new_changelogs()
     hand_over_inline()
     poll_briefly(POLL_SECONDS)
+    resend_failed_changelog()
     flush_whole_buffer(PRODUCER_REQUEST_TIMEOUT)

@@ -9,11 +9,17 @@ from types import SimpleNamespace
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import (
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    RequestTimedOutError,
+)
 from faust.exceptions import PartitionsMismatch
 from faust.tables.base import Collection
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 from mode import Service
 
 from streams import compat
@@ -27,6 +33,7 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(Consumer, "_drain_messages")
     compat.require(Consumer, "wait_first")
     compat.require(Consumer, "getmany")
+    compat.require(Collection, "send_changelog")
     compat.require(ProducerBuffer, "flush")
     compat.require(ProducerBuffer, "_send_pending")
 
@@ -243,3 +250,61 @@ def _faust_flush() -> object:
 
 async def _no_stop_flush(self: ProducerBuffer) -> None:
     """The test's buffer stops without draining what the fake broker never took."""
+
+
+def test_a_changelog_record_the_broker_did_not_take_is_sent_again_with_the_current_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[tuple[object, object, object]] = []
+    futures: list[asyncio.Future[str]] = []
+
+    def send_changelog(self: object, partition: object, key: object, value: object) -> object:
+        sent.append((partition, key, value))
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        futures.append(fut)
+        return fut
+
+    monkeypatch.setattr(Collection, "send_changelog", send_changelog)
+    compat.resend_failed_changelog()
+    compat.resend_failed_changelog()  # idempotent
+    owned = {TP("app-visits-changelog", 3)}
+    table = SimpleNamespace(
+        data={"k": [7, 40], "j": [1, 1]},
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: "app-visits-changelog"),
+        app=SimpleNamespace(
+            should_stop=False, assignor=SimpleNamespace(assigned_actives=lambda: owned)
+        ),
+    )
+    before = dict(compat.status.failures.get("changelog", {}))
+
+    async def scenario() -> None:
+        Collection.send_changelog(table, 3, "k", [5, 30])  # type: ignore[arg-type]
+        table.data["k"] = [7, 40]  # a later write of the same key
+        futures[0].set_exception(NotLeaderForPartitionError())
+        await asyncio.sleep(0)
+        # Sent again with the key's current value, to the same partition.
+        assert sent == [(3, "k", [5, 30]), (3, "k", [7, 40])]
+        futures[1].set_exception(RequestTimedOutError())  # again, until it is taken
+        await asyncio.sleep(0)
+        futures[2].set_result("ok")
+        await asyncio.sleep(0)
+        assert sent[2:] == [(3, "k", [7, 40])]
+        # Given up, logged and counted: a partition another worker owns now, a key deleted
+        # since, a record the broker can never take, a worker stopping.
+        Collection.send_changelog(table, 1, "j", [1, 1])  # type: ignore[arg-type]
+        futures[3].set_exception(NotLeaderForPartitionError())
+        del table.data["k"]
+        Collection.send_changelog(table, 3, "k", None)  # type: ignore[arg-type]
+        futures[4].set_exception(NotLeaderForPartitionError())
+        Collection.send_changelog(table, 3, "j", [2, 2])  # type: ignore[arg-type]
+        futures[5].set_exception(MessageSizeTooLargeError())
+        table.app.should_stop = True
+        Collection.send_changelog(table, 3, "j", [3, 3])  # type: ignore[arg-type]
+        futures[6].set_exception(NotLeaderForPartitionError())
+        await asyncio.sleep(0)
+        assert len(sent) == 7
+
+    asyncio.run(scenario())
+    after = compat.status.failures["changelog"]
+    assert after["unavailable"] - before.get("unavailable", 0) == 2
+    assert after["refused"] - before.get("refused", 0) == 4
