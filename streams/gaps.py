@@ -112,7 +112,10 @@ class GapGuard:
             "group committed offset %s)",
             self.topic, partition, arrived, offset, attempts, self._committed(tp),
         )  # fmt: skip
-        await self.app.consumer.seek(tp, offset)
+        # Faust's seek_wait runs in the consumer's thread; Consumer.seek would change the
+        # fetcher's state from this one, racing its fetch (seen: KeyError in aiokafka's
+        # fetched_records, which stopped the worker).
+        await self.app.consumer.seek_wait({tp: offset})
         self._rewinds[partition] = _Rewind(offset, now, attempts)
         status.rewinds += 1
         return False
@@ -189,7 +192,7 @@ class StallWatch:
                 self.topic, tp.partition, end - nxt, nxt, now - self._delivered[tp.partition],
             )  # fmt: skip
             app.consumer.resume_partitions({tp})
-            await app.consumer.seek(tp, nxt)
+            await app.consumer.seek_wait({tp: nxt})  # in the consumer's thread (see above)
             self._delivered[tp.partition] = now
             status.rewinds += 1
             stalled.append(tp.partition)

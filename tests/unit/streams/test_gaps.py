@@ -40,8 +40,8 @@ class Consumer:
     def assignment(self) -> set[TP]:
         return self.assigned
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp.partition, offset))
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks += [(tp.partition, offset) for tp, offset in partitions.items()]
 
     def resume_partitions(self, tps: set[TP]) -> None:
         self.resumed += [tp.partition for tp in tps]
