@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from PIL import Image, ImageStat
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import ElementClickInterceptedException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -122,6 +122,20 @@ def wait_dom(driver: WebDriver, check: Callable[[WebDriver], Any], what: str, ti
         raise AssertionError(
             f"timed out after {timeout}s waiting for {what}; page:\n{body}"
         ) from None
+
+
+def click(driver: WebDriver, by: str, selector: str, what: str) -> None:
+    """Click once nothing covers the element: panels still loading move the layout (seen: a
+    tab's click landing on a row of the panel above it, right after a reload)."""
+
+    def clicked(d: WebDriver) -> bool:
+        try:
+            d.find_element(by, selector).click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    wait_dom(driver, clicked, f"a clear click on {what}")
 
 
 def text(driver: WebDriver, element_id: str) -> str:
@@ -722,7 +736,7 @@ def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
         ("devices", "Browsers", [["Chrome", "1"], ["Firefox", "1"], ["Mobile Safari", "1"]]),
         ("events", "Goals", [["Signup", "1", "1", "33.3%"]]),
     ):
-        browser.find_element(By.XPATH, f"//*[@id='panel-{panel}']//button[.='{tab}']").click()
+        click(browser, By.XPATH, f"//*[@id='panel-{panel}']//button[.='{tab}']", tab)
         wait_dom(browser, lambda d, p=panel, e=expected: rows(d, p) == e, f"{panel}: {tab}")
 
     # A click on a row filters the whole dashboard: the chip, the figures, the other panels.
@@ -763,7 +777,7 @@ def test_a_site_key_signs_in_and_sees_its_site_as_plausible_shows_it(
         assert made.status_code == 200, made.text
         try:
             browser.refresh()
-            browser.find_element(By.XPATH, "//*[@id='panel-events']//button[.='Goals']").click()
+            click(browser, By.XPATH, "//*[@id='panel-events']//button[.='Goals']", "Goals")
             expected = [["Visit /pricing", "2", "2", "66.7%"]]
             wait_dom(browser, lambda d: rows(d, "events") == expected, "the configured goal")
         finally:
