@@ -17,6 +17,7 @@ import json
 import operator
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 import pydantic_core
@@ -111,7 +112,48 @@ class FootprintIn(BaseModel):
     )
 
 
-class Footprint(BaseModel):
+class Completable:
+    """What the worker asks of a footprint, whatever holds it: this pydantic model or the
+    worker's msgspec struct (``footprint/wire.py``). ``_with`` is each one's copy-with-update."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:  # the fields are each class's own (annotations here would be fields)
+        event_id: UUID | None
+        footprint_time: datetime | None
+
+    def _with(self, update: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    @property
+    def timestamp(self) -> float:
+        """Event time in epoch seconds (the windows are in event time)."""
+        assert self.footprint_time is not None, "complete() the footprint first"
+        return self.footprint_time.timestamp()
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether it has its id and its time (``complete`` gives them otherwise)."""
+        return self.event_id is not None and self.footprint_time is not None
+
+    def complete(
+        self, *, timestamp: float, topic: str, partition: int, offset: int, index: int = 0
+    ) -> Self:
+        """This footprint with an id and a time, from the message it was read from if absent.
+
+        Raises ``ValueError`` when the message's timestamp is outside the accepted times.
+        """
+        update: dict[str, Any] = {}
+        if self.event_id is None:
+            update["event_id"] = message_id(int(timestamp * 1000), topic, partition, offset, index)
+        if self.footprint_time is None:
+            try:
+                update["footprint_time"] = utc_in_range(datetime.fromtimestamp(timestamp, UTC))
+            except (ValueError, OverflowError, OSError) as e:
+                raise ValueError(f"footprint_time: absent, and the message timestamp {e}") from e
+        return self._with(update)
+
+
+class Footprint(Completable, BaseModel):
     """A footprint on the footprints topic: any producer's, at least ``method`` and ``link``.
 
     The reference format ``{"method", "link", "footprint_time"}`` (any UTC offset, no key) is
@@ -171,32 +213,7 @@ class Footprint(BaseModel):
         """Decode and validate one message value; raises ``pydantic.ValidationError``."""
         return cls.model_validate_json(raw)
 
-    @property
-    def timestamp(self) -> float:
-        """Event time in epoch seconds (the windows are in event time)."""
-        assert self.footprint_time is not None, "complete() the footprint first"
-        return self.footprint_time.timestamp()
-
-    @property
-    def is_complete(self) -> bool:
-        """Whether it has its id and its time (``complete`` gives them otherwise)."""
-        return self.event_id is not None and self.footprint_time is not None
-
-    def complete(
-        self, *, timestamp: float, topic: str, partition: int, offset: int, index: int = 0
-    ) -> Footprint:
-        """This footprint with an id and a time, from the message it was read from if absent.
-
-        Raises ``ValueError`` when the message's timestamp is outside the accepted times.
-        """
-        update: dict[str, object] = {}
-        if self.event_id is None:
-            update["event_id"] = message_id(int(timestamp * 1000), topic, partition, offset, index)
-        if self.footprint_time is None:
-            try:
-                update["footprint_time"] = utc_in_range(datetime.fromtimestamp(timestamp, UTC))
-            except (ValueError, OverflowError, OSError) as e:
-                raise ValueError(f"footprint_time: absent, and the message timestamp {e}") from e
+    def _with(self, update: dict[str, Any]) -> Self:
         return self.model_copy(update=update)
 
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
 from footprint import schema
-from footprint.ids import message_id
 from footprint.schema_types import (
     EARLIEST,
     HTTP_METHODS,
@@ -54,7 +53,7 @@ _Props = Annotated[
 ]
 
 
-class WireFootprint(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+class WireFootprint(schema.Completable, msgspec.Struct, kw_only=True, frozen=True, gc=False):
     """A footprint as the worker handles it: ``schema.Footprint``'s fields, in its order."""
 
     event_id: UUID | None = None
@@ -85,29 +84,7 @@ class WireFootprint(msgspec.Struct, kw_only=True, frozen=True, gc=False):
         """The JSON encoding used on the topic."""
         return _encode(self)
 
-    @property
-    def timestamp(self) -> float:
-        """Event time in epoch seconds (the windows are in event time)."""
-        assert self.footprint_time is not None, "complete() the footprint first"
-        return self.footprint_time.timestamp()
-
-    @property
-    def is_complete(self) -> bool:
-        """Whether it has its id and its time (``complete`` gives them otherwise)."""
-        return self.event_id is not None and self.footprint_time is not None
-
-    def complete(
-        self, *, timestamp: float, topic: str, partition: int, offset: int, index: int = 0
-    ) -> WireFootprint:
-        """As ``schema.Footprint.complete``: an id and a time from the message if absent."""
-        update: dict[str, Any] = {}
-        if self.event_id is None:
-            update["event_id"] = message_id(int(timestamp * 1000), topic, partition, offset, index)
-        if self.footprint_time is None:
-            try:
-                update["footprint_time"] = utc_in_range(datetime.fromtimestamp(timestamp, UTC))
-            except (ValueError, OverflowError, OSError) as e:
-                raise ValueError(f"footprint_time: absent, and the message timestamp {e}") from e
+    def _with(self, update: dict[str, Any]) -> Self:
         return msgspec.structs.replace(self, **update)
 
 
