@@ -55,11 +55,26 @@ from schemas.community import CreatePost, FollowUser
 __all__ = ["run"]
 
 SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {"rate": 50.0, "seconds": 2.0, "recipients": 10, "followers": 200, "sockets": 20},
-    "small": {"rate": 500.0, "seconds": 5.0, "recipients": 100, "followers": 2000, "sockets": 100},
+    "tiny": {
+        "rate": 50.0,
+        "seconds": 2.0,
+        "warmup": 0.5,
+        "recipients": 10,
+        "followers": 200,
+        "sockets": 20,
+    },
+    "small": {
+        "rate": 500.0,
+        "seconds": 5.0,
+        "warmup": 3.0,
+        "recipients": 100,
+        "followers": 2000,
+        "sockets": 100,
+    },
     "full": {
         "rate": 500.0,
         "seconds": 10.0,
+        "warmup": 10.0,
         "recipients": 200,
         "followers": 10_000,
         "sockets": 200,
@@ -109,17 +124,63 @@ async def _open_many(ws_url: str, users: list[str], tokens: dict[str, str]) -> l
     return sockets
 
 
+class RedisArrivals:
+    """When each event's delivery was published on Redis (the worker's last step)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.client = aioredis.from_url(redis_url)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.arrivals: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pubsub.subscribe(NOTIFICATIONS_CHANNEL)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for message in self.pubsub.listen():
+            now = time.perf_counter()
+            for item in unpack_deliveries(json.loads(message["data"])):
+                eid = ((item.get("notification") or {}).get("payload") or {}).get("event_id")
+                if eid:
+                    self.arrivals.setdefault(eid, now)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 0.50), 2),
+        "p99_ms": round(percentile(values, 0.99), 2),
+    }
+
+
 async def latency(
     bootstrap: str, topic: str, ws_url: str, tokens: dict[str, str], recipients: list[str],
-    rate: float, seconds: float, progress: Progress,
+    rate: float, seconds: float, progress: Progress, redis_url: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Open-loop follow_user events at ``rate``; delivery latency per event."""
+    """Open-loop follow_user events at ``rate``; delivery latency per event, and with
+    ``redis_url`` where it went: until the broker acknowledged the publish, until the worker
+    published the delivery on Redis, and from there to the WebSocket."""
     sockets = await _open_many(ws_url, recipients, tokens)
     by_user = dict(zip(recipients, sockets, strict=True))
+    on_redis = RedisArrivals(redis_url) if redis_url else None
+    if on_redis is not None:
+        await on_redis.start()
     publisher = NotificationPublisher(bootstrap, topic)
     await publisher.start()
     sent: dict[str, tuple[str, float]] = {}
+    acked: dict[str, float] = {}
     tasks: list[asyncio.Task[None]] = []
+
+    async def publish(event: FollowUser) -> None:
+        await publisher.publish(event)
+        acked[str(event.event_id)] = time.perf_counter()
+
     n = int(rate * seconds)
     began = time.perf_counter()
     try:
@@ -132,7 +193,7 @@ async def latency(
                 actor_id=f"bench-actor-{i}", followed_id=recipients[i % len(recipients)]
             )
             sent[str(event.event_id)] = (event.followed_id, time.perf_counter())
-            tasks.append(asyncio.create_task(publisher.publish(event)))
+            tasks.append(asyncio.create_task(publish(event)))
         await asyncio.gather(*tasks)
         send_seconds = time.perf_counter() - began
         deadline = time.monotonic() + 30
@@ -143,6 +204,8 @@ async def latency(
             await asyncio.sleep(0.05)
     finally:
         await publisher.stop()
+        if on_redis is not None:
+            await on_redis.close()
         for s in sockets:
             await s.close()
     lat = [
@@ -162,6 +225,18 @@ async def latency(
         "max_ms": round(max(lat), 2) if lat else None,
         "recipients": len(recipients),
     }
+    if on_redis is not None:
+        # Hop by hop, each from the event's own start, for the events delivered.
+        hops: dict[str, list[float]] = {"acked": [], "on_redis": [], "redis_to_socket": []}
+        for eid, (u, t) in sent.items():
+            socket_at, redis_at = by_user[u].arrivals.get(eid), on_redis.arrivals.get(eid)
+            if socket_at is None or redis_at is None or eid not in acked:
+                continue
+            hops["acked"].append((acked[eid] - t) * 1000)
+            hops["on_redis"].append((redis_at - t) * 1000)
+            hops["redis_to_socket"].append((socket_at - redis_at) * 1000)
+        result["hops"] = {name: _quantiles(values) for name, values in hops.items()}
+        result["hops_events"] = len(hops["acked"])
     progress(
         f"latency at {rate:g}/s: {result['delivered']}/{result['sent']} delivered, "
         f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
@@ -302,9 +377,20 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
 
         wait_until(ready, timeout=120, what="the API and a worker")
         progress("API and worker up")
-        # Warm-up: the first events pay for connections and the worker's first batch.
+        # Warm-up at the measured rate: the first events pay for connections and the worker's
+        # first batch, and a broker just started compiles its hot paths (Apache Kafka's JVM
+        # takes 75-100 % of a core for its first ~20 s at this load, ~25 % after).
         asyncio.run(
-            latency(stack.kafka.bootstrap, topic, ws_url, tokens, recipients[:5], 20, 1, progress)
+            latency(
+                stack.kafka.bootstrap,
+                topic,
+                ws_url,
+                tokens,
+                recipients,
+                cfg["rate"],
+                cfg["warmup"],
+                progress,
+            )  # fmt: skip
         )
         cpu_worker, cpu_api = CpuWindow(worker.pid), CpuWindow(api.pid)
         lat = asyncio.run(
@@ -317,8 +403,10 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
                 cfg["rate"],
                 cfg["seconds"],
                 progress,
+                redis_url,
             )  # fmt: skip
         )
+        lat["warmup_seconds"] = cfg["warmup"]
         lat["worker_cpu"], lat["api_cpu"] = cpu_worker.result(), cpu_api.result()
         lat["load_average"] = loadavg()
         fan = asyncio.run(

@@ -636,6 +636,26 @@ def _live(live: dict[str, Any], out: Output) -> str:
     )
 
 
+_HOPS = {
+    "acked": "until the broker acknowledged the publish",
+    "on_redis": "until the worker published the delivery on Redis",
+    "redis_to_socket": "from Redis to the WebSocket (the API's hop)",
+}
+
+
+def _notify_hops(lat: dict[str, Any]) -> list[list[str]]:
+    """Where the latency goes, hop by hop (runs that recorded it)."""
+    hops = lat.get("hops") or {}
+    return [
+        [
+            f"p50 / p99 {label}",
+            f"{_ms(hops[name]['p50_ms'], 1)} / {_ms(hops[name]['p99_ms'], 1)} ms",
+        ]
+        for name, label in _HOPS.items()
+        if name in hops
+    ]
+
+
 def _notify(n: dict[str, Any]) -> str:
     lat, fan = n["latency"], n["fanout"]
     return "\n".join(
@@ -646,7 +666,13 @@ def _notify(n: dict[str, Any]) -> str:
             f"**Latency**: {lat['recipients']} users each hold a WebSocket on `/ws`; "
             f"`follow_user` events, one recipient each, published with "
             "`api.notify.NotificationPublisher` (what the community API calls) open loop at "
-            f"{lat['rate']:g}/s for {lat['seconds']:g} s; latency from just before `publish` to "
+            f"{lat['rate']:g}/s for {lat['seconds']:g} s"
+            + (
+                f" (after {lat['warmup_seconds']:g} s at the same rate, not counted)"
+                if lat.get("warmup_seconds")
+                else ""
+            )
+            + "; latency from just before `publish` to "
             "the WebSocket message carrying that event. **Fan-out**: one post by an author with "
             f"{fan['followers']:,} followers; time until every follower's notification was "
             f"published on Redis (a subscriber counts them) and until each of {fan['sockets']} "
@@ -662,6 +688,7 @@ def _notify(n: dict[str, Any]) -> str:
                         f"{_ms(lat['p50_ms'], 1)} / {_ms(lat['p90_ms'], 1)} / "
                         f"{_ms(lat['p99_ms'], 1)} / {_ms(lat['max_ms'], 1)} ms",
                     ],
+                    *_notify_hops(lat),
                     [
                         "fan-out: published on Redis",
                         f"{fan['published']:,} of {fan['followers']:,}, the last after "
