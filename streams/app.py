@@ -6,6 +6,7 @@ Topics, tables and agents live in sibling modules, found by autodiscovery.
 
 import faust
 
+from footprint import heap
 from footprint.settings import SettingsError, get_settings
 from streams import compat, shutdown
 
@@ -54,3 +55,9 @@ app = faust.App(
 compat.apply(_settings)
 # Ctrl-C and SIGTERM stop the worker in bounded time, even mid-retry: see streams/shutdown.py.
 shutdown.install(app, _settings)
+
+
+@app.task
+async def freeze_startup_heap() -> None:
+    """Once every service has started: out of the collector's way (footprint/heap.py)."""
+    heap.freeze_startup()
