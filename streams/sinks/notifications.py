@@ -90,15 +90,19 @@ class PostgresInbox:
         if self._conn is not None and not self._conn.closed:
             return
         try:
-            self._conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=5)
+            # Autocommit: a write's statements form one implicit transaction (see write).
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.url, connect_timeout=5, autocommit=True
+            )
         except psycopg.Error as e:
             raise StoreUnavailable(self.name, f"cannot connect: {e}") from e
 
     async def write(self, events: Sequence[CommunityEvent]) -> Delivery:
         """Insert one row per (event, recipient) in one transaction; the batch's rows.
 
-        In pipeline mode: the inserts, both reads and the commit reach the server together
-        and their results come back together, one round trip for the batch."""
+        In pipeline mode, one round trip for the batch: the inserts and both reads reach the
+        server together, ended by one Sync, and PostgreSQL runs what comes before a Sync outside
+        a transaction block as one implicit transaction: all of it commits, or none of it."""
         await self.open()
         conn = self._conn
         assert conn is not None
@@ -109,17 +113,17 @@ class PostgresInbox:
         event_ids = ([e.event_id for e in events],)
         try:
             async with (
-                conn.pipeline(),
                 conn.cursor() as insert,
                 conn.cursor() as read_rows,
                 conn.cursor() as read_unread,
             ):
-                async with conn.transaction():
+                async with conn.pipeline():
                     for event_type, params in by_type.items():
                         sql = _INSERT.format(recipients=RECIPIENTS[event_type])
                         await insert.executemany(sql, params)
                     await read_rows.execute(_ROWS, event_ids)
                     await read_unread.execute(_UNREAD, event_ids)
+                # The pipeline's end sent the Sync and read every result: committed.
                 rows = [as_dict(r) for r in await read_rows.fetchall()]
                 unread = {u: int(n) for u, n in await read_unread.fetchall()}
         except psycopg.Error as e:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.auth import mint_token
+from footprint.migrate import apply_postgres
 from footprint.settings import load_settings
-from schemas.community import CreatePost, FollowUser
+from footprint.stack import PostgresServer, RedisServer
+from schemas.community import CreatePost, FollowUser, PenaltyUser
+from streams.sinks import Delivery, StoreRefused
+from streams.sinks.notifications import PostgresInbox
 from tests.integration.conftest import (
     JWT_SECRET,
     Process,
@@ -397,3 +402,49 @@ def test_bad_tokens_close_the_socket_with_1008_and_users_see_only_their_own(app:
     assert Path(app.proc.log).read_text(errors="replace").count(bad_tokens["expired"]) == 0, (
         "tokens are never logged"
     )
+
+
+def test_the_inbox_stores_a_batch_whole_or_not_at_all(
+    stores: tuple[PostgresServer, RedisServer],
+) -> None:
+    """One round trip per batch, one implicit transaction: a refused event leaves no row of
+    the others (the pass then splits the batch and stores them alone)."""
+    postgres, _ = stores
+    database = f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    url = postgres.url_for(database)
+    apply_postgres(url)
+    good = [FollowUser(actor_id="ann", followed_id=f"inbox-{i}") for i in range(3)]
+    bad = PenaltyUser.model_construct(  # NUL: valid to the schema, refused by PostgreSQL
+        event_id=uuid.uuid4(), actor_id="mod", user_id="inbox-1", reason="a\x00b",
+        type="penalty_user", occurred_at=datetime.now(UTC),
+    )  # fmt: skip
+
+    def stored() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM user_notifications").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def scenario() -> tuple[StoreRefused, int, Delivery, Delivery]:
+        inbox = PostgresInbox(url)
+        try:
+            with pytest.raises(StoreRefused) as refused:
+                await inbox.write([good[0], bad, good[1]])
+            after_refusal = stored()
+            # The session is usable after the refusal: the same events without the bad one.
+            first = await inbox.write([good[0], good[1]])
+            second = await inbox.write([good[1], good[2]])  # a replayed event adds no row
+            return refused.value, after_refusal, first, second
+        finally:
+            await inbox.close()
+
+    refused, after_refusal, first, second = asyncio.run(scenario())
+    assert refused.store == "notifications-postgres", refused
+    assert after_refusal == 0  # not the events before the bad one either
+    assert [r["user"] for r in first.rows] == ["inbox-0", "inbox-1"]
+    assert first.unread == {"inbox-0": 1, "inbox-1": 1}
+    assert [r["user"] for r in second.rows] == ["inbox-1", "inbox-2"]
+    assert second.unread == {"inbox-1": 1, "inbox-2": 1}
+    assert stored() == 3
