@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="only rebuild BENCHMARKS.md and the charts from the saved results",
+        help="only rebuild BENCHMARKS.md and the charts from the saved results and bench/notes",
     )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]

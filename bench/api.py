@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -316,7 +315,6 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "broker_down": down,
         "profile": profile,
         "failed_broker_down": failed_down,
-        "measured_at": time.time(),
         "command": stack.command("api", size),
     }
     return out.publish(

@@ -7,11 +7,20 @@ from typing import Any
 
 from bench.common import Output
 
-__all__ = ["draw"]
+__all__ = ["chart_paths", "draw"]
+
+# The benchmarks that have a chart, each drawn as charts/NAME.png.
+CHARTS = ("worker", "api", "stores")
+
+
+def chart_paths(out: Output, results: dict[str, dict[str, Any]]) -> dict[str, Path]:
+    """Where ``draw`` puts each chart of these results, without drawing it."""
+    return {name: out.charts / f"{name}.png" for name in CHARTS if results.get(name)}
 
 
 def draw(out: Output, results: dict[str, dict[str, Any]]) -> dict[str, Path]:
-    """Draw a chart per benchmark that has results; return their paths by benchmark."""
+    """Draw a chart per benchmark that has results; return their paths by benchmark (none
+    without matplotlib)."""
     try:
         import matplotlib
 

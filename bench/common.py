@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ __all__ = [
     "Output",
     "Progress",
     "Stack",
+    "measured_at",
     "median",
     "tag",
     "wait_until",
@@ -364,9 +366,26 @@ class Stack:
         self._kafka = self._postgres = self._redis = self._clickhouse = None
 
 
+def measured_at(data: dict[str, Any], path: Path | None = None) -> datetime | None:
+    """When a result was measured: its ``measured_at``, else the mtime of ``path`` if given.
+
+    The mtime is a fallback for results saved before the field existed: a git checkout resets it.
+    """
+    value = data.get("measured_at")
+    if isinstance(value, int | float):  # the API benchmark once saved time.time()
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        # ISO 8601; the scaling benchmark once saved "2026-11-30 08:54 UTC".
+        when = datetime.fromisoformat(value.removesuffix(" UTC"))
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if path is not None:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return None
+
+
 @dataclass
 class Output:
-    """Where a run writes: BENCHMARKS.md, results/*.json and charts/*.png."""
+    """Where a run writes: BENCHMARKS.md, results/*.json, charts/*.png and profiles/."""
 
     report: Path
     results: Path
@@ -375,6 +394,14 @@ class Output:
     results_written: list[str] = field(default_factory=list)
     # Results measured on Apache Kafka are saved as NAME.kafka.json beside Tansu's NAME.json.
     broker: str = "tansu"
+    # The hand-written notes the report inserts (bench/notes/KEY.md), read from the repository
+    # whatever the output directory.
+    notes: Path = ROOT / "bench" / "notes"
+
+    @property
+    def profiles(self) -> Path:
+        """Where the benchmarks write py-spy's flame graphs, beside the charts."""
+        return self.charts.parent / "profiles"
 
     @classmethod
     def for_size(cls, size: str, report_dir: Path | None) -> Output:
@@ -390,10 +417,12 @@ class Output:
         )
 
     def save(self, name: str, data: dict[str, Any]) -> Path:
-        """Write one benchmark's results as JSON (``NAME.kafka.json`` on Apache Kafka)."""
+        """Write one benchmark's results as JSON (``NAME.kafka.json`` on Apache Kafka), with
+        the UTC time they were saved as ``measured_at``."""
+        data = {**data, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
         if self.broker != "tansu" and name != "machine":
             name = f"{name}.{self.broker}"
-            data = {**data, "broker": self.broker}
+            data["broker"] = self.broker
         self.results.mkdir(parents=True, exist_ok=True)
         path = self.results / f"{name}.json"
         path.write_text(json.dumps(data, indent=2, default=str) + "\n")

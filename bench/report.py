@@ -1,26 +1,28 @@
 """BENCHMARKS.md and the charts, rebuilt from ``results/*.json`` after every run.
 
 Sections come from whichever benchmarks have results, so running one benchmark refreshes its
-section and keeps the others. The written analysis lives in ``bench/analysis.md`` and is copied
-in as is: it is prose about one run's figures, to be re-read after a new full run.
+section and keeps the others. Everything written by hand lives in ``bench/notes/KEY.md`` and is
+copied in as is: ``top`` after the introduction, ``worker``, ``api``, ``stores``, ``live``,
+``notify``, ``brokers`` (section 6), ``peers`` (7), ``query`` (8) and ``scale`` (9) at the end of
+their section, ``analysis`` at the very end; a missing file inserts nothing. Edit the notes, never
+BENCHMARKS.md: ``python -m bench --report-only`` rebuilds it, and a unit test checks that the
+committed file is what it writes. A note is prose about one run's figures: say which run (its
+date), and re-read it after a new run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from datetime import UTC, datetime
+import os
 from pathlib import Path
 from typing import Any
 
-from bench.charts import draw
-from bench.common import ROOT, Output
+from bench.charts import chart_paths, draw
+from bench.common import Output, measured_at
 from bench.query_report import render as render_query
 from bench.scale_report import render as render_scale
 
 __all__ = ["write_report"]
-
-ANALYSIS = ROOT / "bench" / "analysis.md"
 
 
 def _n(value: Any) -> str:
@@ -48,17 +50,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _rel(path: Path, out: Output) -> str:
-    try:
-        return str(path.relative_to(out.report.parent))
-    except ValueError:
-        pass
-    # Results keep absolute paths: a checkout elsewhere (another worktree) has the same file
-    # under its own bench/profiles or bench/charts.
-    here = out.charts.parent / path.parent.name / path.name
-    if here.exists():
-        with contextlib.suppress(ValueError):
-            return str(here.relative_to(out.report.parent))
-    return str(path)
+    """A link relative to the report, so the same files give the same text wherever it is."""
+    return Path(os.path.relpath(path, out.report.parent)).as_posix()
+
+
+def _profile(p: dict[str, Any], out: Output) -> str:
+    # Results keep the absolute path the run wrote (often a temporary directory): link the
+    # file of that name under this output's profiles/, where the benchmarks write it.
+    return _rel(out.profiles / Path(p["file"]).name, out)
+
+
+def _note(out: Output, key: str) -> list[str]:
+    """The hand-written note ``bench/notes/KEY.md`` as report lines, or nothing."""
+    path = out.notes / f"{key}.md"
+    text = path.read_text().strip() if path.exists() else ""
+    return ["", text] if text else []
 
 
 # --------------------------------------------------------------------------- sections
@@ -293,7 +299,7 @@ def _worker(w: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
             f"{p['gil_busy_percent']}% of the time**: the worker is bound by one Python thread's "
             f"CPU. `Logger.debug` calls (records built, then dropped) are on "
             f"{p['logger_debug_percent']}% of the samples. Flame graph: "
-            f"`{_rel(Path(p['file']), out)}` (open at https://www.speedscope.app).",
+            f"`{_profile(p, out)}` (open at https://www.speedscope.app).",
             "",
             "Where the GIL time goes, by stage (each sample counted once, for the first stage "
             "found on its stack):",
@@ -449,7 +455,7 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
             f"`py-spy record --gil` on the tracked uvicorn process during one more "
             f"{a['duration_s']:g} s run at {a['connections']} connections "
             f"({_n(p['rps_under_profiler'])} req/s under the profiler; {p['samples']:,} samples, "
-            f"GIL busy {p['gil_busy_percent']}%). Flame graph: `{_rel(Path(p['file']), out)}`.",
+            f"GIL busy {p['gil_busy_percent']}%). Flame graph: `{_profile(p, out)}`.",
             "",
             *_profile_tables(p),
         ]
@@ -623,7 +629,7 @@ def _live(live: dict[str, Any], out: Output) -> str:
                     f"{live['duration_s']:g} s run on one connection "
                     f"({_n(live['profile']['rps_under_profiler'])} req/s under the profiler; "
                     f"GIL busy {live['profile']['gil_busy_percent']}%). Flame "
-                    f"graph: `{_rel(Path(live['profile']['file']), out)}`.",
+                    f"graph: `{_profile(live['profile'], out)}`.",
                     "",
                     *_profile_tables(live["profile"]),
                 ]
@@ -928,32 +934,72 @@ def _scale(out: Output) -> str:
     return "\n\n".join(parts) or "_not run yet: `python -m bench scale --broker kafka`_"
 
 
-def write_report(out: Output) -> Path:
-    """Rebuild BENCHMARKS.md and the charts from the saved results."""
+# The results each section shows beyond the others, for the introduction's "measured" list:
+# (section, ((label, result name), ...)). Section 6 repeats 1 and 5 for Tansu.
+MEASURED = (
+    ("1", (("", "worker"),)),
+    ("2", (("", "api"),)),
+    ("3", (("", "stores"),)),
+    ("4", (("", "live"),)),
+    ("5", (("", "notify"),)),
+    ("6", (("worker on Apache Kafka", "worker.kafka"), ("notify on Apache Kafka", "notify.kafka"))),
+    ("7", (("Tansu", "peers"), ("Apache Kafka", "peers.kafka"))),
+    ("8", (("", "query"),)),
+    ("9", (("Apache Kafka", "scale.kafka"), ("Tansu", "scale"))),
+)
+
+
+def _footprints(steps: list[int]) -> str:
+    labels = [f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n:,}" for n in steps]
+    return " and ".join([", ".join(labels[:-1]), labels[-1]] if len(labels) > 1 else labels)
+
+
+def _measured(out: Output) -> str:
+    """When and at which size each section's results were measured, from the result files."""
+    entries = []
+    for section, sources in MEASURED:
+        times, sizes = [], []
+        for label, name in sources:
+            data = out.load(name)
+            if data is None:
+                continue
+            when = measured_at(data, out.results / f"{name}.json")
+            times.append(f"{label} {when:%Y-%m-%d %H:%M}".strip())
+            # The query benchmark's sizes are given in footprints (--rows), not by name.
+            size = (
+                f"{_footprints(data['steps'])} footprints"
+                if name == "query"
+                else f"size {data['size']}"
+            )
+            if size not in sizes:
+                sizes.append(size)
+        if times:
+            entries.append(f"{section}: {', '.join(times + sizes)}")
+    return "; ".join(entries) or "–"
+
+
+def write_report(out: Output, *, draw_charts: bool = True) -> Path:
+    """Rebuild BENCHMARKS.md, with the notes, and the charts from the saved results.
+
+    ``draw_charts=False`` links the charts where ``draw`` puts them without drawing them.
+    """
     results = {
         name: data
         for name in ("worker", "api", "live", "notify", "stores", "peers", "query")
         if (data := out.load(name)) is not None
     }
-    charts = draw(out, results)
+    charts = draw(out, results) if draw_charts else chart_paths(out, results)
     no_charts = bool(results) and not charts
     machine = out.load("machine")
-    sizes = sorted({r["size"] for r in results.values()})
-    measured = sorted(
-        datetime.fromtimestamp((out.results / f"{name}.json").stat().st_mtime, UTC).strftime(
-            "%Y-%m-%d %H:%M"
-        )
-        for name in results
-    )
-    when = f"{measured[0]} to {measured[-1]} UTC" if measured else "–"
     parts = [
         "# Benchmarks",
         "",
-        f"Generated by `python -m bench` (`make bench`); figures measured {when}, size "
-        f"{', '.join(sizes) or '–'}. "
+        "Generated by `python -m bench` (`make bench`) from each benchmark's latest saved "
+        f"results, measured (UTC) in section {_measured(out)}. "
         "The machine is shared and noisy: each benchmark compares two things **within one run** "
         "(a ratio), and absolute figures move from run to run. Every benchmark runs at a tiny "
         "size in seconds: `python -m bench --size tiny` (report in a temporary directory).",
+        *_note(out, "top"),
         "",
         *(["_(No charts: matplotlib is not installed.)_", ""] if no_charts else []),
         "## Goals (issue 5)",
@@ -976,6 +1022,7 @@ def write_report(out: Output) -> Path:
         parts.append(
             render(results[name]) if name in results else f"_not run yet: `python -m bench {name}`_"
         )
+        parts += _note(out, name)
     parts += [
         "",
         "## 6. Brokers side by side: Tansu and Apache Kafka",
@@ -984,6 +1031,7 @@ def write_report(out: Output) -> Path:
         "(`--broker kafka`), each ratio measured within its own run:",
         "",
         _brokers(out),
+        *_note(out, "brokers"),
         "",
         "## 7. Peers in the same run: raw consumer, reference consumer, Quix Streams, worker",
         "",
@@ -998,19 +1046,21 @@ def write_report(out: Output) -> Path:
         "\"worker ÷ this\" is the worker's rate over that consumer's.",
         "",
         _peers(out),
+        *_note(out, "peers"),
         "",
         "## 8. Stats API v2 at scale: a breakdown, a funnel and a timeseries on both stores",
         "",
         render_query(results["query"])
         if "query" in results
         else "_not run yet: `python -m bench query --rows 1000000,10000000`_",
+        *_note(out, "query"),
         "",
         "## 9. Workers side by side: 1, 2 and 4 worker processes in one consumer group",
         "",
         _scale(out),
+        *_note(out, "scale"),
+        *_note(out, "analysis"),
     ]
-    if ANALYSIS.exists():
-        parts += ["", ANALYSIS.read_text().strip()]
     out.report.parent.mkdir(parents=True, exist_ok=True)
     out.report.write_text("\n".join(parts) + "\n")
     return out.report

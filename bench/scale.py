@@ -32,7 +32,6 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -489,7 +488,6 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "produced": produced,
         "runs": runs,
         "command": stack.command("scale", size),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     data["ratios"] = ratios(runs)
     data["problems"] = check(runs)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.common import measured_at
+
 __all__ = ["check", "costs", "model", "ratios", "render"]
 
 # Processes whose CPU a run measures, in the order the report shows them.
@@ -254,10 +256,12 @@ def render(data: dict[str, Any], broker: str) -> str:
     packs = ", ".join(
         f"{v['messages']:,} messages on {p} partitions" for p, v in data["produced"].items()
     )
+    when = measured_at(data)
     parts = [
         f"### {broker}",
         "",
-        f"Command: `{data['command']}`, measured {data.get('measured_at', '?')}  \n"
+        f"Command: `{data['command']}`, measured "
+        f"{f'{when:%Y-%m-%d %H:%M} UTC' if when else '?'}  \n"
         f"{data['events']:,} footprints per run in packs as the API's producer sends them "
         f"({packs}); "
         f"`nproc` = {nproc}. Each row: a fresh topic and stores, W worker processes in one "
