@@ -1,5 +1,6 @@
-"""The peers benchmark at tiny size, as ``make bench`` runs it at full size: every consumer
-reads the same topic, each one's output is checked, and the report gets its section."""
+"""Every benchmark at tiny size, as ``make bench`` runs them at full size: each one's output
+is checked (every store written, every consumer's count right), and the report gets its
+section."""
 
 from __future__ import annotations
 
@@ -72,6 +73,56 @@ def test_api_benchmark_at_tiny_size(tmp_path: Path) -> None:
     assert "## 2. API: capture middleware overhead" in report
     assert "handler waiting 2 ms" in report
     assert data["result"] in report
+
+
+def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tmp_path: Path) -> None:
+    """The other four benchmarks in one command, on one stack, as ``make bench`` runs them:
+    each did its whole job (every footprint in every store, every notification delivered,
+    every request answered, the stores' answers identical) and wrote its section."""
+    names = ["worker", "live", "notify", "stores"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *names, "--size", "tiny", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = {n: json.loads((tmp_path / "results" / f"{n}.json").read_text()) for n in names}
+
+    worker, n = data["worker"]["worker"], data["worker"]["events"]
+    assert worker["stored"] == worker["clickhouse_rows"] == worker["redis_1m_total"] == n
+    assert worker["heartbeat_processed"] == n and worker["exit_code"] == 0
+    assert data["worker"]["raw"]["events_per_s"] > 0 and data["worker"]["ratio"] > 0
+    assert (
+        data["worker"]["per_event_costs"]["wire.unpack, packs of 500 (msgspec)"]["us_per_event"] > 0
+    )
+
+    loads = data["live"]["loads"].values()
+    assert loads and all(r["failed"] == 0 and r["requests"] > 0 for r in loads)
+    assert data["live"]["sample"]["total"] > 0
+
+    latency, fanout = data["notify"]["latency"], data["notify"]["fanout"]
+    assert latency["delivered"] == latency["sent"] > 0
+    # Where each event's time went: every delivered event seen on Redis on its way.
+    assert latency["hops_events"] == latency["delivered"]
+    hops = latency["hops"]
+    assert 0 < hops["acked"]["p50_ms"] <= hops["on_redis"]["p50_ms"] <= latency["p50_ms"] + 1
+    assert fanout["published"] == fanout["followers"]
+    assert fanout["sockets_delivered"] == fanout["sockets"] > 0
+
+    stores = data["stores"]
+    assert stores["mismatches"] == []
+    for store, steps in stores["loads"].items():
+        assert all(step["rows"] == int(rows) for rows, step in steps.items()), store
+
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for title in ("## 1. Worker throughput", "## 4. Live stats latency",
+                  "## 5. Notifications: latency and fan-out", "## 3. Stores"):  # fmt: skip
+        assert title in report
+    assert "until the worker published the delivery on Redis" in report
+    for result in data.values():
+        assert result["result"] in proc.stdout and result["result"] in report
 
 
 def test_query_benchmark_stores_agree_at_tiny_size(tmp_path: Path) -> None:
