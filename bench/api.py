@@ -8,6 +8,8 @@ from a separate process (wrk, else ``bench.loadgen``) with real user agents over
   once with a trivial handler (the worst case: the middleware's cost against almost nothing)
   and once with handlers that wait 2 ms (``await asyncio.sleep(0.002)``, a host app's I/O);
 * added latency: one connection (no queueing), p50 and p99 of tracked minus plain;
+* added work: the same two sites called in the benchmark's own process, without server or
+  network (``bench/api_inprocess.py``): CPU µs per request with and without the middleware;
 * broker down: the middleware pointed at a port nothing listens on; every request must still
   succeed. A second run with a 1,000-event memory bound makes the disk spool take the rest;
 * delivery: with the broker up, the footprints on the topic are counted against the requests
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.api_inprocess import cost_per_request
 from bench.common import (
     ChildExited,
     CpuWindow,
@@ -48,6 +51,7 @@ DURATIONS = {"tiny": (1.0, 1.0), "small": (5.0, 2.0), "full": (10.0, 3.0)}  # me
 CONNECTIONS = 32
 GOAL_RATIO = 0.90  # trivial handler
 GOAL_RATIO_IO = 0.97  # handlers waiting 2 ms
+IN_PROCESS_REQUESTS = {"tiny": 1_000, "small": 5_000, "full": 10_000}  # per round, 6 rounds
 
 
 class Server:
@@ -244,6 +248,16 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         + _spooled(workdir / "up-io")
     )
     progress(f"broker up: {recorded_up:,} footprints recorded for {served_up:,} requests served")
+    # The same two sites called in this process: what the middleware costs per request, with
+    # neither the load generator nor the broker competing for the cores while it is measured.
+    in_process = cost_per_request(
+        stack.kafka.bootstrap, f"{topic}-in-process", IN_PROCESS_REQUESTS[size]
+    )
+    progress(
+        f"in process: {in_process['plain_us']:.1f} µs a request without, "
+        f"{in_process['tracked_us']:.1f} µs with the middleware (+{in_process['added_us']:.1f} "
+        f"µs, ratio {in_process['ratio']:.3f})"
+    )
 
     dead_port = free_port()
     down: dict[str, dict[str, Any]] = {}
@@ -306,6 +320,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "latency_1_connection": latency,
         "added_p50_ms": round(added_p50, 3),
         "added_p99_ms": round(added_p99, 3),
+        "in_process": in_process,
         "broker_up": {
             "served": served_up,
             "recorded": recorded_up,
@@ -329,6 +344,8 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "without_2ms_rps": round(io_plain_rps),
             "added_p50_ms": round(added_p50, 3),
             "added_p99_ms": round(added_p99, 3),
+            "in_process_added_us": in_process["added_us"],
+            "in_process_ratio": in_process["ratio"],
             "failed_broker_down": failed_down,
         },
     )

@@ -13,6 +13,7 @@ import asyncio
 from fastapi import FastAPI, HTTPException
 
 from footprint.middleware import FootprintMiddleware
+from footprint.producer import FootprintProducer
 
 __all__ = ["IO_SECONDS", "plain", "plain_io", "tracked", "tracked_io"]
 
@@ -50,10 +51,11 @@ def plain() -> FastAPI:
     return _site()
 
 
-def tracked() -> FastAPI:
-    """The site with Footprint's middleware, configured from the environment."""
+def tracked(producer: FootprintProducer | None = None) -> FastAPI:
+    """The site with Footprint's middleware, configured from the environment (with its own
+    producer unless one is given, as a host app may share one)."""
     app = _site()
-    app.add_middleware(FootprintMiddleware)
+    app.add_middleware(FootprintMiddleware, producer=producer)
     return app
 
 

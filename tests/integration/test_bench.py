@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,16 +18,34 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_peers_benchmark_at_tiny_size(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class TinyRun:
+    """``python -m bench --size tiny``: every benchmark but scale, on one stack, one report."""
+
+    stdout: str
+    report: str
+    results: Path
+
+    def load(self, name: str) -> dict[str, Any]:
+        return dict(json.loads((self.results / f"{name}.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "peers", "--size", "tiny", "--report-dir", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--size", "tiny", "--report-dir", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    data = json.loads((tmp_path / "results" / "peers.json").read_text())
+    return TinyRun(proc.stdout, (out / "BENCHMARKS.md").read_text(), out / "results")
+
+
+def test_peers_benchmark_at_tiny_size(tiny: TinyRun) -> None:
+    data = tiny.load("peers")
     n = data["events"]
     quix = data["quix"]["window_and_sink"]
     worker = data["worker"]
@@ -41,54 +61,39 @@ def test_peers_benchmark_at_tiny_size(tmp_path: Path) -> None:
     assert data["raw"]["before"]["events"] == data["raw"]["after"]["events"] == n
     for name, ratio in data["ratios"].items():
         assert ratio > 0, name
-    assert data["result"] in proc.stdout
-    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert data["result"] in tiny.stdout
+    report = tiny.report
     assert "## 7. Peers in the same run" in report
     assert data["result"] in report
     print(data["result"])
 
 
-def test_api_benchmark_at_tiny_size(tmp_path: Path) -> None:
+def test_api_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     """Both ratios (trivial and 2 ms handlers) measured, nothing lost or failed, the section
     written; a ratio is not asserted against its goal: a tiny run on a shared machine is noise."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "api", "--size", "tiny", "--report-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    data = json.loads((tmp_path / "results" / "api.json").read_text())
+    data = tiny.load("api")
     assert data["ratio"] > 0 and data["io"]["ratio"] > 0
     assert data["io"]["one_connection_ratio"] > 0
     assert all(r["failed"] == 0 for runs in data["runs"].values() for r in runs)
     assert data["failed_broker_down"] == 0
+    in_process = data["in_process"]
+    assert in_process["plain_us"] > 0 and in_process["tracked_us"] > 0
+    assert in_process["delivered"] == in_process["offered"] == in_process["requests_tracked"]
     # Every request the load generator counted left a footprint, on the topic or in a spool.
     assert data["broker_up"]["recorded"] >= data["broker_up"]["served"] > 0
     for down in data["broker_down"].values():
         assert down["kept_in_spool_after_shutdown"] >= down["served_total"] > 0
-    assert data["result"] in proc.stdout
-    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert data["result"] in tiny.stdout
+    report = tiny.report
     assert "## 2. API: capture middleware overhead" in report
     assert "handler waiting 2 ms" in report
     assert data["result"] in report
 
 
-def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tmp_path: Path) -> None:
-    """The other four benchmarks in one command, on one stack, as ``make bench`` runs them:
-    each did its whole job (every footprint in every store, every notification delivered,
+def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tiny: TinyRun) -> None:
+    """Each did its whole job (every footprint in every store, every notification delivered,
     every request answered, the stores' answers identical) and wrote its section."""
-    names = ["worker", "live", "notify", "stores"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", *names, "--size", "tiny", "--report-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    data = {n: json.loads((tmp_path / "results" / f"{n}.json").read_text()) for n in names}
+    data = {n: tiny.load(n) for n in ("worker", "live", "notify", "stores")}
 
     worker, n = data["worker"]["worker"], data["worker"]["events"]
     assert worker["stored"] == worker["clickhouse_rows"] == worker["redis_1m_total"] == n
@@ -116,26 +121,18 @@ def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tmp_path: Path) -
     for store, steps in stores["loads"].items():
         assert all(step["rows"] == int(rows) for rows, step in steps.items()), store
 
-    report = (tmp_path / "BENCHMARKS.md").read_text()
+    report = tiny.report
     for title in ("## 1. Worker throughput", "## 4. Live stats latency",
                   "## 5. Notifications: latency and fan-out", "## 3. Stores"):  # fmt: skip
         assert title in report
     assert "until the worker published the delivery on Redis" in report
     for result in data.values():
-        assert result["result"] in proc.stdout and result["result"] in report
+        assert result["result"] in tiny.stdout and result["result"] in report
 
 
-def test_query_benchmark_stores_agree_at_tiny_size(tmp_path: Path) -> None:
+def test_query_benchmark_stores_agree_at_tiny_size(tiny: TinyRun) -> None:
     """2,000 generated footprints: both stores hold the same rows and give the same answers."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "query", "--size", "tiny", "--report-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    data = json.loads((tmp_path / "results" / "query.json").read_text())
+    data = tiny.load("query")
     assert data["mismatches"] == []
     (step,) = data["steps"]
     sums = data["checksums"][str(step)]
@@ -150,8 +147,8 @@ def test_query_benchmark_stores_agree_at_tiny_size(tmp_path: Path) -> None:
     everyone, *steps = counts["funnel_visitors"]
     assert everyone >= steps[0] > 0 and steps == sorted(steps, reverse=True)
     assert counts["timeseries_days"] >= 25  # ~30 days with footprints of the site
-    assert data["result"] in proc.stdout and "mismatches=0" in data["result"]
-    report = (tmp_path / "BENCHMARKS.md").read_text()
+    assert data["result"] in tiny.stdout and "mismatches=0" in data["result"]
+    report = tiny.report
     assert "## 8. Stats API v2 at scale" in report and data["result"] in report
 
 
