@@ -67,6 +67,10 @@ async def _drive(app: ASGIApp, scopes: list[dict[str, Any]]) -> None:
 
     for scope in scopes:
         await app({**scope, "state": {}}, receive, send)
+        # Back to the event loop after each request, as a server's loop goes between requests:
+        # the producer's tasks then run between requests too, and build in batches of the
+        # size they have in a server (run back to back, the middleware cost ~40 % less).
+        await asyncio.sleep(0)
 
 
 async def _measure(
