@@ -82,8 +82,8 @@ integration: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP)
 test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
 	$(BIN)/pytest -q --durations=25 tests
 
-# Benchmarks (not part of `make test`, which runs the peers and query benchmarks at tiny
-# size): ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
+# Benchmarks (not part of `make test`, which runs each of them at tiny size, scale apart):
+# ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
 # benchmark on Tansu, then the worker, notifications and peers (raw consumer, reference
 # consumer, Quix Streams, worker) again on Apache Kafka, then 1, 2 and 4 workers side by side
 # on Apache Kafka (scale: 90 s at size small on 2 cores).
