@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -380,32 +381,12 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         # Warm-up at the measured rate: the first events pay for connections and the worker's
         # first batch, and a broker just started compiles its hot paths (Apache Kafka's JVM
         # takes 75-100 % of a core for its first ~20 s at this load, ~25 % after).
-        asyncio.run(
-            latency(
-                stack.kafka.bootstrap,
-                topic,
-                ws_url,
-                tokens,
-                recipients,
-                cfg["rate"],
-                cfg["warmup"],
-                progress,
-            )  # fmt: skip
+        at_rate = partial(
+            latency, stack.kafka.bootstrap, topic, ws_url, tokens, recipients, cfg["rate"]
         )
+        asyncio.run(at_rate(cfg["warmup"], progress))
         cpu_worker, cpu_api = CpuWindow(worker.pid), CpuWindow(api.pid)
-        lat = asyncio.run(
-            latency(
-                stack.kafka.bootstrap,
-                topic,
-                ws_url,
-                tokens,
-                recipients,
-                cfg["rate"],
-                cfg["seconds"],
-                progress,
-                redis_url,
-            )  # fmt: skip
-        )
+        lat = asyncio.run(at_rate(cfg["seconds"], progress, redis_url))
         lat["warmup_seconds"] = cfg["warmup"]
         lat["worker_cpu"], lat["api_cpu"] = cpu_worker.result(), cpu_api.result()
         lat["load_average"] = loadavg()

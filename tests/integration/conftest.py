@@ -128,12 +128,9 @@ def env(stack: Servers, tmp_path: Path) -> dict[str, str]:
 def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
     """Fresh topics, PostgreSQL database, Redis db and data dir, as ``FOOTPRINT_*`` variables."""
     tag = uuid.uuid4().hex[:8]
-    database = f"t_{tag}"
-    with psycopg.connect(servers.postgres.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
     values = {
         "FOOTPRINT_KAFKA_URL": servers.kafka.url,
-        "FOOTPRINT_POSTGRES_URL": servers.postgres.url_for(database),
+        "FOOTPRINT_POSTGRES_URL": fresh_postgres_url(servers.postgres, f"t_{tag}"),
         "FOOTPRINT_REDIS_URL": fresh_redis_url(servers.redis),
         "FOOTPRINT_APP_ID": f"footprint-{tag}",
         "FOOTPRINT_FOOTPRINTS_TOPIC": f"footprints-{tag}",
@@ -145,6 +142,14 @@ def make_env(servers: Servers, tmp_path: Path) -> dict[str, str]:
         "FOOTPRINT_BATCH_SECONDS": "0.2",
     }
     return values
+
+
+def fresh_postgres_url(server: PostgresServer, database: str | None = None) -> str:
+    """A new, empty database on ``server`` (named ``database``, else at random): its URL."""
+    database = database or f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    return server.url_for(database)
 
 
 def fresh_redis_url(server: RedisServer) -> str:

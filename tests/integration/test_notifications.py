@@ -36,6 +36,7 @@ from tests.integration.conftest import (
     Servers,
     admin_headers,
     footprint_run,
+    fresh_postgres_url,
     make_env,
     wait_until,
 )
@@ -409,11 +410,7 @@ def test_the_inbox_stores_a_batch_whole_or_not_at_all(
 ) -> None:
     """One round trip per batch, one implicit transaction: a refused event leaves no row of
     the others (the pass then splits the batch and stores them alone)."""
-    postgres, _ = stores
-    database = f"t_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = postgres.url_for(database)
+    url = fresh_postgres_url(stores[0])
     apply_postgres(url)
     good = [FollowUser(actor_id="ann", followed_id=f"inbox-{i}") for i in range(3)]
     bad = PenaltyUser.model_construct(  # NUL: valid to the schema, refused by PostgreSQL

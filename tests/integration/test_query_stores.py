@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +34,7 @@ from footprint.stack import PostgresServer, RedisServer
 from streams.sinks.base import Batch
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.postgres import PostgresSink
+from tests.integration.conftest import fresh_postgres_url
 
 pytestmark = pytest.mark.integration
 
@@ -203,9 +203,7 @@ def query_stores(
 ) -> Iterator[Stores]:
     postgres, _ = stores
     database = f"q_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = postgres.url_for(database)
+    url = fresh_postgres_url(postgres, database)
     apply_postgres(url)
     # One chdb path per process: join the one already open, if any.
     path = chdb_open_path() or str(tmp_path_factory.mktemp("chdb") / "data")
