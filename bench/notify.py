@@ -17,7 +17,6 @@ process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from functools import partial
@@ -126,12 +125,13 @@ async def _open_many(ws_url: str, users: list[str], tokens: dict[str, str]) -> l
 
 
 class RedisArrivals:
-    """When each event's delivery was published on Redis (the worker's last step)."""
+    """When each delivery, by (event id, user), was published on Redis (the worker's last
+    step)."""
 
     def __init__(self, redis_url: str) -> None:
         self.client = aioredis.from_url(redis_url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.arrivals: dict[str, float] = {}
+        self.arrivals: dict[tuple[str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -144,7 +144,17 @@ class RedisArrivals:
             for item in unpack_deliveries(json.loads(message["data"])):
                 eid = ((item.get("notification") or {}).get("payload") or {}).get("event_id")
                 if eid:
-                    self.arrivals.setdefault(eid, now)
+                    self.arrivals.setdefault((eid, item.get("user", "")), now)
+
+    def of(self, event_id: str) -> list[float]:
+        """When each of an event's deliveries was published."""
+        return [t for (eid, _), t in self.arrivals.items() if eid == event_id]
+
+    async def wait(self, event_id: str, deliveries: int, timeout: float) -> None:
+        """Until ``deliveries`` of the event were published, or ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.of(event_id)) < deliveries:  # noqa: ASYNC110 - the reader task fills arrivals
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -230,7 +240,7 @@ async def latency(
         # Hop by hop, each from the event's own start, for the events delivered.
         hops: dict[str, list[float]] = {"acked": [], "on_redis": [], "redis_to_socket": []}
         for eid, (u, t) in sent.items():
-            socket_at, redis_at = by_user[u].arrivals.get(eid), on_redis.arrivals.get(eid)
+            socket_at, redis_at = by_user[u].arrivals.get(eid), on_redis.arrivals.get((eid, u))
             if socket_at is None or redis_at is None or eid not in acked:
                 continue
             hops["acked"].append((acked[eid] - t) * 1000)
@@ -251,44 +261,30 @@ async def fanout(
 ) -> dict[str, Any]:  # fmt: skip
     """One post by ``author``: time until every follower's notification is out."""
     sockets = await _open_many(ws_url, watched, tokens)
-    client = aioredis.from_url(redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(NOTIFICATIONS_CHANNEL)
-    published: dict[str, float] = {}
+    on_redis = RedisArrivals(redis_url)
+    await on_redis.start()
     event = CreatePost(actor_id=author, post_id=1, title="Hello followers")
     eid = str(event.event_id)
-
-    async def count() -> None:
-        async for message in pubsub.listen():
-            for item in unpack_deliveries(json.loads(message["data"])):
-                if ((item.get("notification") or {}).get("payload") or {}).get("event_id") == eid:
-                    published.setdefault(item.get("user", ""), time.perf_counter())
-            if len(published) >= len(followers):
-                return
-
-    counter = asyncio.create_task(count())
     publisher = NotificationPublisher(bootstrap, topic)
     await publisher.start()
     try:
         began = time.perf_counter()
         await publisher.publish(event)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(counter), timeout=60)
+        await on_redis.wait(eid, len(followers), timeout=60)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not all(eid in s.arrivals for s in sockets):  # noqa: ASYNC110 - polling other tasks' results
             await asyncio.sleep(0.02)
     finally:
-        counter.cancel()
         await publisher.stop()
-        await pubsub.aclose()
-        await client.aclose()
+        await on_redis.close()
         for s in sockets:
             await s.close()
+    published = on_redis.of(eid)
     socket_times = [s.arrivals[eid] - began for s in sockets if eid in s.arrivals]
     result = {
         "followers": len(followers),
         "published": len(published),
-        "all_published_s": round(max(published.values()) - began, 3) if published else None,
+        "all_published_s": round(max(published) - began, 3) if published else None,
         "sockets": len(sockets),
         "sockets_delivered": len(socket_times),
         "last_socket_s": round(max(socket_times), 3) if socket_times else None,
