@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from api.auth import mint_token
 from api.notify import NotificationPublisher
+from bench.batching import compare
 from bench.common import (
     BENCH_JWT_SECRET,
     Child,
@@ -404,10 +405,21 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         worker.stop()
         stack.drop_postgres_db(db)
         stack.drop_clickhouse_db(db)
+    # The agent's batching policy alone, in this process, once the servers are gone.
+    batching = compare(cfg["rate"], size)
+    progress(
+        "batching alone: "
+        + "; ".join(
+            f"{key} p50 {p['p50_ms']:.1f} / p99 {p['p99_ms']:.1f} ms, {p['passes_per_s']:.0f} "
+            f"passes/s, idle {p['idle_cpu_percent']:.2f} % CPU"
+            for key, p in batching["policies"].items()
+        )
+    )
     data = {
         "size": size,
         "latency": lat,
         "fanout": fan,
+        "batching": batching,
         "goal_p99_ms": 50.0,
         "goal_fanout_s": 2.0,
         "command": stack.command("notify", size),

@@ -679,6 +679,35 @@ def _notify_hops(lat: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _notify_batching(b: dict[str, Any] | None) -> list[str]:
+    """The agent's batching policies alone, in one process (runs that measured them)."""
+    if not b:
+        return []
+    rows = [
+        [
+            p["label"],
+            f"{_ms(p['p50_ms'], 1)} / {_ms(p['p99_ms'], 1)} ms",
+            f"{p['passes_per_s']:.0f}",
+            f"{p['events_per_pass']:.1f}",
+            f"{p['idle_cpu_percent']:.2f}",
+        ]
+        for p in b["policies"].values()
+    ]
+    return [
+        "",
+        f"**The batching policy alone** (`bench/batching.py`, in the benchmark's process after "
+        f"the servers stop): {b['rate']:g} events/s open loop (Poisson, the same arrivals for "
+        f"each) for {b['loaded_seconds']:g} s into a Faust agent whose pass waits "
+        f"{b['pass_ms']:g} ms (the worker's pass here); latency from arrival to the end of "
+        f"the event's pass; then the CPU of the idle agent over {b['idle_seconds']:g} s.",
+        "",
+        _table(
+            ["policy", "p50 / p99", "passes/s", "events/pass", "idle CPU % of a core"],
+            rows,
+        ),
+    ]
+
+
 def _notify(n: dict[str, Any]) -> str:
     lat, fan = n["latency"], n["fanout"]
     return "\n".join(
@@ -724,6 +753,7 @@ def _notify(n: dict[str, Any]) -> str:
                     ],
                 ],
             ),
+            *_notify_batching(n.get("batching")),
             "",
             f"Closing line: `{n['result']}`",
         ]

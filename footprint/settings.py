@@ -125,7 +125,10 @@ class Settings(CaptureSettings, BaseSettings):
     notifications_dead_letter_topic: str = "notifications-dead-letter"
     notification_retention_days: float = Field(7.0, gt=0, le=3650)
     notification_batch_seconds: float = Field(
-        0.01, gt=0, le=60, description="How long a notification batch collects events"
+        0.002,
+        gt=0,
+        le=60,
+        description="How long a notification batch collects events after its first",
     )
     inbox_size: int = Field(100, ge=1, le=10_000)
     notification_publish_timeout: float = Field(

@@ -9,6 +9,7 @@ import faust
 from footprint import heap
 from footprint.settings import SettingsError, get_settings
 from streams import compat, shutdown
+from streams.batching import ReadyStream
 
 try:
     _settings = get_settings()
@@ -49,6 +50,7 @@ app = faust.App(
     web_enabled=not _settings.embedded_worker,
     web_port=_settings.worker_web_port,
     web_bind="127.0.0.1",
+    Stream=ReadyStream,
 )
 
 # The worker's patches of faust/aiokafka private names, each checked: see streams/compat.py.

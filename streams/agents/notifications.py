@@ -69,9 +69,9 @@ async def notify(stream: StreamT) -> None:
         stores, partial(dead_letter, notifications_dead_letter_topic), stop=app
     )
     try:
-        # take_events is on faust.Stream, not yet on the StreamT protocol.
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            _settings.batch_size, within=_settings.notification_batch_seconds
+        # A pass starts when its first event arrives (streams/batching.py).
+        async for events in stream.take_ready(  # type: ignore[attr-defined]
+            _settings.batch_size, linger=_settings.notification_batch_seconds
         ):
             began = time.monotonic()
             watch.pass_started()

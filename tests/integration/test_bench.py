@@ -115,6 +115,12 @@ def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tiny: TinyRun) ->
     assert 0 < hops["acked"]["p50_ms"] <= hops["on_redis"]["p50_ms"] <= latency["p50_ms"] + 1
     assert fanout["published"] == fanout["followers"]
     assert fanout["sockets_delivered"] == fanout["sockets"] > 0
+    # The batching policies alone: each handled every event it was given, and idled.
+    policies = data["notify"]["batching"]["policies"]
+    assert set(policies) == {"clock_10ms", "clock_2ms", "ready_2ms"}
+    for p in policies.values():
+        assert p["handled"] == p["events"] > 0 and p["passes_per_s"] > 0
+        assert p["idle_cpu_percent"] >= 0
 
     stores = data["stores"]
     assert stores["mismatches"] == []
@@ -126,6 +132,7 @@ def test_worker_live_notify_and_stores_benchmarks_at_tiny_size(tiny: TinyRun) ->
                   "## 5. Notifications: latency and fan-out", "## 3. Stores"):  # fmt: skip
         assert title in report
     assert "until the worker published the delivery on Redis" in report
+    assert "**The batching policy alone**" in report
     for result in data.values():
         assert result["result"] in tiny.stdout and result["result"] in report
 

@@ -1,0 +1,61 @@
+"""``ReadyStream.take_ready``: a batch starts with its first event, grows with the load, and
+its events are acknowledged only once the agent has handed it back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+
+from streams.batching import ReadyStream
+
+# No broker is reached: an agent's test context feeds its stream from a channel.
+app = faust.App("test-batching", broker="kafka://127.0.0.1:1", Stream=ReadyStream)
+
+taken: list[list[Any]] = []
+acked_when_taken: list[list[bool]] = []
+release = asyncio.Event()
+
+
+@app.agent()
+async def hold_the_first_batch(stream: Any) -> None:
+    async for batch in stream.take_ready(3, linger=0.05):
+        taken.append([event.value for event in batch])
+        acked_when_taken.append([event.message.acked for event in batch])
+        if len(taken) == 1:
+            await release.wait()  # a long pass: the next events arrive during it
+
+
+async def scenario() -> list[bool]:
+    taken.clear()
+    acked_when_taken.clear()
+    release.clear()
+    async with hold_the_first_batch.test_context() as agent:
+        await agent.put(1, wait=False)
+        # An idle agent takes a lone event after the linger, without waiting for more.
+        for _ in range(100):
+            if taken:
+                break
+            await asyncio.sleep(0.01)
+        assert taken == [[1]]
+        sent = [await agent.put(value, wait=False) for value in range(2, 9)]
+        await asyncio.sleep(0.01)
+        assert taken == [[1]], "a batch was handed over while the agent held the last one"
+        release.set()
+        for _ in range(100):
+            if sum(map(len, taken)) == 8:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # the agent asks for the next batch: the last is acknowledged
+        return [event.message.acked for event in sent]
+
+
+def test_a_batch_starts_with_its_first_event_and_takes_what_arrived_during_the_last_pass() -> None:
+    acked = asyncio.run(scenario())
+    # What arrived while the first batch was held comes as soon as it is handed back, in
+    # order, at most max_ (3) a batch.
+    assert taken == [[1], [2, 3, 4], [5, 6, 7], [8]]
+    # No event is acknowledged while its batch is with the agent; every one is afterwards.
+    assert acked_when_taken == [[False], [False] * 3, [False] * 3, [False]]
+    assert acked == [True] * 7
