@@ -11,8 +11,9 @@ What happens now, in order:
 2. ``in_flight(events)`` wraps each pass of an agent. A pass that ends by ``WorkerStopping`` or
    by cancellation *holds* its messages (one reference more): nothing can acknowledge them any
    more, not even ``Stream.take_events`` or ``ReadyStream.take_ready`` (streams/batching.py),
-   which acknowledge the batch in hand in a ``finally`` when the agent leaves its loop. Their offsets are never committed; the next start reads the
-   batch again (every write is idempotent).
+   which acknowledge the batch in hand in a ``finally`` when the agent leaves its loop. Their
+   offsets are never committed; the next start reads the batch again (every write is
+   idempotent).
 3. At stop, Faust's wait for in-flight batches lasts while a pass is running, at most half of
    ``FOOTPRINT_STOP_TIMEOUT`` (``streams.compat.bound_stop_wait``); then the agents are
    cancelled, which also ends a write that hangs (a store that accepts connections but never
