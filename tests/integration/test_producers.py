@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from tests.integration.conftest import BIN, admin_headers, free_port, wait_http
+from schemas.community import FollowUser
+from tests.integration.conftest import BIN, admin_headers, free_port, wait_http, wait_until
 from tests.integration.traffic import Sent, check_stored, through_api
 
 pytestmark = pytest.mark.integration
@@ -148,6 +149,58 @@ def test_third_party_producers_are_counted_exactly(env, spawn) -> None:
     assert before - timedelta(seconds=1) <= stamped <= after + timedelta(seconds=1)
     # Every footprint without an id got one derived from its message (UUIDv8).
     assert versions == {"8": 1500 + 600 + 600 + 2}
+    assert proc.stop() == 0, proc.tail()
+
+
+def test_third_party_producers_notify_each_recipient_once(env, spawn) -> None:
+    """Community events from confluent-kafka (no key, then keyed by recipient with murmur2,
+    lingering so that records arrive in multi-record batches) and from kcat: each notifies its
+    recipient once."""
+    port = free_port()
+    proc = spawn([str(BIN / "footprint"), "run", "--port", str(port)], env, "footprint-run")
+    wait_http(f"http://127.0.0.1:{port}/health", proc)
+    bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
+    topic = env["FOOTPRINT_NOTIFICATIONS_TOPIC"]
+
+    events = [FollowUser(actor_id=f"fan-{i}", followed_id=f"star-{i % 30}") for i in range(900)]
+    failures: list[str] = []
+    for part, config in (
+        (events[:300], {}),
+        (events[300:600], {"linger.ms": "20"}),
+        (events[600:850], {"linger.ms": "20", "partitioner": "murmur2_random"}),
+    ):
+        producer = Producer({"bootstrap.servers": bootstrap, **config})
+        for event in part:
+            producer.produce(
+                topic,
+                event.to_bytes(),
+                key=event.followed_id.encode() if config else None,
+                on_delivery=lambda err, _msg: failures.append(str(err)) if err else None,
+            )
+            producer.poll(0)
+        assert producer.flush(30) == 0
+    assert not failures, failures
+    kcat = shutil.which("kcat") or shutil.which("kafkacat")
+    assert kcat, "kcat is installed by `make system-deps`"
+    lines = "".join(event.model_dump_json() + "\n" for event in events[850:])
+    subprocess.run(
+        [kcat, "-P", "-b", bootstrap, "-t", topic], input=lines.encode(), check=True, timeout=60
+    )
+
+    def notified() -> list[tuple[str, str]]:
+        with psycopg.connect(env["FOOTPRINT_POSTGRES_URL"]) as conn:
+            return [
+                (str(event_id), user)
+                for event_id, user in conn.execute(
+                    'SELECT event_id, "user" FROM user_notifications'
+                )
+            ]
+
+    wait_until(lambda: len(notified()) >= len(events), timeout=120, what="every notification")
+    rows = notified()
+    assert sorted(rows) == sorted((str(e.event_id), e.followed_id) for e in events)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=admin_headers()) as api:
+        assert api.get("/api/stream/status").json()["dead_lettered"] == 0
     assert proc.stop() == 0, proc.tail()
 
 
