@@ -79,8 +79,12 @@ unit: $(STAMP)
 integration: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP)
 	$(BIN)/pytest -q tests -m integration
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own servers; a test
+# file stays in one process. Most of its time is spent waiting on servers and workers.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(QUIX_STAMP) system-deps $(JS_STAMP) lint typecheck
-	$(BIN)/pytest -q --durations=25 tests
+	$(BIN)/pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadfile tests
 
 # Benchmarks (not part of `make test`, which runs each of them at tiny size, scale apart):
 # ~35 minutes plus the query benchmark's, writes BENCHMARKS.md and bench/charts/. Every
