@@ -75,16 +75,25 @@ class Settings(CaptureSettings, BaseSettings):
     dead_letter_topic: str = "footprints-dead-letter"
     partitions: int = Field(4, ge=1, le=1024)
     replication_factor: int = Field(1, ge=1, le=16)
-    batch_size: int = Field(2000, ge=1, le=100_000)
-    batch_seconds: float = Field(0.5, gt=0, le=60)
+    batch_size: int = Field(
+        20_000,
+        ge=1,
+        le=100_000,
+        description="Most messages a footprint batch takes (a message may be a pack)",
+    )
+    batch_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How long a footprint batch collects messages after its first",
+    )
     batch_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
         le=1024 * 1024 * 1024,
-        description="Most message bytes one worker pass decodes and writes: a batch of packs "
-        "is written in runs of at most this much, so the worker's memory stays bounded (a "
-        "footprint is ~0.5 KB: 64 MiB is ~130,000; smaller runs cost throughput, see "
-        "BENCHMARKS.md)",
+        description="Most message bytes a footprint batch takes, and one worker pass decodes "
+        "and writes, so the worker's memory stays bounded (a footprint is ~0.5 KB: 64 MiB is "
+        "~130,000; smaller passes cost throughput, see BENCHMARKS.md)",
     )
     rebalance_timeout: float = Field(3.0, gt=0, le=600)
     session_timeout: float = Field(10.0, gt=0, le=600)
@@ -124,6 +133,9 @@ class Settings(CaptureSettings, BaseSettings):
     notifications_topic: str = "notifications"
     notifications_dead_letter_topic: str = "notifications-dead-letter"
     notification_retention_days: float = Field(7.0, gt=0, le=3650)
+    notification_batch_size: int = Field(
+        2000, ge=1, le=100_000, description="Most events a notification batch takes"
+    )
     notification_batch_seconds: float = Field(
         0.002,
         gt=0,

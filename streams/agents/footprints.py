@@ -1,9 +1,11 @@
 """The footprint agent: validate, count in window tables, store in every sink, per batch.
 
-Each pass takes up to ``FOOTPRINT_BATCH_SIZE`` events or waits ``FOOTPRINT_BATCH_SECONDS``,
-whichever comes first. Offsets are acknowledged only after the pass returns, that is after the
-sinks have written the batch: delivery is at-least-once and every step is idempotent
-(tables by source offset, PostgreSQL and ClickHouse by event id, Redis by absolute values).
+A batch is taken ``FOOTPRINT_BATCH_SECONDS`` after its first message, or as soon as it holds
+``FOOTPRINT_BATCH_SIZE`` messages or ``FOOTPRINT_BATCH_MAX_BYTES`` of them; the next one fills
+while a pass runs (``streams/batching.py``). Offsets are acknowledged only after the pass
+returns, that is after the sinks have written the batch: delivery is at-least-once and every
+step is idempotent (tables by source offset, PostgreSQL and ClickHouse by event id, Redis by
+absolute values).
 Invalid events go to the dead-letter topic with the reason; processing continues.
 
 This module is the Faust shell of the pass: the gap guard, decoding, the progress marks and
@@ -166,9 +168,9 @@ async def count_and_store(stream: StreamT) -> None:
         stores, partial(dead_letter, dead_letter_topic), VISITS, SITE_VISITS, stop=app
     )
     try:
-        # take_events is on faust.Stream, not yet on the StreamT protocol.
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            _settings.batch_size, within=_settings.batch_seconds
+        # take_ready is on the app's Stream class (streams/batching.py), not on StreamT.
+        async for events in stream.take_ready(  # type: ignore[attr-defined]
+            _settings.batch_size, _settings.batch_seconds, max_bytes=_settings.batch_max_bytes
         ):
             began = time.monotonic()
             watch.pass_started()

@@ -71,7 +71,7 @@ async def notify(stream: StreamT) -> None:
     try:
         # A pass starts when its first event arrives (streams/batching.py).
         async for events in stream.take_ready(  # type: ignore[attr-defined]
-            _settings.batch_size, linger=_settings.notification_batch_seconds
+            _settings.notification_batch_size, linger=_settings.notification_batch_seconds
         ):
             began = time.monotonic()
             watch.pass_started()
