@@ -5,13 +5,13 @@ seconds, or at once when ``max_`` events are buffered. An event that finds the a
 waits for the next tick, half a period on average, and the events that arrived during a pass
 wait for a whole tick after it, though they were ready when it ended.
 
-``take_ready(max_, linger)`` hands the buffer over ``linger`` seconds after its first event (at
-once when ``max_`` are buffered). An idle agent takes an event after ``linger``; a busy one
-takes, as soon as its pass ends, what arrived during it: batches grow with the load by
-themselves, and no pass waits for a clock. While the agent handles a batch, the stream goes on
-taking messages into the next one (up to the same bounds), so fetching overlaps the pass's
-waits on the stores instead of starting when it ends. Acknowledgement is Faust's: the events
-of a batch are acknowledged when the agent asks for the next one, never before.
+``take_ready(max_, linger, max_bytes)`` hands the buffer over ``linger`` seconds after its first
+event, or at once when ``max_`` events, or ``max_bytes`` of their values, are buffered. An idle
+agent takes an event after ``linger``; a busy one takes, as soon as its pass ends, what arrived
+during it: batches grow with the load by themselves, and no pass waits for a clock. As in
+Faust's ``take_events``, no event joins the buffer while the agent holds a batch: the stream
+waits. Acknowledgement is Faust's: the events of a batch are acknowledged when
+the agent asks for the next one, never before.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import faust
 from faust.streams import _tracks_buffer_agen
 from faust.types import ChannelT, EventT
 from mode.utils.aiter import aiter
+from mode.utils.futures import notify
 from mode.utils.locks import Event
 
 __all__ = ["ReadyStream"]
@@ -42,33 +43,35 @@ class ReadyStream(faust.Stream):  # type: ignore[misc]  # faust.Stream is untype
     ) -> AsyncGenerator[list[EventT], None]:
         """Yield the buffered events ``linger`` seconds after the first of them arrived, or
         as soon as ``max_`` are buffered, or (given ``max_bytes``) as soon as their values
-        (raw bytes) add up to ``max_bytes``. While the agent handles a batch the next one
-        fills, up to the same bounds."""
-        loop = self.loop
-        events: list[EventT] = []  # the next batch
-        size = 0  # bytes of its values, when max_bytes is given
-        first_at = 0.0  # when its first event arrived (loop time)
-        filling = Event()  # it holds an event
-        full = Event()  # it reached a bound: the stream waits for the agent to take it
-        taken = Event()
+        (raw bytes) add up to ``max_bytes``."""
+        events: list[EventT] = []
+        size = 0  # bytes of the buffered values, when max_bytes is given
+        filling = Event()  # the buffer holds an event
+        full = Event()
+        consumed = Event()
+        consuming: asyncio.Future[None] | None = None
 
         async def add(value: Any) -> Any:
-            # Runs in the stream, for each event in turn.
-            nonlocal size, first_at
+            # Runs in the stream, for each event in turn: while a batch is with the agent the
+            # next event waits here, so a batch never changes under the agent.
+            nonlocal consuming, size
             try:
+                if consuming is not None:
+                    try:
+                        await consuming
+                    finally:
+                        consuming = None
                 event = self.current_event
                 if event is None:
                     raise RuntimeError("take_ready found no current event")
-                if not events:
-                    first_at = loop.time()
-                    filling.set()
                 events.append(event)
+                filling.set()
                 if max_bytes is not None and isinstance(event.value, bytes):
                     size += len(event.value)
                 if len(events) >= max_ or (max_bytes is not None and size >= max_bytes):
-                    taken.clear()
                     full.set()
-                    await self.wait(taken)  # no event joins a full batch
+                    consumed.clear()
+                    await self.wait(consumed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -86,22 +89,19 @@ class ReadyStream(faust.Stream):  # type: ignore[misc]  # faust.Stream is untype
                 await self.wait_for_stopped(filling, timeout=_IDLE_CHECK)
                 if not events:
                     continue
-                # The linger counts from the first event, which may have come during the
-                # last pass: then what is there is taken at once.
-                left = first_at + linger - loop.time()
-                if left > 0 and not full.is_set():
-                    await self.wait_for_stopped(full, timeout=left)
-                batch = events[:]
-                events.clear()
-                size = 0
-                filling.clear()
-                full.clear()
-                taken.set()
+                await self.wait_for_stopped(full, timeout=linger)
+                consuming = self.loop.create_future()
                 try:
-                    yield batch
+                    yield list(events)
                 finally:
-                    for event in batch:
+                    for event in events:
                         await self.ack(event)
+                    events.clear()
+                    size = 0
+                    notify(consuming)
+                    filling.clear()
+                    full.clear()
+                    consumed.set()
         finally:
             self.enable_acks = enable_acks
             self._processors.remove(add)

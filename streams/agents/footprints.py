@@ -1,8 +1,8 @@
 """The footprint agent: validate, count in window tables, store in every sink, per batch.
 
 A batch is taken ``FOOTPRINT_BATCH_SECONDS`` after its first message, or as soon as it holds
-``FOOTPRINT_BATCH_SIZE`` messages or ``FOOTPRINT_BATCH_MAX_BYTES`` of them; the next one fills
-while a pass runs (``streams/batching.py``). Offsets are acknowledged only after the pass
+``FOOTPRINT_BATCH_SIZE`` messages or ``FOOTPRINT_BATCH_MAX_BYTES`` of them
+(``streams/batching.py``). Offsets are acknowledged only after the pass
 returns, that is after the sinks have written the batch: delivery is at-least-once and every
 step is idempotent (tables by source offset, PostgreSQL and ClickHouse by event id, Redis by
 absolute values).

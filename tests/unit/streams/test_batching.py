@@ -99,52 +99,32 @@ def test_a_batch_the_stop_interrupted_is_not_acknowledged_when_the_agent_leaves(
     assert len(acked) == 3 and not any(acked)
 
 
-overlapped: list[tuple[list[Any], float]] = []
-# Made in the scenario: an asyncio.Event binds to the loop that first waits on it.
-steps: dict[str, asyncio.Event] = {}
+by_bytes: list[tuple[list[Any], float]] = []
 LINGER = 1.0
 
 
 @app.agent()
-async def fill_during_a_pass(stream: Any) -> None:
+async def bound_by_bytes(stream: Any) -> None:
     async for batch in stream.take_ready(100, linger=LINGER, max_bytes=10):
-        overlapped.append(([event.value for event in batch], asyncio.get_running_loop().time()))
-        if len(overlapped) == 1:
-            steps["passing"].set()
-            await steps["release"].wait()
+        by_bytes.append(([event.value for event in batch], asyncio.get_running_loop().time()))
 
 
-async def overlap_scenario() -> tuple[float, float]:
-    overlapped.clear()
-    steps.update(passing=asyncio.Event(), release=asyncio.Event())
-    loop = asyncio.get_running_loop()
-    async with fill_during_a_pass.test_context() as agent:
-        await agent.put(b"a", wait=False)
-        await steps["passing"].wait()
-        await agent.put(b"bc", wait=False)  # during the pass: starts the next batch
-        await asyncio.sleep(LINGER * 1.2)  # the pass outlasts the next batch's linger
-        released_at = loop.time()
-        steps["release"].set()
-        for _ in range(300):
-            if len(overlapped) == 2:
-                break
-            await asyncio.sleep(0.01)
-        # 10 bytes fill a batch at once; the byte after them waits for the next.
+async def bytes_scenario() -> float:
+    by_bytes.clear()
+    async with bound_by_bytes.test_context() as agent:
+        # 10 bytes fill a batch at once; the byte after them waits for the next batch.
         for value in (b"defghijk", b"lm", b"n"):
             await agent.put(value, wait=False)
-        sent_at = loop.time()
+        sent_at = asyncio.get_running_loop().time()
         for _ in range(300):
-            if len(overlapped) == 4:
+            if len(by_bytes) == 2:
                 break
             await asyncio.sleep(0.01)
-        return overlapped[1][1] - released_at, overlapped[2][1] - sent_at
+        return by_bytes[0][1] - sent_at
 
 
-def test_the_next_batch_fills_during_a_pass_and_a_byte_bound_hands_it_over() -> None:
-    after_pass, when_full = asyncio.run(overlap_scenario())
-    assert [values for values, _ in overlapped] == [[b"a"], [b"bc"], [b"defghijk", b"lm"], [b"n"]]
-    # The linger of the batch after a pass began with its first event, during the pass: it is
-    # taken as the pass ends, not a linger later.
-    assert after_pass < LINGER / 2
-    # A batch whose values reach max_bytes is taken without waiting for the linger.
-    assert when_full < LINGER / 2
+def test_a_batch_whose_values_reach_max_bytes_is_taken_at_once() -> None:
+    waited = asyncio.run(bytes_scenario())
+    assert [values for values, _ in by_bytes] == [[b"defghijk", b"lm"], [b"n"]]
+    # Taken when full, not a linger after its first event.
+    assert waited < LINGER / 2
