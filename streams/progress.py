@@ -10,6 +10,9 @@ replay (after a crash or a takeover) an event is:
 
 Skipping ``done`` events saves work; correctness does not depend on these marks being current:
 PostgreSQL's claim tells which copies were stored before, and ClickHouse checks exactly those.
+It does depend on ``applied`` never being ahead of the window counts, which a replay does not
+recount for ``done`` events: ``applied`` is recorded only after the batch's counts are in
+their changelogs (the worker flushes its producer in between).
 
 ``applied`` also guards against skipped offsets. Footprint offsets are contiguous, and a
 partition is written strictly in order, so the next event to write is ``applied + 1``. A

@@ -90,6 +90,10 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
 
     # The record (PostgreSQL) decides which copy of each event is the one that counts.
     canonical = await footprint_pass.run(todo)
+    # The batch's counts must be in their changelogs before the mark that says it is applied:
+    # records of different changelog topics are not acknowledged in the order they were sent
+    # (one may be retried while a leader moves), and a replay skips what the mark calls done.
+    await app.producer.flush()
     _mark(events, after_write)
 
     status.processed += len(good) + len(bad)
