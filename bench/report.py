@@ -895,7 +895,8 @@ def _peers_table(p: dict[str, Any]) -> str:
             f"{wk['clickhouse_rows']:,}, Redis 1 m windows {wk['redis_1m_total']:,}",
         )
     )
-    larger = p.get("worker_larger_batches")
+    # Older results ran a larger batch than the default, newer ones a smaller one.
+    larger = p.get("worker_other_batches") or p.get("worker_larger_batches")
     if larger:
         rows.append(
             _peer_row(
