@@ -896,17 +896,17 @@ def _peers_table(p: dict[str, Any]) -> str:
         )
     )
     # Older results ran a larger batch than the default, newer ones a smaller one.
-    larger = p.get("worker_other_batches") or p.get("worker_larger_batches")
-    if larger:
+    other = p.get("worker_other_batches") or p.get("worker_larger_batches")
+    if other:
         rows.append(
             _peer_row(
                 f"Footprint worker, one footprint per message, `FOOTPRINT_BATCH_SIZE="
-                f"{larger.get('batch_size')}` (not in the ratios)",
-                larger,
+                f"{other.get('batch_size')}` (not in the ratios)",
+                other,
                 None,
                 "",
-                f"{larger['stored']:,} rows in PostgreSQL"
-                + (" (measure capped)" if larger.get("capped") else ""),
+                f"{other['stored']:,} rows in PostgreSQL"
+                + (" (measure capped)" if other.get("capped") else ""),
             )
         )
     packed = p.get("worker_packs")

@@ -2,10 +2,9 @@
 
 A batch is taken ``FOOTPRINT_BATCH_SECONDS`` after its first message, or as soon as it holds
 ``FOOTPRINT_BATCH_SIZE`` messages or ``FOOTPRINT_BATCH_MAX_BYTES`` of them
-(``streams/batching.py``). Offsets are acknowledged only after the pass
-returns, that is after the sinks have written the batch: delivery is at-least-once and every
-step is idempotent (tables by source offset, PostgreSQL and ClickHouse by event id, Redis by
-absolute values).
+(``streams/batching.py``). Offsets are acknowledged only after the pass returns, that is after
+the sinks have written the batch: delivery is at-least-once and every step is idempotent
+(tables by source offset, PostgreSQL and ClickHouse by event id, Redis by absolute values).
 Invalid events go to the dead-letter topic with the reason; processing continues.
 
 This module is the Faust shell of the pass: the gap guard, decoding, the progress marks and

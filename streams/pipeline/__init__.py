@@ -19,10 +19,11 @@ DeadLetter = Callable[[EventT, str, bytes | None], Awaitable[None]]
 def passes(events: Sequence[EventT], max_bytes: int) -> Iterator[Sequence[EventT]]:
     """``events`` cut, in order, into runs of at most ``max_bytes`` of message values.
 
-    A batch is taken by its number of messages, and a message may be a pack of hundreds of
-    footprints: one batch could hold a million. Written in runs, the footprints decoded at once
-    stay bounded. A message is never split (its offset is one progress mark); one larger than
-    ``max_bytes`` is a run of its own.
+    The footprint agent's batches end once their messages reach ``max_bytes``
+    (``ReadyStream.take_ready``), so a batch can pass it by its last message, a pack of up to
+    hundreds of footprints: that message is written in a run of its own, and the footprints
+    decoded at once stay bounded. A message is never split (its offset is one progress mark);
+    one larger than ``max_bytes`` is a run of its own.
     """
     start, size = 0, 0
     for i, event in enumerate(events):
