@@ -120,10 +120,13 @@ def test_old_footprints_are_refused_unless_imported_as_history(env, spawn, tmp_p
         assert b"footprint_time: more than 7 days before it was sent" in headers["error"]
 
         # Every message of both imports processed (the group's lag is 0), still each stored once.
+        # The worker's counters come in its heartbeat (every 2 s), which may predate the commit
+        # that ended the lag: wait for one that counts the dead letter, then check it is one.
         def settled() -> dict | None:
             s = api.get("/api/stream/status", headers={"Authorization": f"Bearer {admin}"}).json()
             parts = [p for p in s["partitions"] if p["topic"] == topic]
-            return s if parts and all(p["lag"] == 0 for p in parts) else None
+            caught_up = parts and all(p["lag"] == 0 for p in parts)
+            return s if caught_up and s["dead_lettered"] >= 1 else None
 
         status = wait_until(settled, timeout=120, what="every message committed")
         assert status["dead_lettered"] == 1
