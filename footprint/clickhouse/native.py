@@ -101,7 +101,12 @@ class NativeClickHouse:
         cols = ", ".join(check_identifier(c) for c in columns)
         query = f"INSERT INTO {check_identifier(table)} ({cols}) VALUES"
         try:
-            self._wrap(self._client().execute, query, [tuple(r) for r in rows])
+            # Column by column: the rows are transposed in C, not by the driver value by value.
+            # A list per column, which the driver may convert in place.
+            data = [list(column) for column in zip(*rows, strict=True)]
+            if len(data) != len(columns):
+                raise ValueError(f"rows of {len(data)} values for {len(columns)} columns")
+            self._wrap(self._client().execute, query, data, columnar=True)
         except (TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ClickHouseError(f"cannot serialise rows for {table}: {e!r}") from e
 

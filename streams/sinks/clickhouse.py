@@ -99,19 +99,32 @@ def classify(e: BaseException) -> SinkError | None:
 
 
 _IS_BOT = FIELDS.index("is_bot")
+_TIME = FIELDS.index("footprint_time")
 
 
 def rows(footprints: Sequence[AnyFootprint], now: datetime) -> list[tuple[object, ...]]:
-    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8, props as two arrays)."""
+    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8, props as two arrays).
+
+    The ``DateTime`` columns get epoch seconds (floored), as both clients take them: the
+    native driver would otherwise convert each datetime through its time zone (~6 % of the
+    worker's time on a topic of one footprint per message, profiled).
+    """
+    ingested = _seconds(now)
     out: list[tuple[object, ...]] = []
     for fp in footprints:
         row = list(field_values(fp))
         row[_IS_BOT] = int(row[_IS_BOT])
+        row[_TIME] = _seconds(row[_TIME])
         props = fp.props
         row[_PROPS : _PROPS + 1] = [list(props), list(props.values())]
-        row.append(now)
+        row.append(ingested)
         out.append(tuple(row))
     return out
+
+
+def _seconds(t: datetime) -> int:
+    """An aware datetime as whole epoch seconds (the second it falls in)."""
+    return int(t.timestamp() // 1)
 
 
 class ClickHouseSink:
