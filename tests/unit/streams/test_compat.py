@@ -36,6 +36,7 @@ def test_the_names_patched_exist_in_the_installed_faust_and_aiokafka() -> None:
     compat.require(Collection, "send_changelog")
     compat.require(ProducerBuffer, "flush")
     compat.require(ProducerBuffer, "_send_pending")
+    compat.require(ProducerBuffer, "size")
 
     async def consumer_attribute() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
@@ -308,3 +309,39 @@ def test_a_changelog_record_the_broker_did_not_take_is_sent_again_with_the_curre
     after = compat.status.failures["changelog"]
     assert after["unavailable"] - before.get("unavailable", 0) == 2
     assert after["refused"] - before.get("refused", 0) == 4
+
+
+def test_the_producer_buffer_size_reads_the_settings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ProducerBuffer, "size", ProducerBuffer.__dict__["size"])  # restored after
+    reads: list[str] = []
+
+    class Conf:
+        @property
+        def producer_threaded(self) -> bool:
+            reads.append("producer_threaded")
+            return False
+
+    async def sizes() -> tuple[list[int], int]:
+        """The sizes seen as records are put, and how many times reading them read the setting."""
+        buffer = ProducerBuffer()
+        buffer.app = SimpleNamespace(conf=Conf())  # type: ignore[assignment]
+        seen, by_size = [], 0
+        for i in range(4):
+            if i:
+                buffer.put(i)  # type: ignore[arg-type]  # not started: the records stay pending
+            before = len(reads)
+            seen.append(buffer.size)
+            by_size += len(reads) - before
+        return seen, by_size
+
+    # Faust's own size reads the setting every time the conductor hands a message over.
+    seen, by_size = asyncio.run(sizes())
+    assert seen == [0, 1, 2, 3]
+    assert by_size == 4, "the installed faust no longer reads it per call: the patch can go"
+
+    compat.size_without_settings()
+    compat.size_without_settings()  # idempotent
+    assert ProducerBuffer.size.fget.footprint_patched  # type: ignore[attr-defined]
+    seen, by_size = asyncio.run(sizes())
+    assert seen == [0, 1, 2, 3]
+    assert by_size == 1
