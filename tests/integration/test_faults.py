@@ -504,8 +504,10 @@ def test_notifications_worker_killed_twice_mid_stream_notifies_each_event_once(
     migrate(env)
     n = 6000
     bootstrap = env["FOOTPRINT_KAFKA_URL"].removeprefix("kafka://")
+    # Produced over 24 s: the restarted worker (~8 s to start) must still have a stream to be
+    # killed in; over 12 s it caught up in two batches and the second kill came after the end.
     producer = threading.Thread(
-        target=produce_follows, args=(bootstrap, env["FOOTPRINT_NOTIFICATIONS_TOPIC"], n, 12.0)
+        target=produce_follows, args=(bootstrap, env["FOOTPRINT_NOTIFICATIONS_TOPIC"], n, 24.0)
     )
     worker = start_worker(spawn, env, "worker-0")
     producer.start()

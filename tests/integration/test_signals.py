@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,10 @@ def start_run(spawn: Any, data: Path, name: str) -> tuple[Process, str]:
     return proc, base
 
 
-def post(api: httpx.Client, n: int, link: str) -> None:
+def post(api: httpx.Client, n: int, link: str, at: str | None = None) -> None:
+    body = {"method": "GET", "link": link} | ({"footprint_time": at} if at else {})
     for _ in range(n):
-        assert api.post("/api/footprints", json={"method": "GET", "link": link}).status_code == 202
+        assert api.post("/api/footprints", json=body).status_code == 202
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
@@ -110,12 +112,14 @@ def test_run_stops_in_bounded_time_while_postgres_is_down_and_leaves_no_server(
     pids = server_pids(data)
     assert set(pids) == {"kafka", "postgres", "redis"} and all(map(alive, pids.values())), pids
     with httpx.Client(base_url=base, timeout=10) as api:
-        post(api, 5, "/before")
+        # One time for the footprints and the question: the window "now" would change on the
+        # hour (seen: footprints of 18:59:59.99 looked for in 19:00-20:00).
+        at = datetime.now(UTC).isoformat()
+        post(api, 5, "/before", at)
+        live = {"window": "1h", "at": at}
         wait_until(
             lambda: (
-                api.get("/api/stats/live", params={"window": "1h"}, headers=admin_headers()).json()[
-                    "total"
-                ]
+                api.get("/api/stats/live", params=live, headers=admin_headers()).json()["total"]
                 == 5
             ),
             what="the first footprints counted",
