@@ -57,6 +57,13 @@ class ClickHouse(Protocol):
         """Insert rows (one block)."""
         ...
 
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block given column by column: ``data[i]`` holds the values of
+        ``columns[i]``, all of one length."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...

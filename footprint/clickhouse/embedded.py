@@ -121,6 +121,22 @@ class ChdbClickHouse:
         rows = [tuple(r.values()) for r in table.to_pylist()]
         return utc_rows(rows, UTC)
 
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block given column by column (sent as rows: the format is row-wise)."""
+        if not data or not data[0]:
+            return
+        try:
+            rows = list(zip(*data, strict=True))
+        except ValueError as e:
+            raise ClickHouseError(f"cannot serialise rows for {table}: {e}") from e
+        if len(data) != len(columns):
+            raise ClickHouseError(
+                f"cannot serialise rows for {table}: {len(data)} columns for {len(columns)} names"
+            )
+        self.insert(table, columns, rows)
+
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` as one JSONCompactEachRow block."""
         if not rows:

@@ -98,15 +98,32 @@ class NativeClickHouse:
         """Insert ``rows`` in one native-protocol block (the driver serialises the values)."""
         if not rows:
             return
+        try:
+            # Transposed in C, not by the driver value by value.
+            data = list(zip(*rows, strict=True))
+            if len(data) != len(columns):
+                raise ValueError(f"rows of {len(data)} values for {len(columns)} columns")
+        except ValueError as e:
+            raise ClickHouseError(f"cannot serialise rows for {table}: {e!r}") from e
+        self.insert_columns(table, columns, data)
+
+    def insert_columns(
+        self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert one block given column by column (the driver's columnar form)."""
+        if not data or not data[0]:
+            return
         cols = ", ".join(check_identifier(c) for c in columns)
         query = f"INSERT INTO {check_identifier(table)} ({cols}) VALUES"
         try:
-            # Column by column: the rows are transposed in C, not by the driver value by value.
-            # A list per column, which the driver may convert in place.
-            data = [list(column) for column in zip(*rows, strict=True)]
-            if len(data) != len(columns):
-                raise ValueError(f"rows of {len(data)} values for {len(columns)} columns")
-            self._wrap(self._client().execute, query, data, columnar=True)
+            if len(data) != len(columns) or len({len(values) for values in data}) != 1:
+                raise ValueError(
+                    f"{len(data)} columns of lengths {sorted({len(v) for v in data})} for "
+                    f"{len(columns)} names"
+                )
+            # A list per column: the driver may convert the values in place.
+            block = [values if isinstance(values, list) else list(values) for values in data]
+            self._wrap(self._client().execute, query, block, columnar=True)
         except (TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ClickHouseError(f"cannot serialise rows for {table}: {e!r}") from e
 

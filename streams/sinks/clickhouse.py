@@ -17,14 +17,15 @@ import struct
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from footprint.clickhouse import ClickHouse, ClickHouseError, connect
-from footprint.schema import FIELDS, field_values
+from footprint.schema import FIELDS
 from footprint.wire import AnyFootprint
 from streams.sinks.base import Batch, SinkError, StoreRefused, StoreUnavailable
 
-__all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify"]
+__all__ = ["COLUMNS", "REFUSED_CODES", "ClickHouseSink", "by_month", "classify", "columns"]
 
 CHECK_CHUNK = 2000  # event ids per in-doubt check: ~100 KB of query text
 
@@ -100,26 +101,24 @@ def classify(e: BaseException) -> SinkError | None:
 
 _IS_BOT = FIELDS.index("is_bot")
 _TIME = FIELDS.index("footprint_time")
+_GETTERS = [attrgetter(name) for name in FIELDS]
 
 
-def rows(footprints: Sequence[AnyFootprint], now: datetime) -> list[tuple[object, ...]]:
-    """Footprints as tuples in ``COLUMNS`` order (``is_bot`` as UInt8, props as two arrays).
+def columns(footprints: Sequence[AnyFootprint], now: datetime) -> list[list[Any]]:
+    """The footprints' values column by column, in ``COLUMNS`` order (``is_bot`` as UInt8, props
+    as two arrays).
 
-    The ``DateTime`` columns get epoch seconds (floored), as both clients take them: the
-    native driver would otherwise convert each datetime through its time zone (~6 % of the
-    worker's time on a topic of one footprint per message, profiled).
+    Each column is read with one C loop (``map`` over an ``attrgetter``), not footprint by
+    footprint. The ``DateTime`` columns get epoch seconds (floored), as both clients take them:
+    the native driver would otherwise convert each datetime through its time zone.
     """
-    ingested = _seconds(now)
-    out: list[tuple[object, ...]] = []
-    for fp in footprints:
-        row = list(field_values(fp))
-        row[_IS_BOT] = int(row[_IS_BOT])
-        row[_TIME] = _seconds(row[_TIME])
-        props = fp.props
-        row[_PROPS : _PROPS + 1] = [list(props), list(props.values())]
-        row.append(ingested)
-        out.append(tuple(row))
-    return out
+    data = [list(map(get, footprints)) for get in _GETTERS]
+    data[_IS_BOT] = list(map(int, data[_IS_BOT]))
+    data[_TIME] = [_seconds(t) for t in data[_TIME]]
+    props = data[_PROPS]
+    data[_PROPS : _PROPS + 1] = [list(map(list, props)), [list(p.values()) for p in props]]
+    data.append([_seconds(now)] * len(footprints))
+    return data
 
 
 def _seconds(t: datetime) -> int:
@@ -202,7 +201,7 @@ class ClickHouseSink:
         # One insert per month: the table is partitioned by month and ClickHouse refuses an
         # insert block spanning more than 100 partitions (code 252), e.g. a backfill of years.
         for month in by_month(footprints).values():
-            client.insert("user_footprint", COLUMNS, rows(month, ingested))
+            client.insert_columns("user_footprint", COLUMNS, columns(month, ingested))
 
     async def close(self) -> None:
         """Close the connection."""

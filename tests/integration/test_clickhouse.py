@@ -400,6 +400,21 @@ def test_non_finite_floats_round_trip(ch: ClickHouse) -> None:
     assert ch.execute("SELECT %(x)s, %(y)s", {"x": inf, "y": 1e-300})[0] == (inf, 1e-300)
 
 
+def test_a_block_given_column_by_column_is_stored_as_its_rows(ch: ClickHouse) -> None:
+    t = dt.datetime(2024, 3, 1, 12, 30, 5, tzinfo=UTC)
+    rows = [make_row(t, f"/c/{i}", user_id=HOSTILE[i % len(HOSTILE)]) for i in range(7)]
+    rows += [make_row(t, "/c/int", footprint_time=int(t.timestamp()))]  # epoch seconds too
+    ch.insert_columns("user_footprint", COLUMNS, [list(c) for c in zip(*rows, strict=True)])
+    got = ch.execute("SELECT link, user_id, footprint_time FROM user_footprint ORDER BY link")
+    want = sorted((row[2], row[COLUMNS.index("user_id")], t) for row in rows)
+    assert sorted(got) == want
+    with pytest.raises(ClickHouseError, match="cannot serialise"):  # a column one value short
+        ch.insert_columns("user_footprint", COLUMNS, [["x"]] + [[1, 2]] * (len(COLUMNS) - 1))
+    with pytest.raises(ClickHouseError, match="cannot serialise"):  # a column missing
+        ch.insert_columns("user_footprint", COLUMNS[:-1], [[v] for v in rows[0]])
+    assert ch.execute("SELECT count() FROM user_footprint") == [(8,)]
+
+
 def test_none_for_non_nullable_column_is_an_error(ch: ClickHouse) -> None:
     row = make_row(dt.datetime(2024, 1, 1, tzinfo=UTC), link=None)
     with pytest.raises(ClickHouseError):
