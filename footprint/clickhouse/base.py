@@ -16,6 +16,7 @@ __all__ = [
     "UTC",
     "ClickHouse",
     "ClickHouseError",
+    "check_block",
     "check_identifier",
     "error_code",
     "redact",
@@ -140,3 +141,15 @@ def redact(url: str) -> str:
     if parts.password is None:
         return url
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def check_block(table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]) -> bool:
+    """Whether ``data`` (one sequence per column) holds rows to insert; ``ClickHouseError``
+    unless it has one column per name, all of one length."""
+    lengths = {len(values) for values in data}
+    if len(data) != len(columns) or len(lengths) > 1:
+        raise ClickHouseError(
+            f"cannot serialise rows for {table}: {len(data)} columns of lengths "
+            f"{sorted(lengths)} for {len(columns)} names"
+        )
+    return bool(data) and lengths != {0}

@@ -21,6 +21,7 @@ from footprint.clickhouse.base import (
     DEFAULT_DATABASE,
     UTC,
     ClickHouseError,
+    check_block,
     check_identifier,
     error_code,
     substitute_params,
@@ -125,17 +126,8 @@ class ChdbClickHouse:
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
         """Insert one block given column by column (sent as rows: the format is row-wise)."""
-        if not data or not data[0]:
-            return
-        try:
-            rows = list(zip(*data, strict=True))
-        except ValueError as e:
-            raise ClickHouseError(f"cannot serialise rows for {table}: {e}") from e
-        if len(data) != len(columns):
-            raise ClickHouseError(
-                f"cannot serialise rows for {table}: {len(data)} columns for {len(columns)} names"
-            )
-        self.insert(table, columns, rows)
+        if check_block(table, columns, data):
+            self.insert(table, columns, list(zip(*data, strict=True)))
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert ``rows`` as one JSONCompactEachRow block."""

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from footprint.clickhouse.base import (
     DEFAULT_DATABASE,
     ClickHouseError,
+    check_block,
     check_identifier,
     redact,
     substitute_params,
@@ -101,8 +102,6 @@ class NativeClickHouse:
         try:
             # Transposed in C, not by the driver value by value.
             data = list(zip(*rows, strict=True))
-            if len(data) != len(columns):
-                raise ValueError(f"rows of {len(data)} values for {len(columns)} columns")
         except ValueError as e:
             raise ClickHouseError(f"cannot serialise rows for {table}: {e!r}") from e
         self.insert_columns(table, columns, data)
@@ -111,16 +110,11 @@ class NativeClickHouse:
         self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]]
     ) -> None:
         """Insert one block given column by column (the driver's columnar form)."""
-        if not data or not data[0]:
+        if not check_block(table, columns, data):
             return
         cols = ", ".join(check_identifier(c) for c in columns)
         query = f"INSERT INTO {check_identifier(table)} ({cols}) VALUES"
         try:
-            if len(data) != len(columns) or len({len(values) for values in data}) != 1:
-                raise ValueError(
-                    f"{len(data)} columns of lengths {sorted({len(v) for v in data})} for "
-                    f"{len(columns)} names"
-                )
             # A list per column: the driver may convert the values in place.
             block = [values if isinstance(values, list) else list(values) for values in data]
             self._wrap(self._client().execute, query, block, columnar=True)
