@@ -35,6 +35,7 @@ from bench.common import (
     Stack,
     bin_path,
     child_env,
+    children,
     loadavg,
     tag,
     uvicorn,
@@ -75,8 +76,15 @@ class Server:
     def load(self, duration: float, connections: int, workdir: Path) -> dict[str, Any]:
         """Run a load against this server and count what it served."""
         cpu = CpuWindow(self.child.pid)
+        # The delivery process, when the middleware has one (FOOTPRINT_DELIVERY_PROCESS).
+        helpers = [CpuWindow(pid) for pid in children(self.child.pid)]
         result = run_load(self.url, duration=duration, connections=connections, workdir=workdir)
         result.update({f"server_{k}": v for k, v in cpu.result().items()})
+        if helpers:
+            shares = [h.result()["cpu_percent"] for h in helpers]
+            result["delivery_cpu_percent"] = (
+                round(sum(shares), 1) if all(x is not None for x in shares) else None
+            )
         result["load_average"] = loadavg()
         self.served += result["requests"]  # every completed response, whatever its status
         return result
@@ -146,14 +154,17 @@ def _spooled(data_dir: Path) -> int:
     return total
 
 
-def _ratio(runs: dict[str, list[dict[str, Any]]]) -> tuple[float, float, float]:
-    """Mean req/s without and with the middleware, and their ratio."""
+def _ratio(
+    runs: dict[str, list[dict[str, Any]]], name: str = "tracked"
+) -> tuple[float, float, float]:
+    """Mean req/s without and with the middleware (``name``: in process, or ``process``, with a
+    delivery process), and their ratio."""
     plain = sum(r["rps"] for r in runs["plain"]) / len(runs["plain"])
-    tracked = sum(r["rps"] for r in runs["tracked"]) / len(runs["tracked"])
+    tracked = sum(r["rps"] for r in runs[name]) / len(runs[name])
     return plain, tracked, tracked / plain
 
 
-def _cpu_ratio(runs: dict[str, list[dict[str, Any]]]) -> float | None:
+def _cpu_ratio(runs: dict[str, list[dict[str, Any]]], name: str = "tracked") -> float | None:
     """The same ratio per CPU-second of the server: requests served per second the process ran.
 
     On a shared machine a run's server may get less than a core (other tenants, the load
@@ -162,15 +173,32 @@ def _cpu_ratio(runs: dict[str, list[dict[str, Any]]]) -> float | None:
     """
 
     def per_cpu_s(name: str) -> float | None:
+        # A delivery process's CPU counts as the app's.
         rates = [
-            r["rps"] / (r["server_cpu_percent"] / 100)
+            r["rps"] / ((r["server_cpu_percent"] + (r.get("delivery_cpu_percent") or 0)) / 100)
             for r in runs[name]
             if r.get("server_cpu_percent")
         ]
         return sum(rates) / len(rates) if len(rates) == len(runs[name]) else None
 
-    plain, tracked = per_cpu_s("plain"), per_cpu_s("tracked")
+    plain, tracked = per_cpu_s("plain"), per_cpu_s(name)
     return tracked / plain if plain and tracked else None
+
+
+def _mean_delivery_cpu(runs: list[dict[str, Any]]) -> float | None:
+    shares = [r.get("delivery_cpu_percent") for r in runs]
+    return round(sum(shares) / len(shares), 1) if shares and None not in shares else None
+
+
+def _process(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The middleware with a delivery process, against the same app without it."""
+    _, rps, ratio = _ratio(runs, "process")
+    return {
+        "rps": round(rps, 1),
+        "ratio": round(ratio, 4),
+        "cpu_ratio": _round(_cpu_ratio(runs, "process")),
+        "delivery_cpu_percent": _mean_delivery_cpu(runs["process"]),
+    }
 
 
 def _round(value: float | None) -> float | None:
@@ -199,21 +227,37 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     plain_io = Server("plain_io", child_env(), workdir, "plain-io")
     io_env = {**up_env, "FOOTPRINT_DATA_DIR": str(workdir / "up-io")}
     tracked_io = Server("tracked_io", io_env, workdir, "tracked-io")
-    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "tracked": []}
-    io_runs: dict[str, list[dict[str, Any]]] = {"plain": [], "tracked": []}
+    # The same middleware with FOOTPRINT_DELIVERY_PROCESS: footprints built and sent by a child.
+    dp_dirs = [workdir / "up-dp", workdir / "up-io-dp"]
+    process = Server(
+        "tracked",
+        {**up_env, "FOOTPRINT_DATA_DIR": str(dp_dirs[0]), "FOOTPRINT_DELIVERY_PROCESS": "true"},
+        workdir,
+        "tracked-dp",
+    )
+    process_io = Server(
+        "tracked_io",
+        {**up_env, "FOOTPRINT_DATA_DIR": str(dp_dirs[1]), "FOOTPRINT_DELIVERY_PROCESS": "true"},
+        workdir,
+        "tracked-io-dp",
+    )
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "tracked": [], "process": []}
+    io_runs: dict[str, list[dict[str, Any]]] = {"plain": [], "tracked": [], "process": []}
     profile: dict[str, Any] | None = None
     latency: dict[str, dict[str, Any]] = {}
     try:
-        for server in (plain, tracked, plain_io, tracked_io):
+        for server in (plain, tracked, process, plain_io, tracked_io, process_io):
             server.load(warmup, CONNECTIONS, loads)
-        for label, pair, into in (
-            ("", (plain, tracked), runs),
-            ("2 ms ", (plain_io, tracked_io), io_runs),
+        for label, trio, into in (
+            ("", (plain, tracked, process), runs),
+            ("2 ms ", (plain_io, tracked_io, process_io), io_runs),
         ):
-            without, with_ = pair
+            without, with_, with_child = trio
             for server, key in (
                 (without, "plain"),
                 (with_, "tracked"),
+                (with_child, "process"),
+                (with_child, "process"),
                 (with_, "tracked"),
                 (without, "plain"),
             ):
@@ -223,6 +267,11 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
                     f"{label}{key:<8} {result['rps']:>8,.0f} req/s  p50 {result['p50_ms']:.2f} ms  "
                     f"p99 {result['p99_ms']:.2f} ms  failed {result['failed']}  "
                     f"server CPU {result.get('server_cpu_percent')}%"
+                    + (
+                        f" + delivery process {result['delivery_cpu_percent']}%"
+                        if "delivery_cpu_percent" in result
+                        else ""
+                    )
                 )
         # One connection: no queueing, and the 2 ms apps far from a full core, as a site's
         # server mostly is; the req/s ratio is then a latency ratio.
@@ -240,12 +289,14 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         plain_io.stop()
         tracked_exit = tracked.stop()
         tracked_io_exit = tracked_io.stop()
-    served_up = tracked.served + tracked_io.served
+        process_exits = [process.stop(), process_io.stop()]
+    served_up = tracked.served + tracked_io.served + process.served + process_io.served
     # Both tracked apps produce to the topic (a data directory each for their spools).
     recorded_up = (
         asyncio.run(_topic_total(stack.kafka.bootstrap, topic))
         + _spooled(workdir / "up")
         + _spooled(workdir / "up-io")
+        + sum(_spooled(d) for d in dp_dirs)
     )
     progress(f"broker up: {recorded_up:,} footprints recorded for {served_up:,} requests served")
     # The same two sites called in this process: what the middleware costs per request, with
@@ -305,6 +356,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "ratio": round(ratio, 4),
         "cpu_ratio": _round(_cpu_ratio(runs)),
         "goal_ratio": GOAL_RATIO,
+        "process": _process(runs),
         "io": {
             "handler_ms": 2,
             "runs": io_runs,
@@ -312,6 +364,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "tracked_rps": round(io_tracked_rps, 1),
             "ratio": round(io_ratio, 4),
             "cpu_ratio": _round(_cpu_ratio(io_runs)),
+            "process": _process(io_runs),
             "one_connection_ratio": round(
                 latency["tracked-io"]["rps"] / latency["plain-io"]["rps"], 4
             ),
@@ -326,6 +379,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "recorded": recorded_up,
             "exit_code": tracked_exit,
             "exit_code_io": tracked_io_exit,
+            "exit_codes_delivery_process": process_exits,
         },
         "broker_down": down,
         "profile": profile,
@@ -339,7 +393,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "api_with_vs_without_ratio": round(ratio, 4),
             "with_rps": round(tracked_rps),
             "without_rps": round(plain_rps),
+            "api_delivery_process_ratio": _process(runs)["ratio"],
             "api_2ms_with_vs_without_ratio": round(io_ratio, 4),
+            "api_2ms_delivery_process_ratio": _process(io_runs)["ratio"],
             "with_2ms_rps": round(io_tracked_rps),
             "without_2ms_rps": round(io_plain_rps),
             "added_p50_ms": round(added_p50, 3),

@@ -92,6 +92,19 @@ class CpuWindow:
         }
 
 
+def children(pid: int) -> list[int]:
+    """The live processes ``pid`` started (from any of its threads)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 def loadavg() -> float | None:
     """The 1-minute load average."""
     try:

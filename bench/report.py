@@ -96,6 +96,17 @@ def _goals(results: dict[str, dict[str, Any]]) -> str:
                 _yes(a["ratio"] >= goal),
             ]
         )
+        if a.get("process"):
+            rows.append(
+                [
+                    f"API with middleware and a delivery process ≥ {goal} × without (trivial "
+                    "handler)",
+                    f"{a['process']['ratio']:.3f} ({_n(a['process']['rps'])} vs "
+                    f"{_n(a['plain_rps'])} req/s; the delivery process "
+                    f"{a['process']['delivery_cpu_percent']} % of a core)",
+                    _yes(a["process"]["ratio"] >= goal),
+                ]
+            )
         io = a.get("io")
         if io:
             rows.append(
@@ -107,6 +118,16 @@ def _goals(results: dict[str, dict[str, Any]]) -> str:
                     _yes(io["ratio"] >= io["goal_ratio"]),
                 ]
             )
+            if io.get("process"):
+                rows.append(
+                    [
+                        f"API with middleware and a delivery process ≥ {io['goal_ratio']} × "
+                        f"without (handler waiting {io['handler_ms']} ms)",
+                        f"{io['process']['ratio']:.3f} ({_n(io['process']['rps'])} vs "
+                        f"{_n(io['plain_rps'])} req/s, {CONNECTIONS_NOTE})",
+                        _yes(io["process"]["ratio"] >= io["goal_ratio"]),
+                    ]
+                )
         rows.append(
             [
                 "0 failed requests with the broker stopped",
@@ -355,16 +376,45 @@ def _per_cpu(a: dict[str, Any]) -> str:
     )
 
 
+def _api_process(a: dict[str, Any], io: dict[str, Any] | None) -> list[str]:
+    """The ratios of the middleware with a delivery process, where the run measured it."""
+    lines = []
+    for case, d in (("trivial handler", a), ("handlers waiting 2 ms", io or {})):
+        p = d.get("process")
+        if not p:
+            continue
+        cpu = (
+            f"; the delivery process used {p['delivery_cpu_percent']} % of a core"
+            if p.get("delivery_cpu_percent") is not None
+            else ""
+        )
+        per_cpu = (
+            f"; per CPU-second of the server and its delivery process: {p['cpu_ratio']:.4f}"
+            if p.get("cpu_ratio") is not None
+            else ""
+        )
+        lines.append(
+            f"**Ratio with a delivery process / without = {p['ratio']:.4f}** ({case}; goal ≥ "
+            f"{d['goal_ratio']}); {_n(p['rps'])} vs {_n(d['plain_rps'])} req/s{cpu}{per_cpu}."
+        )
+    return ["", "  \n".join(lines)] if lines else []
+
+
 def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
     rows = []
     cases = [("", a["runs"])]
     io = a.get("io")
     if io:
         cases.append((f", handler waiting {io['handler_ms']} ms", io["runs"]))
+    labels = {
+        "plain": "without",
+        "tracked": "with middleware",
+        "process": "with middleware, delivery process",
+    }
     for case, runs in cases:
         rows += [
             [
-                ("without" if name == "plain" else "with middleware") + case,
+                labels[name] + case,
                 str(i + 1),
                 _n(r["rps"]),
                 _ms(r["p50_ms"], 2),
@@ -372,8 +422,8 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
                 str(r["failed"]),
                 *_server_cpu(r),
             ]
-            for name in ("plain", "tracked")
-            for i, r in enumerate(runs[name])
+            for name in labels
+            for i, r in enumerate(runs.get(name, []))
         ]
     for name, r in a["broker_down"].items():
         rows.append(
@@ -393,7 +443,12 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
         f"Command: `{a['command']}`  \n"
         f"Load: {a['tool']}, closed loop, {a['connections']} connections, "
         f"{a['duration_s']:g} s per "
-        f"run after {a['warmup_s']:g} s warm-up; runs in the order without, with, with, without.",
+        f"run after {a['warmup_s']:g} s warm-up; runs in the order without, with, "
+        + (
+            "with a delivery process (`FOOTPRINT_DELIVERY_PROCESS=true`) twice, with, without."
+            if "process" in a
+            else "with, without."
+        ),
         "",
         _table(["app", "run", "req/s", "p50 ms", "p99 ms", "failed", *_SERVER_CPU_HEADER], rows),
         "",
@@ -408,6 +463,7 @@ def _api(a: dict[str, Any], charts: dict[str, Path], out: Output) -> str:
             if io
             else ""
         ),
+        *_api_process(a, io),
         "",
         "Latency on one connection (no queueing):",
         "",

@@ -42,7 +42,15 @@ from footprint.records import Record
 from footprint.salts import DailySalts
 from footprint.schema_types import MAX_LINK, MAX_TEXT, PAGEVIEW
 
-__all__ = ["Capture", "Captures", "build", "storable_path"]
+__all__ = [
+    "Anonymous",
+    "Capture",
+    "Captures",
+    "anonymize",
+    "build",
+    "build_anonymous",
+    "storable_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,65 +131,90 @@ def _utm(query: bytes) -> str:
     return "".join(f',"{k}":{_text(utm.get(k, ""))}' for k in UTM_FIELDS)
 
 
+# What leaves the API process when a delivery process builds and sends the footprints
+# (``footprint.delivery_process``): the capture with the raw IP and user agent replaced by what
+# the footprint keeps of them. Method, path, query, referer, route path, user id, status,
+# duration in s, wall time in µs, site, visitor id, and the user agent's fields as JSON.
+Anonymous = tuple[str, str, bytes, bytes, str, str, int, float, int, str, str, str]
+
+# The site, visitor id and user agent's fields of (Host, peer, X-Forwarded-For, User-Agent),
+# for one salt: a visitor makes several requests.
+Visitors = dict[tuple[bytes, str, bytes, bytes], tuple[str, str, str]]
+
+
+def anonymize(
+    captures: list[Capture],
+    salt: bytes,
+    *,
+    site: str | None,
+    trusted_proxies: int,
+    visitors: Visitors | None = None,
+) -> list[Anonymous]:
+    """The captures with the raw IP and user agent turned into the visitor id and the user
+    agent's fields, as the footprint holds them; ``visitors`` caches them for ``salt``."""
+    if visitors is None:
+        visitors = {}
+    out: list[Anonymous] = []
+    for capture in captures:
+        (method, path, query, peer, agent_b, referer_b, host_b, forwarded_b, route, user_id,
+         status, duration, us) = capture  # fmt: skip
+        try:
+            who = visitors.get(key := (host_b, peer, forwarded_b, agent_b))
+            if who is None:
+                user_agent = agent_b.decode("latin-1")
+                ip = client_ip(peer, forwarded_b.decode("latin-1"), trusted_proxies)
+                host = site or _site(host_b.decode("latin-1"))
+                visitor = visitor_id(salt, host, ip, user_agent)
+                who = visitors[key] = (host, visitor, _agent(user_agent))
+            route_path = (getattr(route, "path", "") or "")[:MAX_TEXT]
+        except Exception:  # that footprint only is lost
+            log.exception("could not record a footprint")
+            continue
+        out.append(
+            (method, path, query, referer_b, route_path, user_id, status, duration, us, *who)
+        )
+    return out
+
+
+def build_anonymous(items: list[Anonymous]) -> list[Record]:
+    """The records (key, JSON, timestamp ms, from spool) of anonymized captures."""
+    randomness = os.urandom(10 * len(items))  # one system call for the batch's event ids
+    records: list[Record] = []
+    for i, item in enumerate(items):
+        try:
+            records.append(_record(item, randomness[10 * i : 10 * i + 10]))
+        except Exception:  # e.g. a user id with a lone surrogate: that footprint only is lost
+            log.exception("could not record a footprint")
+    return records
+
+
 def build(
     captures: list[Capture],
     salt: bytes,
     *,
     site: str | None,
     trusted_proxies: int,
-    visitors: dict[tuple[str, str, str], str] | None = None,
+    visitors: Visitors | None = None,
 ) -> list[Record]:
-    """The records (key, JSON, timestamp ms, from spool) of a batch of captures.
-
-    ``visitors`` caches visitor ids computed with ``salt`` (a visitor makes several requests).
-    """
-    randomness = os.urandom(10 * len(captures))  # one system call for the batch's event ids
-    if visitors is None:
-        visitors = {}
-    records: list[Record] = []
-    for i, capture in enumerate(captures):
-        try:
-            records.append(
-                _record(
-                    capture,
-                    salt,
-                    site,
-                    trusted_proxies,
-                    randomness[10 * i : 10 * i + 10],
-                    visitors,
-                )
-            )
-        except Exception:  # e.g. a user id with a lone surrogate: that footprint only is lost
-            log.exception("could not record a footprint")
-    return records
+    """The records (key, JSON, timestamp ms, from spool) of a batch of captures."""
+    return build_anonymous(
+        anonymize(captures, salt, site=site, trusted_proxies=trusted_proxies, visitors=visitors)
+    )
 
 
-def _record(
-    capture: Capture,
-    salt: bytes,
-    site: str | None,
-    trusted_proxies: int,
-    random: bytes,
-    visitors: dict[tuple[str, str, str], str],
-) -> Record:
-    (method, path, query, peer, agent_b, referer_b, host_b, forwarded_b, route, user_id,
-     status, duration, us) = capture  # fmt: skip
-    user_agent = agent_b.decode("latin-1")
-    ip = client_ip(peer, forwarded_b.decode("latin-1"), trusted_proxies)
-    host = site or _site(host_b.decode("latin-1"))
+def _record(item: Anonymous, random: bytes) -> Record:
+    (method, path, query, referer_b, route, user_id, status, duration, us, host, visitor,
+     agent) = item  # fmt: skip
     ms = us // 1000
     link = storable_path(path)
-    visitor = visitors.get(key := (host, ip, user_agent))
-    if visitor is None:
-        visitor = visitors[key] = visitor_id(salt, host, ip, user_agent)
     # Field for field what Footprint.model_dump_json() writes, in the model's order.
     value = (
         f'{{"event_id":"{uuid7_text(ms, random)}","method":{_text(method)},'
         f'"link":{_text(link)},"footprint_time":"{_time(us)}",'
-        f'"route":{_text((getattr(route, "path", "") or "")[:MAX_TEXT])},'
+        f'"route":{_text(route)},'
         f'"status_code":{status:d},"duration_ms":{round(duration * 1000, 3)!r},'
         f"{_referrer(referer_b.decode('latin-1')) if referer_b else _NO_REFERRER}"
-        f"{_utm(query)},{_agent(user_agent)},"
+        f"{_utm(query)},{agent},"
         f'"visitor_id":"{visitor}","user_id":{_text(user_id)},'
         f'"site":{_text(host)},"name":"{PAGEVIEW}","props":{{}}}}'
     )
@@ -202,7 +235,7 @@ class Captures:
         self.queue: deque[Capture] = deque()
         # Visitor ids of the current salt only: a new salt starts an empty cache, so nothing
         # here outlives its day.
-        self._visitors: dict[tuple[str, str, str], str] = {}
+        self._visitors: Visitors = {}
         self._visitors_salt = b""
         self.wake: Callable[[], None] = lambda: None  # set by the producer that drains us
 
@@ -223,10 +256,10 @@ class Captures:
         """The records of ``captures``, with the current day's salt."""
         return self._build(captures, await self.salts.current())
 
-    def _build(self, captures: list[Capture], salt: bytes) -> list[Record]:
+    def _anonymize(self, captures: list[Capture], salt: bytes) -> list[Anonymous]:
         if salt != self._visitors_salt or len(self._visitors) > VISITORS_CACHED:
             self._visitors, self._visitors_salt = {}, salt
-        return build(
+        return anonymize(
             captures,
             salt,
             site=self.site,
@@ -234,8 +267,10 @@ class Captures:
             visitors=self._visitors,
         )
 
-    async def take(self) -> list[Record]:
-        """Everything queued, built into records."""
+    def _build(self, captures: list[Capture], salt: bytes) -> list[Record]:
+        return build_anonymous(self._anonymize(captures, salt))
+
+    async def _take(self) -> tuple[list[Capture], bytes]:
         # The salt first: nothing is taken from the queue before the last await, so a task
         # cancelled meanwhile leaves every capture in the queue. A request served in the last
         # milliseconds of a UTC day and built after midnight gets the new day's salt, as if it
@@ -243,4 +278,12 @@ class Captures:
         salt = await self.salts.current()
         captures = list(self.queue)
         self.queue.clear()
-        return self._build(captures, salt)
+        return captures, salt
+
+    async def take(self) -> list[Record]:
+        """Everything queued, built into records."""
+        return self._build(*await self._take())
+
+    async def take_anonymous(self) -> list[Anonymous]:
+        """Everything queued, anonymized (for a delivery process to build)."""
+        return self._anonymize(*await self._take())

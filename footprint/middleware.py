@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from footprint.capture import Capture, Captures, storable_path
 from footprint.client_ip import forwarded_for
+from footprint.delivery_process import DeliveryProcess
 from footprint.producer import FootprintProducer
 from footprint.salts import DailySalts
 from footprint.schema_types import HTTP_METHODS, MAX_LINK, MAX_TEXT
@@ -77,7 +78,7 @@ class FootprintMiddleware:
         if kafka_url:
             self.settings = self.settings.model_copy(update={"kafka_url": kafka_url})
         self._own_producer = producer is None
-        self._producer = producer
+        self._producer: FootprintProducer | DeliveryProcess | None = producer
         self.exclude = tuple(exclude if exclude is not None else self.settings.exclude_paths)
         # Checked on every request: a set lookup and one C-level startswith over a tuple.
         self._exact = frozenset(self.exclude)
@@ -97,11 +98,13 @@ class FootprintMiddleware:
             producer.add_source(self.captures)
 
     @property
-    def producer(self) -> FootprintProducer:
-        """The producer, created from settings the first time it is needed."""
+    def producer(self) -> FootprintProducer | DeliveryProcess:
+        """The producer, created from settings the first time it is needed: in this process,
+        or in a child process with ``FOOTPRINT_DELIVERY_PROCESS``."""
         if self._producer is None:
             s = self.settings
-            self._producer = FootprintProducer(
+            kind = DeliveryProcess if s.delivery_process else FootprintProducer
+            self._producer = kind(
                 s.kafka_bootstrap,
                 s.footprints_topic,
                 partitions=s.partitions,

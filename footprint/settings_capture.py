@@ -54,6 +54,11 @@ class CaptureSettings(BaseSettings):
         description="How far ahead of when it is sent a footprint may be dated (at most 5 min)",
     )
     buffer_max_events: int = Field(100_000, ge=1)
+    delivery_process: bool = Field(
+        False,
+        description="the middleware's footprints built and sent to Kafka by a child process "
+        "it starts: the API process only captures (the raw IP and user agent never leave it)",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch_footprints: int = Field(1000, ge=1)
     trusted_proxies: int = Field(

@@ -75,6 +75,11 @@ def test_api_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     assert data["ratio"] > 0 and data["io"]["ratio"] > 0
     assert data["io"]["one_connection_ratio"] > 0
     assert all(r["failed"] == 0 for runs in data["runs"].values() for r in runs)
+    # The same middleware with a delivery process: measured, its child's CPU counted.
+    for d in (data, data["io"]):
+        assert d["process"]["ratio"] > 0 and d["process"]["delivery_cpu_percent"] > 0
+        assert len(d["runs"]["process"]) == 2
+    assert data["broker_up"]["exit_codes_delivery_process"] == [0, 0]
     assert data["failed_broker_down"] == 0
     in_process = data["in_process"]
     assert in_process["plain_us"] > 0 and in_process["tracked_us"] > 0
@@ -87,6 +92,7 @@ def test_api_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     report = tiny.report
     assert "## 2. API: capture middleware overhead" in report
     assert "handler waiting 2 ms" in report
+    assert "Ratio with a delivery process / without" in report
     assert data["result"] in report
 
 

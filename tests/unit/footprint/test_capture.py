@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ import pydantic_core
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from footprint.capture import build
+from footprint.capture import build, build_anonymous
 from footprint.client_ip import client_ip, forwarded_for
 from footprint.enrich import (
     clean_referrer,
@@ -199,13 +200,27 @@ async def _send(message: dict[str, Any]) -> None:
     return None
 
 
-def _through_middleware(settings: Settings, scopes: list[Scope]) -> tuple[list[Record], bytes]:
-    """The records the producer's task built for ``scopes``, and the day's salt."""
+def _through_middleware(
+    settings: Settings, scopes: list[Scope], handed_over: list[bytes] | None = None
+) -> tuple[list[Record], bytes]:
+    """The records the producer's task built for ``scopes``, and the day's salt.
+
+    With ``handed_over``, the task builds them as a delivery process does: from what
+    ``Captures.take_anonymous`` gives, through a pickle (what crosses its pipe, kept there).
+    """
 
     async def scenario() -> tuple[list[Record], bytes]:
         producer = FootprintProducer(UNREACHABLE, "footprints", request_timeout_ms=100)
         salts = DailySalts(None)
         middleware = FootprintMiddleware(_app, producer=producer, settings=settings, salts=salts)
+        if handed_over is not None:
+            captures = middleware.captures
+
+            async def take() -> list[Record]:
+                handed_over.append(pickle.dumps(await captures.take_anonymous(), protocol=5))
+                return build_anonymous(pickle.loads(handed_over[-1]))
+
+            captures.take = take  # type: ignore[method-assign]
         await producer.start()
         try:
             for scope in scopes:
@@ -222,16 +237,26 @@ def _through_middleware(settings: Settings, scopes: list[Scope]) -> tuple[list[R
     return asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("via", ["in-process", "delivery-process"])
 @pytest.mark.parametrize(
     "overrides",
     [{}, {"trusted_proxies": 1}, {"site": "Shop.Example"}],
     ids=["defaults", "behind-a-proxy", "fixed-site"],
 )
 def test_batch_path_gives_the_footprints_of_the_request_path(
-    tmp_path: Path, overrides: dict[str, Any]
+    tmp_path: Path, overrides: dict[str, Any], via: str
 ) -> None:
     settings = offline_settings(tmp_path, redis_url=None, **overrides)
-    records, salt = _through_middleware(settings, HOSTILE + NOT_RECORDED)
+    handed_over: list[bytes] | None = [] if via == "delivery-process" else None
+    records, salt = _through_middleware(settings, HOSTILE + NOT_RECORDED, handed_over)
+    if handed_over is not None:
+        # The raw IP and user agent never leave the API process: not one of them (nor any
+        # of its header or peer values) is in what a delivery process is handed.
+        sent = b"".join(handed_over)
+        assert json.loads(records[0][1])["visitor_id"].encode() in sent  # what goes instead
+        for secret in (b"203.0.113.9", b"203.0.113.7", b"6.6.6.6", b"2001:db8::1", CHROME):
+            assert secret not in sent, secret
+        assert b"Googlebot/2.1" not in sent and b"first" not in sent
     assert len(records) == len(HOSTILE)
     for scope, (key, value, timestamp_ms, from_spool) in zip(HOSTILE, records, strict=True):
         built = json.loads(value)

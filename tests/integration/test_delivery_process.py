@@ -1,0 +1,224 @@
+"""The middleware with ``FOOTPRINT_DELIVERY_PROCESS``: footprints built and sent by a child
+process, on a real broker, through the API process's deaths and its child's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from footprint.delivery_process import DeliveryProcess
+from footprint.middleware import FootprintMiddleware
+from footprint.schema import Footprint
+from footprint.settings import Settings
+from footprint.spool import Spool
+from footprint.stack import KafkaServer, free_port
+from tests.integration.conftest import ROOT, wait_until
+from tests.integration.test_middleware_outage import _consume
+from tests.integration.traffic import host_app
+
+pytestmark = pytest.mark.integration
+
+
+def tracked_site() -> FastAPI:
+    """``uvicorn --factory``: the host app, its middleware configured from the environment."""
+    app = host_app()
+    app.add_middleware(FootprintMiddleware)
+    return app
+
+
+def _settings(kafka_url: str, topic: str, data_dir: Path) -> Settings:
+    return Settings(
+        kafka_url=kafka_url,
+        footprints_topic=topic,
+        data_dir=data_dir,
+        delivery_process=True,
+        redis_url=None,
+    )
+
+
+def _links(footprints: list[dict]) -> Counter[str]:
+    return Counter(f["link"] for f in footprints)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (any of its threads started them)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_footprints_are_built_and_sent_by_a_child_process(
+    tansu: KafkaServer, tmp_path: Path
+) -> None:
+    topic = "delivery-process"
+    app = host_app()
+    app.add_middleware(
+        FootprintMiddleware, settings=_settings(tansu.url, topic, tmp_path), exclude=[]
+    )
+    with TestClient(app, headers={"user-agent": "Mozilla/5.0 Firefox/128.0"}) as client:
+        for i in range(120):
+            assert client.get(f"/posts/{i % 6}").status_code == 200
+        producer = _producer(app)
+        assert isinstance(producer, DeliveryProcess)
+        child = producer.pid
+        assert child is not None and child != os.getpid() and child in _children(os.getpid())
+        assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
+        assert producer.stats.delivered == 120 and producer.pending == 0
+    assert not _alive(child), "the child ends with the app"
+    footprints = asyncio.run(_consume(tansu.bootstrap, topic, 120, timeout=30))
+    assert _links(footprints) == Counter({f"/posts/{i}": 20 for i in range(6)})
+    assert len({f["event_id"] for f in footprints}) == 120
+    first = Footprint.model_validate(footprints[0])
+    assert (first.browser, first.site, len(first.visitor_id)) == ("Firefox", "testserver", 16)
+
+
+def _producer(app: FastAPI) -> DeliveryProcess:
+    """The middleware's producer, from the app's built middleware stack."""
+    layer = app.middleware_stack
+    while layer is not None and not isinstance(layer, FootprintMiddleware):
+        layer = getattr(layer, "app", None)
+    assert isinstance(layer, FootprintMiddleware)
+    producer = layer.producer
+    assert isinstance(producer, DeliveryProcess)
+    return producer
+
+
+def test_a_child_killed_is_replaced_and_requests_never_fail(
+    tansu: KafkaServer, tmp_path: Path
+) -> None:
+    topic = "delivery-process-kill"
+    app = host_app()
+    app.add_middleware(FootprintMiddleware, settings=_settings(tansu.url, topic, tmp_path))
+    with TestClient(app) as client:
+        assert client.get("/posts/0").status_code == 200
+        producer = _producer(app)
+        assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
+        first = producer.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        # Requests while no child runs are served, and wait in the API process.
+        statuses = [client.get(f"/posts/{1 + i % 3}").status_code for i in range(60)]
+        assert statuses == [200] * 60
+        wait_until(
+            lambda: producer.pid not in (None, first), timeout=30, what="a new delivery process"
+        )
+        assert producer.started == 2
+        assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
+    footprints = asyncio.run(_consume(tansu.bootstrap, topic, 61, timeout=30))
+    assert _links(footprints) == Counter(
+        {"/posts/0": 1, "/posts/1": 20, "/posts/2": 20, "/posts/3": 20}
+    )
+
+
+@pytest.mark.parametrize("how", ["api-killed", "api-killed-broker-down", "ctrl-c-to-the-group"])
+def test_the_child_delivers_what_it_holds_when_the_api_process_ends(
+    tansu: KafkaServer, tmp_path: Path, how: str
+) -> None:
+    """A uvicorn host killed with SIGKILL: the child sees its pipe close and delivers what it
+    was handed (or, with the broker down, spools it). Or Ctrl-C as a terminal sends it, to the
+    whole process group: the child ignores it and the app's shutdown stops it. Every footprint
+    served reaches the topic or the spool."""
+    topic = f"delivery-process-{how}"
+    broker_down = how.endswith("broker-down")
+    port = free_port()
+    env = {
+        **os.environ,
+        "FOOTPRINT_KAFKA_URL": f"kafka://127.0.0.1:{free_port()}" if broker_down else tansu.url,
+        "FOOTPRINT_FOOTPRINTS_TOPIC": topic,
+        "FOOTPRINT_DATA_DIR": str(tmp_path),
+        "FOOTPRINT_DELIVERY_PROCESS": "true",
+        "FOOTPRINT_REDIS_URL": "",
+    }
+    argv = [sys.executable, "-m", "uvicorn", "--factory", f"{__name__}:tracked_site"]
+    argv += ["--port", str(port), "--log-level", "warning"]
+    log = (tmp_path / "host.log").open("wb")
+    host = subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _up(url), timeout=60, what="the host app")
+        with httpx.Client(base_url=url) as client:
+            for i in range(200):
+                assert client.get(f"/posts/{i % 4}").status_code == 200
+        (child,) = _children(host.pid)
+        if how.startswith("api-killed"):
+            # A SIGKILL loses what the API process holds (the captures of its last 20 ms, as
+            # its own producer's buffer would be): let the hand-over happen first.
+            time.sleep(1.0)
+            host.kill()
+        else:
+            os.killpg(host.pid, signal.SIGINT)
+        code = host.wait(30)
+        assert code == (0 if how == "ctrl-c-to-the-group" else -signal.SIGKILL)
+        wait_until(lambda: not _alive(child), timeout=30, what="the delivery process to end")
+    finally:
+        if host.poll() is None:
+            host.kill()
+        log.close()
+    spooled = [
+        Footprint.from_bytes(line).model_dump()
+        for segment in Spool(tmp_path / "spool").segments()
+        for line in segment.read_bytes().splitlines()
+    ]
+    if broker_down:
+        footprints = spooled
+    else:
+        footprints = asyncio.run(_consume(tansu.bootstrap, topic, 200, timeout=30))
+        assert not spooled
+    assert _links(footprints) == Counter({f"/posts/{i}": 50 for i in range(4)}), (
+        tmp_path / "host.log"
+    ).read_text()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=1).status_code == 200  # not recorded
+    except httpx.HTTPError:
+        return False
+
+
+def test_with_the_broker_down_the_child_spools_every_footprint(tmp_path: Path) -> None:
+    dead = f"kafka://127.0.0.1:{free_port()}"
+    app = host_app()
+    app.add_middleware(FootprintMiddleware, settings=_settings(dead, "nowhere", tmp_path))
+    began = time.monotonic()
+    with TestClient(app) as client:
+        statuses = [client.get(f"/posts/{i % 5}").status_code for i in range(150)]
+        producer = _producer(app)
+        wait_until(lambda: producer.pid is not None, timeout=30, what="the delivery process")
+    assert statuses == [200] * 150
+    assert time.monotonic() - began < 40  # the stop's 5 s, the child's start and exit
+    lines = [
+        line
+        for segment in Spool(tmp_path / "spool").segments()
+        for line in segment.read_bytes().splitlines()
+    ]
+    assert _links([Footprint.from_bytes(line).model_dump() for line in lines]) == Counter(
+        {f"/posts/{i}": 30 for i in range(5)}
+    )
