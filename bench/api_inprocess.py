@@ -20,8 +20,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message
 
 from bench import hostapp
+from bench.common import schedstat
 from bench.loadgen import default_paths
 from bench.traffic import USER_AGENTS
+from footprint.delivery_process import DeliveryProcess
 from footprint.producer import FootprintProducer
 
 __all__ = ["cost_per_request"]
@@ -73,34 +75,61 @@ async def _drive(app: ASGIApp, scopes: list[dict[str, Any]]) -> None:
         await asyncio.sleep(0)
 
 
+def _child_cpu(process: DeliveryProcess) -> float:
+    """Seconds the delivery process has run on a CPU so far."""
+    pid = process.pid
+    ran = schedstat(pid) if pid is not None else None
+    return ran[0] if ran is not None else float("nan")
+
+
 async def _measure(
     bootstrap: str, topic: str, requests: int, rounds: int
-) -> tuple[dict[str, list[float]], dict[str, int]]:
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
     producer = FootprintProducer(bootstrap, topic)
-    apps = {"plain": hostapp.plain(), "tracked": hostapp.tracked(producer=producer)}
+    # The same middleware with FOOTPRINT_DELIVERY_PROCESS: its child's CPU is counted apart.
+    process = DeliveryProcess(bootstrap, topic)
+    apps = {
+        "plain": hostapp.plain(),
+        "tracked": hostapp.tracked(producer=producer),
+        "process": hostapp.tracked(producer=process),
+    }
+    producers = {"tracked": producer, "process": process}
     scopes = _scopes(requests)
     await producer.start()
-    tracked = 0  # requests the tracked site served, each a footprint to deliver
+    await process.start()
+    served = dict.fromkeys(producers, 0)  # requests each tracked site served: a footprint each
     try:
-        for app in apps.values():  # warm-up: routes compiled, caches filled, connection made
+        for name, app in apps.items():  # warm-up: routes compiled, caches filled, connected
             await _drive(app, scopes[: requests // 5])
-        tracked += requests // 5
-        await producer.flush(30)
-        per_request: dict[str, list[float]] = {name: [] for name in apps}
+            if name in served:
+                served[name] += requests // 5
+        for p in producers.values():
+            await p.flush(30)
+        per_request: dict[str, list[float]] = {name: [] for name in [*apps, "process_child"]}
         for r in range(rounds):
-            order = ("plain", "tracked") if r % 2 else ("tracked", "plain")
+            order = list(apps) if r % 2 else list(reversed(apps))
             for name in order:
+                child = _child_cpu(process)
                 began = time.process_time()
                 await _drive(apps[name], scopes)
-                if name == "tracked":
-                    await producer.flush(30)
-                    tracked += requests
+                if name in producers:
+                    await producers[name].flush(30)
+                    served[name] += requests
                 per_request[name].append((time.process_time() - began) / requests * 1e6)
-        stats = producer.stats
-        delivery = {"requests_tracked": tracked, "offered": stats.offered}
-        return per_request, {**delivery, "delivered": stats.delivered}
+                if name == "process":
+                    ran = _child_cpu(process) - child
+                    per_request["process_child"].append(ran / requests * 1e6)
+        delivery = {
+            "requests_tracked": served["tracked"],
+            "offered": producer.stats.offered,
+            "delivered": producer.stats.delivered,
+            "requests_process": served["process"],
+            "delivered_process": process.stats.delivered,
+        }
+        return per_request, delivery
     finally:
         await producer.stop()
+        await process.stop()
 
 
 def cost_per_request(
@@ -111,6 +140,8 @@ def cost_per_request(
     per_request, delivery = asyncio.run(_measure(bootstrap, topic, requests, rounds))
     plain = statistics.median(per_request["plain"])
     tracked = statistics.median(per_request["tracked"])
+    process = statistics.median(per_request["process"])
+    child = statistics.median(per_request["process_child"])
     return {
         "requests_per_round": requests,
         "rounds": rounds,
@@ -118,6 +149,11 @@ def cost_per_request(
         "tracked_us": round(tracked, 2),
         "added_us": round(tracked - plain, 2),
         "ratio": round(plain / tracked, 4),
+        # With a delivery process: what stays in the API process, and what the child adds.
+        "process_us": round(process, 2),
+        "process_added_us": round(process - plain, 2),
+        "process_ratio": round(plain / process, 4),
+        "process_child_us": round(child, 2),
         "rounds_us": {name: [round(v, 2) for v in values] for name, values in per_request.items()},
         # Every tracked request's footprint, acknowledged by the broker before its round ended.
         **delivery,

@@ -12,6 +12,7 @@ import asyncio
 
 from fastapi import FastAPI, HTTPException
 
+from footprint.delivery_process import DeliveryProcess
 from footprint.middleware import FootprintMiddleware
 from footprint.producer import FootprintProducer
 
@@ -51,7 +52,7 @@ def plain() -> FastAPI:
     return _site()
 
 
-def tracked(producer: FootprintProducer | None = None) -> FastAPI:
+def tracked(producer: FootprintProducer | DeliveryProcess | None = None) -> FastAPI:
     """The site with Footprint's middleware, configured from the environment (with its own
     producer unless one is given, as a host app may share one)."""
     app = _site()

@@ -717,8 +717,16 @@ def _api_in_process(ip: dict[str, Any] | None) -> list[str]:
         f"{ip['requests_per_round']:,} requests, each tracked round ending when the broker has "
         f"every footprint): **{_ms(ip['plain_us'], 1)} µs of CPU a request without the "
         f"middleware, {_ms(ip['tracked_us'], 1)} µs with it (+{_ms(ip['added_us'], 1)} µs; "
-        f"ratio {ip['ratio']:.3f})**. uvicorn's own work per request (HTTP parsing, the socket "
-        "write) comes on top of both and is the same with and without.",
+        f"ratio {ip['ratio']:.3f})**"
+        + (
+            f"; with a delivery process, **{_ms(ip['process_us'], 1)} µs in the API process "
+            f"(+{_ms(ip['process_added_us'], 1)} µs; ratio {ip['process_ratio']:.3f})** and "
+            f"{_ms(ip['process_child_us'], 1)} µs in its child"
+            if "process_us" in ip
+            else ""
+        )
+        + ". uvicorn's own work per request (HTTP parsing, the socket write) comes on top of "
+        "each and is the same with and without.",
     ]
 
 

@@ -66,7 +66,7 @@ class FootprintMiddleware:
         self,
         app: ASGIApp,
         *,
-        producer: FootprintProducer | None = None,
+        producer: FootprintProducer | DeliveryProcess | None = None,
         settings: Settings | None = None,
         kafka_url: str | None = None,
         exclude: Sequence[str] | None = None,

@@ -84,6 +84,8 @@ def test_api_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     in_process = data["in_process"]
     assert in_process["plain_us"] > 0 and in_process["tracked_us"] > 0
     assert in_process["delivered"] == in_process["offered"] == in_process["requests_tracked"]
+    assert in_process["delivered_process"] == in_process["requests_process"] > 0
+    assert in_process["process_us"] > 0 and in_process["process_child_us"] > 0
     # Every request the load generator counted left a footprint, on the topic or in a spool.
     assert data["broker_up"]["recorded"] >= data["broker_up"]["served"] > 0
     for down in data["broker_down"].values():
