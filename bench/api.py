@@ -307,7 +307,9 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     progress(
         f"in process: {in_process['plain_us']:.1f} µs a request without, "
         f"{in_process['tracked_us']:.1f} µs with the middleware (+{in_process['added_us']:.1f} "
-        f"µs, ratio {in_process['ratio']:.3f})"
+        f"µs, ratio {in_process['ratio']:.3f}); with a delivery process "
+        f"{in_process['process_us']:.1f} µs (+{in_process['process_added_us']:.1f} µs) and "
+        f"{in_process['process_child_us']:.1f} µs in its child"
     )
 
     dead_port = free_port()
