@@ -23,11 +23,21 @@ from footprint.schema import Footprint
 from footprint.settings import Settings
 from footprint.spool import Spool
 from footprint.stack import KafkaServer, free_port
-from tests.integration.conftest import ROOT, wait_until
+from footprint.stack.apache_kafka import KafkaCluster
+from tests.integration.conftest import BROKERS, ROOT, wait_until
 from tests.integration.test_middleware_outage import _consume
 from tests.integration.traffic import host_app
 
 pytestmark = pytest.mark.integration
+
+Broker = KafkaCluster | KafkaServer
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest) -> Broker:
+    """Apache Kafka, then Tansu."""
+    name = "apache_kafka" if request.param == "kafka" else "tansu"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 def tracked_site() -> FastAPI:
@@ -72,13 +82,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_footprints_are_built_and_sent_by_a_child_process(
-    tansu: KafkaServer, tmp_path: Path
-) -> None:
-    topic = "delivery-process"
+def test_footprints_are_built_and_sent_by_a_child_process(broker: Broker, tmp_path: Path) -> None:
+    topic = f"delivery-process-{tmp_path.name}"
     app = host_app()
     app.add_middleware(
-        FootprintMiddleware, settings=_settings(tansu.url, topic, tmp_path), exclude=[]
+        FootprintMiddleware, settings=_settings(broker.url, topic, tmp_path), exclude=[]
     )
     with TestClient(app, headers={"user-agent": "Mozilla/5.0 Firefox/128.0"}) as client:
         for i in range(120):
@@ -90,7 +98,7 @@ def test_footprints_are_built_and_sent_by_a_child_process(
         assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
         assert producer.stats.delivered == 120 and producer.pending == 0
     assert not _alive(child), "the child ends with the app"
-    footprints = asyncio.run(_consume(tansu.bootstrap, topic, 120, timeout=30))
+    footprints = asyncio.run(_consume(broker.bootstrap, topic, 120, timeout=30))
     assert _links(footprints) == Counter({f"/posts/{i}": 20 for i in range(6)})
     assert len({f["event_id"] for f in footprints}) == 120
     first = Footprint.model_validate(footprints[0])
@@ -109,11 +117,12 @@ def _producer(app: FastAPI) -> DeliveryProcess:
 
 
 def test_a_child_killed_is_replaced_and_requests_never_fail(
-    tansu: KafkaServer, tmp_path: Path
+    apache_kafka: KafkaCluster, tmp_path: Path
 ) -> None:
+    broker = apache_kafka
     topic = "delivery-process-kill"
     app = host_app()
-    app.add_middleware(FootprintMiddleware, settings=_settings(tansu.url, topic, tmp_path))
+    app.add_middleware(FootprintMiddleware, settings=_settings(broker.url, topic, tmp_path))
     with TestClient(app) as client:
         assert client.get("/posts/0").status_code == 200
         producer = _producer(app)
@@ -129,7 +138,7 @@ def test_a_child_killed_is_replaced_and_requests_never_fail(
         )
         assert producer.started == 2
         assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
-    footprints = asyncio.run(_consume(tansu.bootstrap, topic, 61, timeout=30))
+    footprints = asyncio.run(_consume(broker.bootstrap, topic, 61, timeout=30))
     assert _links(footprints) == Counter(
         {"/posts/0": 1, "/posts/1": 20, "/posts/2": 20, "/posts/3": 20}
     )
@@ -137,18 +146,18 @@ def test_a_child_killed_is_replaced_and_requests_never_fail(
 
 @pytest.mark.parametrize("how", ["api-killed", "api-killed-broker-down", "ctrl-c-to-the-group"])
 def test_the_child_delivers_what_it_holds_when_the_api_process_ends(
-    tansu: KafkaServer, tmp_path: Path, how: str
+    broker: Broker, tmp_path: Path, how: str
 ) -> None:
     """A uvicorn host killed with SIGKILL: the child sees its pipe close and delivers what it
     was handed (or, with the broker down, spools it). Or Ctrl-C as a terminal sends it, to the
     whole process group: the child ignores it and the app's shutdown stops it. Every footprint
     served reaches the topic or the spool."""
-    topic = f"delivery-process-{how}"
+    topic = f"delivery-process-{tmp_path.name}"
     broker_down = how.endswith("broker-down")
     port = free_port()
     env = {
         **os.environ,
-        "FOOTPRINT_KAFKA_URL": f"kafka://127.0.0.1:{free_port()}" if broker_down else tansu.url,
+        "FOOTPRINT_KAFKA_URL": f"kafka://127.0.0.1:{free_port()}" if broker_down else broker.url,
         "FOOTPRINT_FOOTPRINTS_TOPIC": topic,
         "FOOTPRINT_DATA_DIR": str(tmp_path),
         "FOOTPRINT_DELIVERY_PROCESS": "true",
@@ -189,7 +198,7 @@ def test_the_child_delivers_what_it_holds_when_the_api_process_ends(
     if broker_down:
         footprints = spooled
     else:
-        footprints = asyncio.run(_consume(tansu.bootstrap, topic, 200, timeout=30))
+        footprints = asyncio.run(_consume(broker.bootstrap, topic, 200, timeout=30))
         assert not spooled
     assert _links(footprints) == Counter({f"/posts/{i}": 50 for i in range(4)}), (
         tmp_path / "host.log"
