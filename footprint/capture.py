@@ -176,9 +176,14 @@ def anonymize(
     return out
 
 
-def build_anonymous(items: list[Anonymous]) -> list[Record]:
-    """The records (key, JSON, timestamp ms, from spool) of anonymized captures."""
-    randomness = os.urandom(10 * len(items))  # one system call for the batch's event ids
+def build_anonymous(items: list[Anonymous], randomness: bytes | None = None) -> list[Record]:
+    """The records (key, JSON, timestamp ms, from spool) of anonymized captures.
+
+    ``randomness`` (10 bytes a capture) makes their event ids: the same bytes build the same
+    records, so a batch built twice is stored once.
+    """
+    if randomness is None:
+        randomness = os.urandom(10 * len(items))  # one system call for the batch's event ids
     records: list[Record] = []
     for i, item in enumerate(items):
         try:

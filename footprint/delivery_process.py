@@ -49,6 +49,23 @@ log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
 STATS_EVERY = 0.25  # seconds between the child's reports of its producer's stats
 TERM_GRACE = 10.0  # seconds a child given SIGTERM waits for its pipe to close
+QUICK_DEATHS = 3  # children that failed to start, in a row, before this process does the work
+START_TIMEOUT = 60.0  # seconds a child has to report ready
+
+
+def _make_producer(config: dict[str, Any]) -> FootprintProducer:
+    """The producer a child runs (or this process, when no child can run)."""
+    spool_dir = config.get("spool_dir")
+    return FootprintProducer(
+        config["bootstrap"],
+        config["topic"],
+        partitions=config["partitions"],
+        replication_factor=config["replication_factor"],
+        max_buffer=config["max_buffer"],
+        spool_dir=Path(spool_dir) if spool_dir else None,
+        linger_ms=config["linger_ms"],
+        request_timeout_ms=config["request_timeout_ms"],
+    )
 
 
 class AnonymousSource(Protocol):
@@ -60,6 +77,8 @@ class AnonymousSource(Protocol):
     def __len__(self) -> int: ...
 
     async def take_anonymous(self) -> list[Anonymous]: ...
+
+    async def take(self) -> list[Record]: ...
 
 
 def _frame(kind: str, payload: Any) -> bytes:
@@ -80,12 +99,29 @@ class _Child:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.reader: asyncio.Task[None] | None = None
-        self.started_at = time.monotonic()
+        self.ready = asyncio.Event()  # its producer runs: it may be handed captures
 
     @property
     def alive(self) -> bool:
         reader = self.reader
-        return self.process.returncode is None and reader is not None and not reader.done()
+        return (
+            self.ready.is_set()
+            and self.process.returncode is None
+            and reader is not None
+            and not reader.done()
+        )
+
+    async def started(self, timeout: float) -> bool:
+        """Whether it reports ready within ``timeout`` (False: it died, or hangs, first)."""
+        assert self.reader is not None
+        waiting = asyncio.ensure_future(self.ready.wait())
+        try:
+            await asyncio.wait(
+                {waiting, self.reader}, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            waiting.cancel()
+        return self.alive
 
 
 class DeliveryProcess:
@@ -129,6 +165,10 @@ class DeliveryProcess:
         self._captured = asyncio.Event()
         self._flushes: dict[int, asyncio.Future[bool]] = {}
         self._tokens = itertools.count()
+        self._sequence = itertools.count()
+        self._unconfirmed: dict[int, tuple[str, Any]] = {}  # batches handed, not yet confirmed
+        # The producer of this process, once children could not be started (``_fall_back``).
+        self.fallback: FootprintProducer | None = None
 
     # --- what the middleware calls ---
     def add_source(self, source: AnonymousSource) -> None:
@@ -159,8 +199,14 @@ class DeliveryProcess:
     @property
     def pending(self) -> int:
         """Footprints not yet acknowledged by the broker, here and in the child."""
+        if self.fallback is not None:
+            return self.fallback.pending
         waiting = sum(len(source) for source in self._sources) + len(self._records)
-        return waiting + self._child_pending
+        handed = sum(
+            len(payload[0]) if kind == "captures" else len(payload)
+            for kind, payload in self._unconfirmed.values()
+        )
+        return waiting + handed + self._child_pending
 
     @property
     def pid(self) -> int | None:
@@ -176,6 +222,8 @@ class DeliveryProcess:
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything offered so far is delivered; False on timeout."""
+        if self.fallback is not None:
+            return await self.fallback.flush(timeout)
         deadline = time.monotonic() + timeout
         while True:
             child = self._child
@@ -208,6 +256,9 @@ class DeliveryProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.fallback is not None:
+            await self.fallback.stop(timeout)
+            return
         child, self._child = self._child, None
         if child is not None:
             with contextlib.suppress(ConnectionError):
@@ -230,26 +281,29 @@ class DeliveryProcess:
 
     # --- the background task ---
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff, failed = 0.1, 0
         while True:
             child = self._child
-            if child is not None and not child.alive:
-                # One that dies as it starts (a broken environment) is not restarted in a loop.
-                if time.monotonic() - child.started_at < 1.0:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                else:
-                    backoff = 0.1
-                child = None
-            if child is None:
+            if child is None or not child.alive:
+                if failed >= QUICK_DEATHS:
+                    await self._fall_back(failed)
+                    return
                 try:
                     child = self._child = await self._spawn()
-                except Exception as e:  # e.g. no more processes: the captures wait
+                except Exception as e:  # e.g. no more processes
                     self.stats.last_error = f"delivery process: {type(e).__name__}: {e}"
                     log.exception("could not start the delivery process")
+                    child = self._child = None
+                if child is None or not await child.started(START_TIMEOUT):
+                    # One that dies as it starts (a broken environment) is not restarted in a
+                    # loop; past a few, this process does the work.
+                    if child is not None and child.process.returncode is None:
+                        child.process.kill()
+                    failed += 1
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
+                backoff, failed = 0.1, 0
             await self._captured.wait()
             # Linger as the Kafka producer does: one hand-over for the requests of 20 ms.
             await asyncio.sleep(self.linger_ms / 1000)
@@ -261,12 +315,33 @@ class DeliveryProcess:
             else:
                 self._captured.set()  # start another child, then hand it what waits
 
+    async def _fall_back(self, failures: int) -> None:
+        """No child can run here (no Python to start, an import that fails): build and send in
+        this process instead, as without FOOTPRINT_DELIVERY_PROCESS, rather than lose them."""
+        log.error(
+            "the delivery process failed %d times as it started: footprints are built and sent "
+            "in this process from now on",
+            failures,
+        )
+        self._child = None
+        self._take_back()
+        fallback = _make_producer(self.config)
+        for source in self._sources:
+            fallback.add_source(source)
+        fallback.wake()  # for what the sources hold already
+        fallback.offer_records(list(self._records))
+        self._records.clear()
+        fallback.stats.last_error = self.stats.last_error
+        self.stats = fallback.stats
+        self.fallback = fallback
+        await fallback.start()
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "footprint.delivery_process", json.dumps(self.config)]
+
     async def _spawn(self) -> _Child:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "footprint.delivery_process",
-            json.dumps(self.config),
+            *self._argv(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             # The same Footprint as this process, wherever its own came from.
@@ -279,27 +354,36 @@ class DeliveryProcess:
         return child
 
     async def _ship(self, child: _Child) -> None:
-        """Hand the child what the sources and ``offer_records`` hold."""
+        """Hand the child what the sources and ``offer_records`` hold.
+
+        A batch stays in ``_unconfirmed`` until the child says it has it: a child that dies
+        first (or was dead already, its pipe still open) has its batches built here and handed
+        to the next one. Built from the same bytes, they keep their event ids.
+        """
         for source in self._sources:
             if len(source):
                 items = await source.take_anonymous()
-                if not items:
-                    continue
-                try:
-                    await self._write(child, _frame("captures", items))
-                except ConnectionError:
-                    # Built here and kept for the next child.
-                    self.offer_records(build_anonymous(items))
-                    raise
-                self._offered += len(items)
+                if items:
+                    randomness = os.urandom(10 * len(items))
+                    await self._hand(child, "captures", (items, randomness))
+                    self._offered += len(items)
         if self._records:
             records = list(self._records)
             self._records.clear()
-            try:
-                await self._write(child, _frame("records", records))
-            except ConnectionError:
-                self._records.extendleft(reversed(records))
-                raise
+            await self._hand(child, "records", records)
+
+    async def _hand(self, child: _Child, kind: str, payload: Any) -> None:
+        seq = next(self._sequence)
+        self._unconfirmed[seq] = (kind, payload)
+        await self._write(child, _frame(kind, (seq, payload)))
+
+    def _take_back(self) -> None:
+        """The batches no child confirmed, built here, first in line for the next one."""
+        records: list[Record] = []
+        for kind, payload in self._unconfirmed.values():
+            records.extend(build_anonymous(*payload) if kind == "captures" else payload)
+        self._unconfirmed.clear()
+        self._records.extendleft(reversed(records))
 
     async def _write(self, child: _Child, frame: bytes) -> None:
         stdin = child.process.stdin
@@ -315,6 +399,10 @@ class DeliveryProcess:
                 kind, payload = await _read_frame(child.process.stdout)
                 if kind == "stats":
                     self._note_stats(payload)
+                elif kind == "ready":
+                    child.ready.set()
+                elif kind == "got":
+                    self._unconfirmed.pop(payload, None)
                 elif kind == "flushed":
                     token, ok = payload
                     if (done := self._flushes.get(token)) is not None and not done.done():
@@ -328,6 +416,7 @@ class DeliveryProcess:
         if code != 0 or self._task is not None:
             log.error("delivery process %d exited with %s", child.process.pid, code)
         self._child_pending = 0
+        self._take_back()
         for done in self._flushes.values():
             if not done.done():
                 done.set_result(False)
@@ -371,17 +460,7 @@ async def _serve(config: dict[str, Any]) -> None:
     reader = asyncio.StreamReader(limit=2**31)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
 
-    spool_dir = config.get("spool_dir")
-    producer = FootprintProducer(
-        config["bootstrap"],
-        config["topic"],
-        partitions=config["partitions"],
-        replication_factor=config["replication_factor"],
-        max_buffer=config["max_buffer"],
-        spool_dir=Path(spool_dir) if spool_dir else None,
-        linger_ms=config["linger_ms"],
-        request_timeout_ms=config["request_timeout_ms"],
-    )
+    producer = _make_producer(config)
     ended = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, lambda: loop.call_later(TERM_GRACE, ended.set))
     loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C: the API process stops us
@@ -412,9 +491,13 @@ async def _serve(config: dict[str, Any]) -> None:
             while True:
                 kind, payload = await _read_frame(reader)
                 if kind == "captures":
-                    producer.offer_records(build_anonymous(payload))
+                    seq, (items, randomness) = payload
+                    producer.offer_records(build_anonymous(items, randomness))
+                    report("got", seq)
                 elif kind == "records":
-                    producer.offer_records(payload)
+                    seq, records = payload
+                    producer.offer_records(records)
+                    report("got", seq)
                 elif kind == "stop":
                     stop_timeout[0] = float(payload)
                 elif kind == "flush":
@@ -428,6 +511,7 @@ async def _serve(config: dict[str, Any]) -> None:
     flushes: set[asyncio.Task[None]] = set()
     stop_timeout = [5.0]
     await producer.start()
+    report("ready", os.getpid())
     tasks = [asyncio.create_task(read()), asyncio.create_task(reports_task())]
     await ended.wait()
     for task in tasks:

@@ -154,6 +154,7 @@ class FootprintProducer:
         """Footprints not yet acknowledged by the broker (memory and disk)."""
         return (
             len(self._buffer)
+            + len(self._in_flight)  # sent, not yet acknowledged: flush() waits for them too
             + sum(len(source) for source in self._sources)
             + (self.spool.count if self.spool else 0)
         )

@@ -93,8 +93,8 @@ def test_footprints_are_built_and_sent_by_a_child_process(broker: Broker, tmp_pa
             assert client.get(f"/posts/{i % 6}").status_code == 200
         producer = _producer(app)
         assert isinstance(producer, DeliveryProcess)
-        child = producer.pid
-        assert child is not None and child != os.getpid() and child in _children(os.getpid())
+        child = wait_until(lambda: producer.pid, timeout=60, what="the delivery process")
+        assert child != os.getpid() and child in _children(os.getpid())
         assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
         assert producer.stats.delivered == 120 and producer.pending == 0
     assert not _alive(child), "the child ends with the app"
@@ -127,8 +127,7 @@ def test_a_child_killed_is_replaced_and_requests_never_fail(
         assert client.get("/posts/0").status_code == 200
         producer = _producer(app)
         assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
-        first = producer.pid
-        assert first is not None
+        first = wait_until(lambda: producer.pid, timeout=60, what="the delivery process")
         os.kill(first, signal.SIGKILL)
         # Requests while no child runs are served, and wait in the API process.
         statuses = [client.get(f"/posts/{1 + i % 3}").status_code for i in range(60)]
@@ -231,3 +230,27 @@ def test_with_the_broker_down_the_child_spools_every_footprint(tmp_path: Path) -
     assert _links([Footprint.from_bytes(line).model_dump() for line in lines]) == Counter(
         {f"/posts/{i}": 30 for i in range(5)}
     )
+
+
+def test_where_no_child_can_start_footprints_are_sent_from_the_api_process(
+    apache_kafka: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that dies as it starts (here: a command that exits at once; in life, a Python
+    that cannot import Footprint) is tried a few times, then the API process builds and sends
+    the footprints itself: none is lost for want of a child."""
+    topic = f"delivery-process-{tmp_path.name}"
+    failing = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    monkeypatch.setattr(DeliveryProcess, "_argv", lambda self: failing)
+    app = host_app()
+    app.add_middleware(FootprintMiddleware, settings=_settings(apache_kafka.url, topic, tmp_path))
+    with TestClient(app) as client:
+        before = [client.get(f"/posts/{i % 2}").status_code for i in range(40)]
+        producer = _producer(app)
+        wait_until(lambda: producer.fallback is not None, timeout=30, what="the fallback")
+        assert producer.started == 3 and producer.pid is None
+        after = [client.get(f"/posts/{2 + i % 2}").status_code for i in range(40)]
+        assert before + after == [200] * 80
+        assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
+        assert producer.stats.delivered == 80 and producer.pending == 0
+    footprints = asyncio.run(_consume(apache_kafka.bootstrap, topic, 80, timeout=30))
+    assert _links(footprints) == Counter({f"/posts/{i}": 20 for i in range(4)})

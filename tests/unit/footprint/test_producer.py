@@ -208,6 +208,32 @@ def test_stop_keeps_a_batch_whose_send_never_completed(tmp_path: Path) -> None:
     assert restarted.pending == 3
 
 
+def test_flush_waits_for_a_batch_in_flight() -> None:
+    """A batch taken from the buffer and sent is pending until the broker acknowledges it:
+    flush() returns once it is delivered, not while it is on its way."""
+    answer = asyncio.Event()
+
+    async def slow(_producer: object, batch: list) -> list:  # acknowledged when the test says
+        await answer.wait()
+        producer.stats.delivered += len(batch)
+        return []
+
+    producer = _with_fake_broker(FootprintProducer(UNREACHABLE, "footprints"), slow)
+
+    async def scenario() -> tuple[int, bool, bool, int]:
+        await producer.start()
+        producer.offer(sample_footprint(1))
+        await asyncio.sleep(0.05)  # the delivery task has taken the batch and waits on it
+        pending = producer.pending
+        early = await producer.flush(timeout=0.2)
+        answer.set()
+        flushed = await producer.flush(timeout=5)
+        await producer.stop(timeout=1)
+        return pending, early, flushed, producer.stats.delivered
+
+    assert asyncio.run(scenario()) == (1, False, True, 1)
+
+
 def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     Spool(spool_dir).append([sample_footprint(i).to_bytes() for i in range(3)])
