@@ -11,9 +11,14 @@ Kafka client and the spool cost the API process nothing.
 The child stops when the pipe closes: at the app's shutdown, or when the API process dies in
 any way, it delivers what it can within the stop timeout and spools the rest, as the in-process
 producer does. It ignores Ctrl-C (the terminal sends it to the whole process group; the API
-process's shutdown is what ends it) and leaves 10 s for the pipe to close after a SIGTERM. A
-child that dies is started again; what it held in memory is lost with it, as an API process's
-own buffer is when that process dies.
+process's shutdown is what ends it) and leaves 10 s for the pipe to close after a SIGTERM.
+
+A child is handed batches once it reports ready, and each batch stays with the API process
+until the child confirms it has it. A child that dies is started again, and what it had not
+confirmed is built in the API process and handed to the next one (the same event ids: the
+event-id bytes travel with the batch); what it had confirmed and not yet delivered is lost
+with it, as an API process's own buffer is when that process dies. Where no child can start
+(three failures in a row), the API process builds and sends the footprints itself.
 
 Frames are length-prefixed pickles, between a process and the child it started.
 """
