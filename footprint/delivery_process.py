@@ -105,6 +105,7 @@ class _Child:
         self.process = process
         self.reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # its producer runs: it may be handed captures
+        self.unconfirmed: dict[int, tuple[str, Any]] = {}  # batches handed, not yet confirmed
 
     @property
     def alive(self) -> bool:
@@ -171,7 +172,6 @@ class DeliveryProcess:
         self._flushes: dict[int, asyncio.Future[bool]] = {}
         self._tokens = itertools.count()
         self._sequence = itertools.count()
-        self._unconfirmed: dict[int, tuple[str, Any]] = {}  # batches handed, not yet confirmed
         # The producer of this process, once children could not be started (``_fall_back``).
         self.fallback: FootprintProducer | None = None
 
@@ -207,9 +207,10 @@ class DeliveryProcess:
         if self.fallback is not None:
             return self.fallback.pending
         waiting = sum(len(source) for source in self._sources) + len(self._records)
+        child = self._child
         handed = sum(
             len(payload[0]) if kind == "captures" else len(payload)
-            for kind, payload in self._unconfirmed.values()
+            for kind, payload in (child.unconfirmed.values() if child is not None else ())
         )
         return waiting + handed + self._child_pending
 
@@ -328,8 +329,9 @@ class DeliveryProcess:
             "in this process from now on",
             failures,
         )
+        if self._child is not None:
+            self._take_back(self._child)
         self._child = None
-        self._take_back()
         fallback = _make_producer(self.config)
         for source in self._sources:
             fallback.add_source(source)
@@ -361,9 +363,9 @@ class DeliveryProcess:
     async def _ship(self, child: _Child) -> None:
         """Hand the child what the sources and ``offer_records`` hold.
 
-        A batch stays in ``_unconfirmed`` until the child says it has it: a child that dies
-        first (or was dead already, its pipe still open) has its batches built here and handed
-        to the next one. Built from the same bytes, they keep their event ids.
+        A batch stays in the child's ``unconfirmed`` until the child says it has it: a child
+        that dies first (or was dead already, its pipe still open) has its batches built here
+        and handed to the next one. Built from the same bytes, they keep their event ids.
         """
         for source in self._sources:
             if len(source):
@@ -379,15 +381,19 @@ class DeliveryProcess:
 
     async def _hand(self, child: _Child, kind: str, payload: Any) -> None:
         seq = next(self._sequence)
-        self._unconfirmed[seq] = (kind, payload)
-        await self._write(child, _frame(kind, (seq, payload)))
+        child.unconfirmed[seq] = (kind, payload)
+        try:
+            await self._write(child, _frame(kind, (seq, payload)))
+        except ConnectionError:
+            self._take_back(child)
+            raise
 
-    def _take_back(self) -> None:
-        """The batches no child confirmed, built here, first in line for the next one."""
+    def _take_back(self, child: _Child) -> None:
+        """The batches ``child`` did not confirm, built here, first in line for the next one."""
         records: list[Record] = []
-        for kind, payload in self._unconfirmed.values():
+        for kind, payload in child.unconfirmed.values():
             records.extend(build_anonymous(*payload) if kind == "captures" else payload)
-        self._unconfirmed.clear()
+        child.unconfirmed.clear()
         self._records.extendleft(reversed(records))
 
     async def _write(self, child: _Child, frame: bytes) -> None:
@@ -407,7 +413,7 @@ class DeliveryProcess:
                 elif kind == "ready":
                     child.ready.set()
                 elif kind == "got":
-                    self._unconfirmed.pop(payload, None)
+                    child.unconfirmed.pop(payload, None)
                 elif kind == "flushed":
                     token, ok = payload
                     if (done := self._flushes.get(token)) is not None and not done.done():
@@ -420,8 +426,9 @@ class DeliveryProcess:
         code = await child.process.wait()
         if code != 0 or self._task is not None:
             log.error("delivery process %d exited with %s", child.process.pid, code)
-        self._child_pending = 0
-        self._take_back()
+        if self._child in (child, None):
+            self._child_pending = 0
+        self._take_back(child)
         for done in self._flushes.values():
             if not done.done():
                 done.set_result(False)

@@ -254,3 +254,36 @@ def test_where_no_child_can_start_footprints_are_sent_from_the_api_process(
         assert producer.stats.delivered == 80 and producer.pending == 0
     footprints = asyncio.run(_consume(apache_kafka.bootstrap, topic, 80, timeout=30))
     assert _links(footprints) == Counter({f"/posts/{i}": 20 for i in range(4)})
+
+
+# A child that says it is ready, lets batches fill its pipe, confirms none and exits.
+_VANISHING_CHILD = """
+import os, pickle, struct, sys, time
+body = pickle.dumps(("ready", os.getpid()), protocol=5)
+sys.stdout.buffer.write(struct.pack(">I", len(body)) + body)
+sys.stdout.buffer.flush()
+time.sleep(1.5)
+"""
+
+
+def test_batches_a_dead_child_never_confirmed_go_to_the_next_one_once(
+    apache_kafka: KafkaCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = f"delivery-process-{tmp_path.name}"
+    real = DeliveryProcess._argv
+    children = iter([[sys.executable, "-c", _VANISHING_CHILD]])
+    monkeypatch.setattr(DeliveryProcess, "_argv", lambda self: next(children, None) or real(self))
+    app = host_app()
+    app.add_middleware(FootprintMiddleware, settings=_settings(apache_kafka.url, topic, tmp_path))
+    with TestClient(app) as client:
+        producer = _producer(app)
+        first = wait_until(lambda: producer.pid, timeout=30, what="the first child")
+        for i in range(50):
+            assert client.get(f"/posts/{i % 5}").status_code == 200
+            time.sleep(0.01)  # several batches, written into the first child's pipe
+        wait_until(lambda: producer.pid not in (None, first), timeout=60, what="the next child")
+        assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
+        assert producer.started == 2
+    footprints = asyncio.run(_consume(apache_kafka.bootstrap, topic, 50, timeout=30))
+    assert _links(footprints) == Counter({f"/posts/{i}": 10 for i in range(5)})
+    assert len({f["event_id"] for f in footprints}) == len(footprints) == 50
