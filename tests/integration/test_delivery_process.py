@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.errors import UnknownTopicOrPartitionError
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -194,14 +195,24 @@ def test_the_child_delivers_what_it_holds_when_the_api_process_ends(
         for segment in Spool(tmp_path / "spool").segments()
         for line in segment.read_bytes().splitlines()
     ]
-    if broker_down:
-        footprints = spooled
-    else:
-        footprints = asyncio.run(_consume(broker.bootstrap, topic, 200, timeout=30))
-        assert not spooled
+    # What the child could not deliver within its stop timeout (a broker slow to create the
+    # topic on a loaded machine, or down) it spooled: each footprint is in one place, once.
+    delivered = [] if broker_down else _on_topic(broker.bootstrap, topic, 200 - len(spooled))
+    footprints = delivered + spooled
     assert _links(footprints) == Counter({f"/posts/{i}": 50 for i in range(4)}), (
         tmp_path / "host.log"
     ).read_text()
+    assert len({f["event_id"] for f in footprints}) == 200
+
+
+def _on_topic(bootstrap: str, topic: str, want: int) -> list[dict]:
+    """The footprints on ``topic`` (none when nothing ever created it)."""
+    if not want:
+        return []
+    try:
+        return asyncio.run(_consume(bootstrap, topic, want, timeout=30))
+    except UnknownTopicOrPartitionError:
+        return []
 
 
 def _up(url: str) -> bool:
