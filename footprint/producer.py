@@ -152,11 +152,14 @@ class FootprintProducer:
     @property
     def pending(self) -> int:
         """Footprints not yet acknowledged by the broker (memory and disk)."""
+        spooled = self.spool.count if self.spool else 0
+        if self._segment is not None:  # its values are in the buffer (or in flight) meanwhile
+            spooled -= self._segment[1]
         return (
             len(self._buffer)
             + len(self._in_flight)  # sent, not yet acknowledged: flush() waits for them too
             + sum(len(source) for source in self._sources)
-            + (self.spool.count if self.spool else 0)
+            + spooled
         )
 
     async def collect(self) -> None:

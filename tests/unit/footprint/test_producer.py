@@ -234,6 +234,32 @@ def test_flush_waits_for_a_batch_in_flight() -> None:
     assert asyncio.run(scenario()) == (1, False, True, 1)
 
 
+def test_a_spool_segment_being_delivered_is_pending_once(tmp_path: Path) -> None:
+    """Its values are in the buffer (or on their way) and still in the spool's file until the
+    broker has them all: each is pending once, not twice."""
+    spool_dir = tmp_path / "spool"
+    Spool(spool_dir).append([sample_footprint(i).to_bytes() for i in range(3)])
+    in_flight = asyncio.Event()
+
+    async def hang(_producer: object, batch: list) -> list:  # the broker never answers
+        in_flight.set()
+        await asyncio.Event().wait()
+        return batch
+
+    async def scenario() -> tuple[int, int]:
+        producer = _with_fake_broker(
+            FootprintProducer(UNREACHABLE, "footprints", spool_dir=spool_dir), hang
+        )
+        before = producer.pending
+        await producer.start()
+        await asyncio.wait_for(in_flight.wait(), 5)
+        during = producer.pending
+        await producer.stop(timeout=0.1)
+        return before, during
+
+    assert asyncio.run(scenario()) == (3, 3)
+
+
 def test_delivered_spool_segment_is_removed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     Spool(spool_dir).append([sample_footprint(i).to_bytes() for i in range(3)])
