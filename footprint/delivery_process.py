@@ -59,18 +59,10 @@ START_TIMEOUT = 60.0  # seconds a child has to report ready
 
 
 def _make_producer(config: dict[str, Any]) -> FootprintProducer:
-    """The producer a child runs (or this process, when no child can run)."""
+    """The producer a child runs (or this process, when no child can run): ``config`` holds
+    ``FootprintProducer``'s arguments, the spool's directory as text."""
     spool_dir = config.get("spool_dir")
-    return FootprintProducer(
-        config["bootstrap"],
-        config["topic"],
-        partitions=config["partitions"],
-        replication_factor=config["replication_factor"],
-        max_buffer=config["max_buffer"],
-        spool_dir=Path(spool_dir) if spool_dir else None,
-        linger_ms=config["linger_ms"],
-        request_timeout_ms=config["request_timeout_ms"],
-    )
+    return FootprintProducer(**{**config, "spool_dir": Path(spool_dir) if spool_dir else None})
 
 
 class AnonymousSource(Protocol):
@@ -189,6 +181,9 @@ class DeliveryProcess:
     def offer_records(self, records: list[Record]) -> None:
         """Records built in this process (a full queue, a producer not started yet): handed to
         the child with the next batch; at most ``max_buffer`` wait for one."""
+        if self.fallback is not None:
+            self.fallback.offer_records(records)
+            return
         room = max(0, self.max_buffer - len(self._records))
         self._records.extend(records[:room])
         self._offered += len(records)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from footprint.delivery_process import DeliveryProcess
 from footprint.middleware import FootprintMiddleware
+from footprint.records import to_record
 from footprint.schema import Footprint
 from footprint.settings import Settings
 from footprint.spool import Spool
@@ -29,7 +31,10 @@ from tests.integration.conftest import BROKERS, ROOT, wait_until
 from tests.integration.test_middleware_outage import _consume
 from tests.integration.traffic import host_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path("/proc").is_dir(), reason="process checks read /proc (Linux)"),
+]
 
 Broker = KafkaCluster | KafkaServer
 
@@ -270,10 +275,15 @@ def test_where_no_child_can_start_footprints_are_sent_from_the_api_process(
         assert producer.started == 3 and producer.pid is None
         after = [client.get(f"/posts/{2 + i % 2}").status_code for i in range(40)]
         assert before + after == [200] * 80
+        # Records built on the request path (a full queue) go to the same producer.
+        built = Footprint(method="GET", link="/built-here", footprint_time=datetime.now(UTC))
+        producer.offer_records([to_record(built)])
         assert client.portal.call(producer.flush, 30)  # type: ignore[union-attr]
-        assert producer.stats.delivered == 80 and producer.pending == 0
-    footprints = asyncio.run(_consume(apache_kafka.bootstrap, topic, 80, timeout=30))
-    assert _links(footprints) == Counter({f"/posts/{i}": 20 for i in range(4)})
+        assert producer.stats.delivered == 81 and producer.pending == 0
+    footprints = asyncio.run(_consume(apache_kafka.bootstrap, topic, 81, timeout=30))
+    assert _links(footprints) == Counter(
+        {"/built-here": 1, **{f"/posts/{i}": 20 for i in range(4)}}
+    )
 
 
 # A child that says it is ready, lets batches fill its pipe, confirms none and exits.
