@@ -2,6 +2,7 @@
 
 from footprint.settings import get_settings
 from streams.app import app
+from streams.schema import RawSchema
 
 __all__ = [
     "dead_letter_topic",
@@ -15,28 +16,24 @@ _settings = get_settings()
 footprints_topic = app.topic(
     _settings.footprints_topic,
     partitions=_settings.partitions,
-    key_serializer="raw",
-    value_serializer="raw",
+    schema=RawSchema(),
 )
 
 # One partition keeps dead letters in arrival order; they are rare by construction.
 dead_letter_topic = app.topic(
     _settings.dead_letter_topic,
     partitions=1,
-    key_serializer="raw",
-    value_serializer="raw",
+    schema=RawSchema(),
 )
 
 notifications_topic = app.topic(
     _settings.notifications_topic,
     partitions=_settings.partitions,
-    key_serializer="raw",
-    value_serializer="raw",
+    schema=RawSchema(),
 )
 
 notifications_dead_letter_topic = app.topic(
     _settings.notifications_dead_letter_topic,
     partitions=1,
-    key_serializer="raw",
-    value_serializer="raw",
+    schema=RawSchema(),
 )
