@@ -47,6 +47,9 @@ __all__ = ["count_and_store"]
 log = logging.getLogger(__name__)
 _settings = get_settings()
 
+# Tracked objects allocated and not yet freed before the young generation is collected.
+YOUNG_THRESHOLD = 500_000
+
 
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
     mark(PROGRESS, events, update)
@@ -160,11 +163,18 @@ def complete(
 @app.agent(footprints_topic)
 async def count_and_store(stream: StreamT) -> None:
     """Consume footprints in batches."""
-    # A batch of packs allocates tens of thousands of objects: with CPython's default
-    # thresholds the cyclic collector would run many times per batch over the whole heap
-    # (Faust's included). Startup objects are frozen out of it, and it runs less often.
+    # A batch holds its events until its pass ends: 20,000 single messages are ~150,000 tracked
+    # objects (Faust's messages and events, their headers, our pairs). The young generation is
+    # collected when the objects allocated and not yet freed pass its threshold, so a threshold
+    # below a batch's objects collected them while they were all alive, and every twentieth
+    # time walked them again in the middle generation. Above it, the batch is freed by
+    # reference counting when its pass ends, before the threshold is reached: on 200,000
+    # single footprints (Tansu), 62 young and 2 middle collections took 1.1-1.2 s with 50,000,
+    # none with 500,000, and the worker ran 9 % faster (17,403 / 17,692 -> 18,945 / 19,322
+    # footprints/s). A young collection that does come walks at most that many objects
+    # (~25 ms for 500,000 measured here). Startup objects are frozen out of every collection.
     gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    gc.set_threshold(YOUNG_THRESHOLD, 20, 20)
     await publish_status()  # alive from the start, not from the timer's first tick
     stores = build_stores(_settings)
     footprint_pass = FootprintPass(
