@@ -32,7 +32,7 @@ from footprint.wire import AnyFootprint, unpack
 from streams.app import app
 from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
-from streams.marks import applied, mark
+from streams.marks import applied, last_events, mark
 from streams.pipeline import passes
 from streams.pipeline.footprints import FootprintPass, packed
 from streams.progress import after_write, before_write, classify
@@ -72,10 +72,9 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
         return
     decoded, bad = decode_many(events, unpack, "footprint")
     good = complete(decoded, bad)
-    states = {
-        id(ev): classify(ev.message.offset, PROGRESS.get(str(ev.message.partition)))
-        for ev in events
-    }
+    # Read each partition's progress record once, not once per event.
+    records = {p: PROGRESS.get(str(p)) for p in {ev.message.partition for ev in events}}
+    states = {id(ev): classify(ev.message.offset, records[ev.message.partition]) for ev in events}
     for event, reason, item in bad:
         if states[id(event)] != "done":
             await dead_letter(dead_letter_topic, event, reason, item)
@@ -103,7 +102,7 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
     status.duplicates += len(todo) - len(canonical)
     status.batches += 1
     status.last_batch_at = time.time()
-    for event in events:
+    for event in last_events(events).values():  # a partition's events are in offset order
         tp = f"{event.message.topic}:{event.message.partition}"
         status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
 

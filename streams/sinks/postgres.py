@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import cast
 from uuid import UUID
 
 import msgspec
@@ -37,11 +38,12 @@ _MOVE = (
     f"INSERT INTO user_footprint ({', '.join(COLUMNS)}) "
     f"SELECT {', '.join(COLUMNS)} FROM footprint_stage "
     # The time is part of the key: the table is partitioned by it (sql/postgres/006).
-    "ON CONFLICT (event_id, footprint_time) DO NOTHING "
-    "RETURNING event_id, source_partition, source_offset"
+    "ON CONFLICT (event_id, footprint_time) DO NOTHING"
 )
+# The stored copy of each event, and whether this transaction created it (the row's xmin).
 _STORED = (
-    "SELECT event_id, source_partition, source_offset FROM user_footprint WHERE event_id = ANY(%s)"
+    "SELECT event_id, source_partition, source_offset, xmin = pg_current_xact_id()::xid "
+    "FROM user_footprint WHERE event_id = ANY(%s)"
 )
 # Binary COPY: psycopg's C dumpers write UUIDs, times and numbers as they are (~3× less Python
 # time per row than the text format, measured).
@@ -154,13 +156,17 @@ class PostgresSink:
                 for row in rows(batch.footprints, batch.sources):
                     await copy.write_row(row)
             await cur.execute(_MOVE)
-            claims = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
-            created = {c[0] for c in claims}
-            known = {fp.event_id for fp in batch.footprints} - created
-            if known:
-                await cur.execute(_STORED, (list(known),))
-                claims.update((r[0], r[1], r[2]) for r in await cur.fetchall())
-        return claims, created
+            # Not None: the column is NOT NULL, and the move above would have been refused.
+            ids = cast(list[UUID], [fp.event_id for fp in batch.footprints])
+            if cur.rowcount == len(ids):
+                # Every row was new (the usual case): each footprint is its event's stored copy.
+                # Nothing comes back from the server, and no UUID is parsed.
+                sources = batch.sources or [(-1, -1)] * len(ids)
+                return {(i, p, o) for i, (p, o) in zip(ids, sources, strict=True)}, set(ids)
+            # Some events were stored already (a replay, a retried send) or repeat in the batch.
+            await cur.execute(_STORED, (list(set(ids)),))
+            stored = await cur.fetchall()
+        return {(r[0], r[1], r[2]) for r in stored}, {r[0] for r in stored if r[3]}
 
     async def close(self) -> None:
         """Close the connection."""

@@ -63,11 +63,13 @@ def _database(postgres: PostgresServer) -> str:
     return postgres.url_for(name)
 
 
-def _store_pg(url: str, footprints: list[Footprint]) -> tuple[set[Any], set[Any]]:
+def _store_pg(
+    url: str, footprints: list[Footprint], sources: list[tuple[int, int]] | None = None
+) -> tuple[set[Any], set[Any]]:
     async def store() -> tuple[set[Any], set[Any]]:
         sink = PostgresSink(url)
         try:
-            return await sink.claim(Batch(footprints=footprints))
+            return await sink.claim(Batch(footprints=footprints, sources=sources or []))
         finally:
             await sink.close()
 
@@ -127,6 +129,26 @@ def test_a_redelivered_event_is_still_a_duplicate_and_no_date_is_refused(
     assert created == set(), "a re-delivered event was stored again"
     assert {c[0] for c in claims} == {fp.event_id for fp in first}
     assert _pg(url, "SELECT count(*) FROM user_footprint")[0][0] == 2
+
+    # A batch of new events, events stored before and a second copy of a new one (a producer's
+    # retry at another offset): the stored copy of each, and the ids this batch created.
+    new, again = _fp(3), _fp(4)
+    batch = [first[0], new, again, new, first[1]]
+    claims, created = _store_pg(url, batch, [(0, 10), (1, 11), (0, 12), (2, 13), (1, 14)])
+    assert created == {new.event_id, again.event_id}
+    stored_first = {c for c in claims if c[0] in {fp.event_id for fp in first}}
+    assert {c[0] for c in stored_first} == {fp.event_id for fp in first}
+    assert (0, 10) not in {c[1:] for c in stored_first}, "an old event claimed by its replay"
+    assert {c for c in claims if c[0] == again.event_id} == {(again.event_id, 0, 12)}
+    copies = {c for c in claims if c[0] == new.event_id}
+    assert len(copies) == 1, "both copies of an event count"
+    assert copies <= {(new.event_id, 1, 11), (new.event_id, 2, 13)}
+    # All new: every footprint is the stored copy of its event.
+    fresh = [_fp(5), _fp(6)]
+    claims, created = _store_pg(url, fresh, [(3, 1), (3, 2)])
+    assert created == {fp.event_id for fp in fresh}
+    assert claims == {(fresh[0].event_id, 3, 1), (fresh[1].event_id, 3, 2)}
+    assert _pg(url, "SELECT count(*) FROM user_footprint")[0][0] == 6
 
     # A month without a partition (years back: a backfill) lands in the default partition...
     old = _fp(365 * 20)
