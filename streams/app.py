@@ -10,6 +10,7 @@ from footprint import heap
 from footprint.settings import SettingsError, get_settings
 from streams import compat, shutdown
 from streams.batching import ReadyStream
+from streams.buffer import ByteBoundedQueue
 
 try:
     _settings = get_settings()
@@ -22,7 +23,22 @@ except SettingsError as e:
 
 _COMMIT_ON_TIMER_ONLY = 2**62  # Faust's count-based commit never comes due
 
-app = faust.App(
+
+class FootprintApp(faust.App):  # type: ignore[misc]  # faust.App is untyped
+    """Faust's app, whose queues are bounded in bytes too (streams/buffer.py)."""
+
+    def FlowControlQueue(  # noqa: N802  # Faust's name
+        self, maxsize: int | None = None, *, clear_on_resume: bool = False
+    ) -> ByteBoundedQueue:
+        return ByteBoundedQueue(
+            maxsize=maxsize,
+            max_bytes=_settings.batch_max_bytes,
+            flow_control=self.flow_control,
+            clear_on_resume=clear_on_resume,
+        )
+
+
+app = FootprintApp(
     _settings.app_id,
     broker=_brokers,
     store="memory://",

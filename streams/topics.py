@@ -1,5 +1,7 @@
 """The topics the worker reads and writes (values are raw bytes, validated by the agent)."""
 
+import faust
+
 from footprint.settings import get_settings
 from streams.app import app
 from streams.schema import RawSchema
@@ -13,10 +15,14 @@ __all__ = [
 
 _settings = get_settings()
 
-footprints_topic = app.topic(
-    _settings.footprints_topic,
+# Its buffer holds a whole batch: the next one is fetched while a pass runs (streams/buffer.py).
+# Made as App.topic makes a topic, which takes ``maxsize`` but does not pass it on.
+footprints_topic = faust.Topic(
+    app,
+    topics=[_settings.footprints_topic],
     partitions=_settings.partitions,
     schema=RawSchema(),
+    maxsize=_settings.batch_size,
 )
 
 # One partition keeps dead letters in arrival order; they are rare by construction.
