@@ -79,7 +79,8 @@ class Settings(CaptureSettings, BaseSettings):
         20_000,
         ge=1,
         le=100_000,
-        description="Most messages a footprint batch takes (a message may be a pack)",
+        description="Most messages a footprint batch takes, and the footprint buffer holds while "
+        "a pass runs (a message may be a pack)",
     )
     batch_seconds: float = Field(
         0.5,
@@ -92,8 +93,9 @@ class Settings(CaptureSettings, BaseSettings):
         ge=1024,
         le=1024 * 1024 * 1024,
         description="Most message bytes a footprint batch takes, and one worker pass decodes "
-        "and writes, so the worker's memory stays bounded (a footprint is ~0.5 KB: 64 MiB is "
-        "~130,000; smaller passes cost throughput, see BENCHMARKS.md)",
+        "and writes, and a stream buffer holds while a pass runs, so the worker's memory stays "
+        "bounded (a footprint is ~0.5 KB: 64 MiB is ~130,000; smaller passes cost throughput, "
+        "see BENCHMARKS.md)",
     )
     rebalance_timeout: float = Field(3.0, gt=0, le=600)
     session_timeout: float = Field(10.0, gt=0, le=600)
