@@ -5,8 +5,8 @@ full; a queue is bounded in messages (``stream_buffer_maxsize``, or a topic's ``
 While the footprint agent holds a batch, its next batch collects in that queue. With one
 footprint per message, a queue as large as a batch lets the whole next batch be fetched while
 the pass waits for PostgreSQL, instead of 4,096 messages (Faust's default) and the rest after
-the pass: 20,347-21,882 -> 21,691-24,226 footprints/s on 200,000 single footprints (Tansu, A/B
-of three rounds). A count alone cannot bound memory, though: 20,000 packs of 400 footprints
+the pass: 19,896-22,134 -> 21,096-23,605 footprints/s on 200,000 single footprints (Tansu, A/B
+of six pairs). A count alone cannot bound memory, though: 20,000 packs of 400 footprints
 would be gigabytes. So every queue is also full once the values it holds add up to
 ``max_bytes`` (``FOOTPRINT_BATCH_MAX_BYTES``, the bound of a batch): the fetcher then waits as
 it does for a full queue, and the worker holds at most two batches' worth of messages.

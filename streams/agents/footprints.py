@@ -169,9 +169,10 @@ async def count_and_store(stream: StreamT) -> None:
     # time walked them again in the middle generation. Above it, the batch is freed by
     # reference counting when its pass ends, before the threshold is reached: on 200,000
     # single footprints (Tansu), 62 young and 2 middle collections took 1.1-1.2 s with 50,000,
-    # none with 500,000, and the worker ran 9 % faster (17,403 / 17,692 -> 18,945 / 19,322
-    # footprints/s). A young collection that does come walks at most that many objects
-    # (~25 ms for 500,000 measured here). Startup objects are frozen out of every collection.
+    # none with 500,000, and the worker ran 4-9 % faster (A/B of three pairs, 17,691 / 17,126 /
+    # 17,694 -> 19,331 / 18,724 / 18,645 footprints/s). A young collection that does come walks
+    # at most that many objects (~25 ms for 500,000 measured here). Startup objects are frozen
+    # out of every collection.
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 20)
     await publish_status()  # alive from the start, not from the timer's first tick
