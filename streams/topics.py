@@ -15,14 +15,15 @@ __all__ = [
 
 _settings = get_settings()
 
-# Its buffer holds a whole batch: the next one is fetched while a pass runs (streams/buffer.py).
-# Made as App.topic makes a topic, which takes ``maxsize`` but does not pass it on.
+# Its buffer holds a whole batch, and never less than Faust's default: the next batch is fetched
+# while a pass runs (streams/buffer.py). Made as App.topic makes a topic, which takes
+# ``maxsize`` but does not pass it on.
 footprints_topic = faust.Topic(
     app,
     topics=[_settings.footprints_topic],
     partitions=_settings.partitions,
     schema=RawSchema(),
-    maxsize=_settings.batch_size,
+    maxsize=max(_settings.batch_size, app.conf.stream_buffer_maxsize),
 )
 
 # One partition keeps dead letters in arrival order; they are rare by construction.
