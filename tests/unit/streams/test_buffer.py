@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from mode.utils.queues import FlowControlEvent
 
 from streams.buffer import ByteBoundedQueue, value_size
@@ -70,3 +75,39 @@ def test_clear_forgets_the_bytes() -> None:
 def test_value_size() -> None:
     assert value_size(Event(b"abc")) == 3
     assert value_size(Event(None)) == value_size(Event({"a": 1})) == value_size(object()) == 0
+
+
+_PROBE = """
+import asyncio
+from streams.topics import footprints_topic, notifications_topic
+
+async def main():
+    for topic in (footprints_topic, notifications_topic):
+        queue = topic.clone(is_iterator=False).queue
+        print(type(queue).__name__, queue.maxsize, queue.max_bytes)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("batch_size", "buffer"), [(30_000, 30_000), (500, 4096)])
+def test_the_worker_buffers_a_batch_of_footprints_bounded_in_bytes(
+    tmp_path: Path, batch_size: int, buffer: int
+) -> None:
+    """The footprint agent's buffer holds a batch (at least Faust's 4,096 messages), and every
+    buffer of the worker is bounded by FOOTPRINT_BATCH_MAX_BYTES (App.topic would drop maxsize)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTPRINT_")}
+    env.update(
+        FOOTPRINT_KAFKA_URL="kafka://127.0.0.1:1",
+        FOOTPRINT_DATA_DIR=str(tmp_path),
+        FOOTPRINT_BATCH_SIZE=str(batch_size),
+        FOOTPRINT_BATCH_MAX_BYTES="2048",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == [
+        f"ByteBoundedQueue {buffer} 2048",
+        "ByteBoundedQueue 4096 2048",
+    ]
