@@ -17,6 +17,9 @@ from the earliest offset and timed from its first record to its last:
    PostgreSQL holds N rows, with its ClickHouse, Redis and heartbeat cross-checks. At small and
    full size it also runs on the same footprints produced as the API sends them (packs), for
    comparison with the worker benchmark; the ratios use the single-message topic.
+5. *Faust's intake alone* (``bench.worker.run_intake``): the worker's app, topic settings and
+   batches with an agent that only takes them (``bench/intake_app.py``), timed like the worker
+   from ready: what Faust's per-message path costs, the ceiling of any pass over the topic.
 
 Run: ``python -m bench peers [--size tiny|small|full] [--broker kafka]``.
 """
@@ -55,6 +58,7 @@ from bench.worker import (
     produce,
     raw_consume,
     raw_mean,
+    run_intake,
     run_worker,
 )
 from footprint.kafka_admin import TopicSpec, ensure_topics
@@ -363,6 +367,10 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     progress("starting the Faust worker on the same topic (group join takes a few seconds)")
     worker = run_worker(stack, topic, n, workdir, progress, max_seconds=limit)
     progress(f"worker: {worker['events_per_s']:,}/s ({worker['stored']:,} rows)")
+    # What Faust's per-message path alone takes from this topic: the ceiling of any pass.
+    progress("Faust's intake alone: the worker's app and batches, no pass")
+    intake = run_intake(stack, topic, n, workdir, progress)
+    progress(f"Faust's intake alone: {intake['events_per_s']:,}/s")
 
     packed: dict[str, Any] | None = None
     other: dict[str, Any] | None = None
@@ -406,6 +414,7 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
         "reference": reference,
         "quix": quix,
         "worker": worker,
+        "faust_intake": intake,
         "worker_packs": packed,
         "worker_other_batches": other,
         "ratios": ratios,
@@ -422,5 +431,6 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
             "raw_evs": raw["events_per_s"],
             "quix_evs": quix["window_and_sink"]["events_per_s"],
             "reference_evs": reference["events_per_s"],
+            "intake_evs": intake["events_per_s"],
         },
     )

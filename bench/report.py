@@ -959,6 +959,19 @@ def _peers_table(p: dict[str, Any]) -> str:
             f"{wk['clickhouse_rows']:,}, Redis 1 m windows {wk['redis_1m_total']:,}",
         )
     )
+    intake = p.get("faust_intake")
+    if intake:
+        rows.append(
+            _peer_row(
+                "Faust's intake alone: the worker's app, topic and batches, an agent that only "
+                "takes them (`bench/intake_app.py`; not in the ratios)",
+                intake,
+                w,
+                "",
+                f"from ready to {intake['events']:,} events taken in {intake['batches']:,} "
+                f"batches; {_ms(intake.get('from_first_batch_s'), 2)} s from the first batch",
+            )
+        )
     # Older results ran a larger batch than the default, newer ones a smaller one.
     other = p.get("worker_other_batches") or p.get("worker_larger_batches")
     if other:

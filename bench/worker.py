@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import (
+    ROOT,
     Child,
     CpuWindow,
     Output,
@@ -370,6 +371,58 @@ def run_worker(
         stack.drop_postgres_db(db)
         stack.drop_clickhouse_db(db)
     return result
+
+
+def run_intake(
+    stack: Stack, topic: str, n: int, workdir: Path, progress: Progress, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Faust's intake alone on ``topic`` (``bench/intake_app.py``): the worker's app and batches
+    with no pass, timed like the worker from ready, and from its first batch, to n events."""
+    t = tag()
+    out = workdir / f"intake-{t}.json"
+    env = child_env(
+        FOOTPRINT_KAFKA_URL=stack.kafka.url,
+        FOOTPRINT_FOOTPRINTS_TOPIC=topic,
+        FOOTPRINT_APP_ID=f"bench-intake-{t}",
+        FOOTPRINT_PARTITIONS=str(PARTITIONS),
+        FOOTPRINT_DATA_DIR=str(workdir / f"data-{t}"),
+        FOOTPRINT_BENCH_INTAKE_N=str(n),
+        FOOTPRINT_BENCH_INTAKE_OUT=str(out),
+        PYTHONPATH=str(ROOT),  # bench/ is not an installed package
+    )
+    argv = [bin_path("faust"), "-A", "bench.intake_app", "worker", "-l", "info"]
+    argv += ["--web-port", str(free_port())]
+    workdir.mkdir(parents=True, exist_ok=True)
+    child = Child(argv, workdir / f"intake-{t}.log", env=env, cwd=workdir)
+    try:
+        deadline = time.monotonic() + timeout
+        ready_at: float | None = None
+        cpu: CpuWindow | None = None
+        while not out.exists():
+            if not child.alive():
+                raise RuntimeError(f"the intake app exited:\n{child.tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the intake app took fewer than {n:,} events in {timeout}s")
+            if ready_at is None and "Worker ready" in child.log.read_text(errors="replace"):
+                ready_at, cpu = time.monotonic(), CpuWindow(child.pid)
+            time.sleep(0.02)
+        result: dict[str, Any] = {**(cpu.result() if cpu else {}), "load_average": loadavg()}
+        report = json.loads(out.read_text())
+    finally:
+        child.stop(timeout=15)
+    assert ready_at is not None
+    # Both sides read time.monotonic(): one clock for every process of the machine.
+    elapsed = report["last"] - ready_at
+    batched = report["last"] - report["first"]
+    return {
+        **result,
+        "events": report["events"],
+        "batches": report["batches"],
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(report["events"] / elapsed),
+        "from_first_batch_s": round(batched, 3),
+        "log": str(child.log),
+    }
 
 
 # --------------------------------------------------------------------------- per-event costs

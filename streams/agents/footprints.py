@@ -14,7 +14,6 @@ footprints dead-lettered alone, is ``streams/pipeline/footprints.py``.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from functools import partial
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
 
+from footprint import heap
 from footprint.keys import status_key
 from footprint.settings import get_settings
 from footprint.timepolicy import TimePolicy, is_backfill
@@ -46,9 +46,6 @@ __all__ = ["count_and_store"]
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
-
-# Tracked objects allocated and not yet freed before the young generation is collected.
-YOUNG_THRESHOLD = 500_000
 
 
 def _mark(events: Sequence[EventT], update: Callable[..., dict[str, int]]) -> None:
@@ -162,19 +159,7 @@ def complete(
 @app.agent(footprints_topic)
 async def count_and_store(stream: StreamT) -> None:
     """Consume footprints in batches."""
-    # A batch holds its events until its pass ends: 20,000 single messages are ~150,000 tracked
-    # objects (Faust's messages and events, their headers, our pairs). The young generation is
-    # collected when the objects allocated and not yet freed pass its threshold, so a threshold
-    # below a batch's objects collected them while they were all alive, and every twentieth
-    # time walked them again in the middle generation. Above it, the batch is freed by
-    # reference counting when its pass ends, before the threshold is reached: on 200,000
-    # single footprints (Tansu), 62 young and 2 middle collections took 1.1-1.2 s with 50,000,
-    # none with 500,000, and the worker ran 4-9 % faster (A/B of three pairs, 17,691 / 17,126 /
-    # 17,694 -> 19,331 / 18,724 / 18,645 footprints/s). A young collection that does come walks
-    # at most that many objects (~25 ms for 500,000 measured here). Startup objects are frozen
-    # out of every collection.
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, 20, 20)
+    heap.hold_batches()
     await publish_status()  # alive from the start, not from the timer's first tick
     stores = build_stores(_settings)
     footprint_pass = FootprintPass(

@@ -59,11 +59,16 @@ def test_peers_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     assert worker["clickhouse_rows"] == n and worker["redis_1m_total"] == n
     assert 20 < worker["peak_rss_mb"] < 4096  # sampled from the worker process, in MB
     assert data["raw"]["before"]["events"] == data["raw"]["after"]["events"] == n
+    # Faust's intake alone took the whole topic, timed from ready like the worker.
+    intake = data["faust_intake"]
+    assert intake["events"] == n and intake["batches"] >= 1
+    assert 0 < intake["from_first_batch_s"] <= intake["seconds"]
     for name, ratio in data["ratios"].items():
         assert ratio > 0, name
     assert data["result"] in tiny.stdout
     report = tiny.report
     assert "## 7. Peers in the same run" in report
+    assert "Faust's intake alone" in report
     assert data["result"] in report
     print(data["result"])
 
