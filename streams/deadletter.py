@@ -53,8 +53,12 @@ def decode_many(
         except Exception as e:
             bad.append((event, f"undecodable: {type(e).__name__}: {e}", None))
             continue
-        good += [(event, value) for value in values]
-        bad += [(event, f"invalid {what}: {reason}", item) for item, reason in invalid]
+        if len(values) == 1:  # one value per message: the reference site's shape
+            good.append((event, values[0]))
+        else:
+            good += [(event, value) for value in values]
+        if invalid:
+            bad += [(event, f"invalid {what}: {reason}", item) for item, reason in invalid]
     return good, bad
 
 

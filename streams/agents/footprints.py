@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import redis.asyncio as aioredis
 from faust.types import EventT, StreamT
@@ -34,7 +35,7 @@ from streams.deadletter import Bad, dead_letter, decode_many
 from streams.gaps import GapGuard, StallWatch
 from streams.marks import applied, last_events, mark
 from streams.pipeline import passes
-from streams.pipeline.footprints import FootprintPass, packed
+from streams.pipeline.footprints import FootprintPass, Pair, packed
 from streams.progress import after_write, before_write, classify
 from streams.shutdown import WorkerStopping, in_flight
 from streams.sinks import build_stores
@@ -69,18 +70,11 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
         return
     decoded, bad = decode_many(events, unpack, "footprint")
     good = complete(decoded, bad)
-    # Read each partition's progress record once, not once per event.
-    records = {p: PROGRESS.get(str(p)) for p in {ev.message.partition for ev in events}}
-    states = {id(ev): classify(ev.message.offset, records[ev.message.partition]) for ev in events}
+    done = _done(events)
     for event, reason, item in bad:
-        if states[id(event)] != "done":
+        if id(event) not in done:
             await dead_letter(dead_letter_topic, event, reason, item)
-    todo, seen = [], set()
-    for ev, fp in good:
-        copy = (fp.event_id, ev.message.partition, ev.message.offset)
-        if states[id(ev)] != "done" and copy not in seen:  # a pack may repeat an event
-            seen.add(copy)
-            todo.append((ev, fp))
+    todo = _todo(good, done)
 
     # The in-flight mark must be durable before any store sees the batch.
     _mark(events, before_write)
@@ -102,6 +96,54 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
     for event in last_events(events).values():  # a partition's events are in offset order
         tp = f"{event.message.topic}:{event.message.partition}"
         status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
+
+
+def _done(events: Sequence[EventT]) -> set[int]:
+    """The ``id`` of each event every store has already (a replay after a crash or a takeover).
+
+    Each partition's progress record is read once; only events at or below its ``inflight``
+    mark are classified, the rest are fresh.
+    """
+    records = {p: PROGRESS.get(str(p)) for p in {ev.message.partition for ev in events}}
+    marks = {p: (r or {}).get("inflight", -1) for p, r in records.items()}
+    return {
+        id(ev)
+        for ev in events
+        if ev.message.offset <= marks[ev.message.partition]
+        and classify(ev.message.offset, records[ev.message.partition]) == "done"
+    }
+
+
+def _todo(good: Sequence[tuple[EventT, AnyFootprint]], done: set[int]) -> list[Pair]:
+    """The footprints to write: not done, and each copy of an event once.
+
+    A copy is an event at one offset: a pack may repeat an event, and a record may come twice
+    in one batch (read again around a seek), with the same footprints. The copies of an event
+    at other offsets are told apart by the record. A message's footprints are next to each
+    other in ``good``.
+    """
+    todo: list[Pair] = []
+    read: set[tuple[int, int]] = set()  # (partition, offset) of the messages taken so far
+    last: EventT | None = None
+    skip = False
+    seen: set[Any] | None = None  # the event ids of the current message, from its second on
+    for ev, fp in good:
+        if ev is not last:
+            last, seen = ev, None
+            where = (ev.message.partition, ev.message.offset)
+            skip = id(ev) in done or where in read
+            read.add(where)
+            if not skip:
+                todo.append((ev, fp))
+            continue
+        if skip:
+            continue
+        if seen is None:
+            seen = {todo[-1][1].event_id}
+        if fp.event_id not in seen:
+            seen.add(fp.event_id)
+            todo.append((ev, fp))
+    return todo
 
 
 def complete(

@@ -71,8 +71,14 @@ class FootprintPass:
         batch.counts, batch.visitors = counts, visitors
         # A copy that counts but was stored before this pass (a replay after a crash or a
         # takeover) may have reached ClickHouse too: ClickHouse checks those before inserting.
-        batch.in_doubt = frozenset(
-            fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
+        # The claims hold one copy per event, so when this pass created as many events as
+        # count, it created every one of them (the usual case: no id to look up).
+        batch.in_doubt = (
+            frozenset()
+            if len(created) == len(canonical)
+            else frozenset(
+                fp.event_id for _, fp in canonical if fp.event_id and fp.event_id not in created
+            )
         )
         await asyncio.gather(
             *(self.write_isolating(sink, batch, canonical) for sink in self.stores.others)
