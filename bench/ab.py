@@ -77,7 +77,7 @@ def run(
         stack = Stack(work / "servers", progress=lambda m: None, broker=broker)
         try:
             topic, items = prepare(stack, "bench-ab", events, progress)
-            produced = asyncio.run(produce_single(stack.kafka.bootstrap, topic, items))
+            produced, _ = asyncio.run(produce_single(stack.kafka.bootstrap, topic, items))
             progress(f"produced {events:,} footprints, one per message, to {topic}")
             rates: dict[str, list[int]] = {name: [] for name in trees}
             cpu: dict[str, list[float | None]] = {name: [] for name in trees}

@@ -2,7 +2,7 @@
 
 1. N footprints are produced to a fresh 4-partition topic through the API's producer (packs of
    one partition's footprints per message, as the API sends them), partitioned by
-   link, JSON from ``Footprint.to_bytes()``, Kafka timestamp = footprint time.
+   link, JSON from ``Footprint.to_bytes()``, Kafka timestamp = when sent (as the API sets it).
 2. *raw*: ``AIOKafkaConsumer.getmany`` + ``json.loads`` + a dict count over that topic, timed from
    the first record to the N-th.
 3. *worker*: ``faust -A streams.app worker -l info`` in a subprocess with its own app id,
