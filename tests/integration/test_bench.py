@@ -62,7 +62,8 @@ def test_peers_benchmark_at_tiny_size(tiny: TinyRun) -> None:
     # Faust's intake alone took the whole topic, timed from ready like the worker.
     intake = data["faust_intake"]
     assert intake["events"] == n and intake["batches"] >= 1
-    assert 0 < intake["from_first_batch_s"] <= intake["seconds"]
+    # (A tiny topic comes as one batch: its first batch is its last.)
+    assert 0 <= intake["from_first_batch_s"] < intake["seconds"]
     for name, ratio in data["ratios"].items():
         assert ratio > 0, name
     assert data["result"] in tiny.stdout
