@@ -38,7 +38,6 @@ from bench.common import (
     Output,
     Progress,
     Stack,
-    bin_path,
     child_env,
     loadavg,
     percentile,
@@ -46,6 +45,7 @@ from bench.common import (
     uvicorn,
     wait_until,
 )
+from bench.worker import faust_worker_argv
 from footprint.inbox import unpack_deliveries
 from footprint.kafka_admin import TopicSpec, ensure_topics
 from footprint.keys import NOTIFICATIONS_CHANNEL
@@ -349,10 +349,8 @@ def run(stack: Stack, size: str, out: Output, workdir: Path) -> dict[str, Any]:
     port = free_port()
     ws_url = f"ws://127.0.0.1:{port}/ws"
     worker = Child(
-        [bin_path("faust"), "-A", "streams.app", "worker", "-l", "info",
-         "--web-port", str(free_port())],
-        workdir / f"notify-worker-{t}.log", env=env, cwd=workdir,
-    )  # fmt: skip
+        faust_worker_argv("streams.app"), workdir / f"notify-worker-{t}.log", env=env, cwd=workdir
+    )
     api = uvicorn("api.main:app", port, workdir / f"notify-api-{t}.log", env)
     try:
         import httpx

@@ -215,6 +215,24 @@ def _redis_minute_total(redis_url: str) -> int:
         client.close()
 
 
+def faust_worker_argv(app: str) -> list[str]:
+    """``faust -A <app> worker`` as the benchmarks run it, on a free web port."""
+    return [
+        bin_path("faust"),
+        "-A",
+        app,
+        "worker",
+        # -l info, as docker-compose runs it. Not warn or error: then Faust's worker sets the
+        # root logger to DEBUG for its terminal spinner (faust/worker.py,
+        # _setup_spinner_handler) and every aiokafka/Faust debug record gets built (~12 % of
+        # the worker's time in a profile taken with -l warn).
+        "-l",
+        "info",
+        "--web-port",
+        str(free_port()),
+    ]
+
+
 def run_worker(
     stack: Stack,
     topic: str,
@@ -252,20 +270,7 @@ def run_worker(
         FOOTPRINT_DATA_DIR=str(workdir / f"data-{t}"),
         **(extra_env or {}),
     )
-    argv = [
-        bin_path("faust"),
-        "-A",
-        "streams.app",
-        "worker",
-        # -l info, as docker-compose runs it. Not warn or error: then Faust's worker sets the
-        # root logger to DEBUG for its terminal spinner (faust/worker.py,
-        # _setup_spinner_handler) and every aiokafka/Faust debug record gets built (~12 % of
-        # the worker's time in a profile taken with -l warn).
-        "-l",
-        "info",
-        "--web-port",
-        str(free_port()),
-    ]
+    argv = faust_worker_argv("streams.app")
     workdir.mkdir(parents=True, exist_ok=True)
     launched = time.perf_counter()
     # cwd: Faust keeps a "<app id>-data" directory in the working directory.
@@ -390,8 +395,7 @@ def run_intake(
         FOOTPRINT_BENCH_INTAKE_OUT=str(out),
         PYTHONPATH=str(ROOT),  # bench/ is not an installed package
     )
-    argv = [bin_path("faust"), "-A", "bench.intake_app", "worker", "-l", "info"]
-    argv += ["--web-port", str(free_port())]
+    argv = faust_worker_argv("bench.intake_app")
     workdir.mkdir(parents=True, exist_ok=True)
     child = Child(argv, workdir / f"intake-{t}.log", env=env, cwd=workdir)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -36,7 +36,7 @@ from streams.gaps import GapGuard, StallWatch
 from streams.marks import applied, last_events, mark
 from streams.pipeline import passes
 from streams.pipeline.footprints import FootprintPass, Pair, packed
-from streams.progress import after_write, before_write, classify
+from streams.progress import after_write, before_write
 from streams.shutdown import WorkerStopping, in_flight
 from streams.sinks import build_stores
 from streams.status import HEARTBEAT_TTL, status
@@ -65,12 +65,13 @@ watch = StallWatch(app, _topic_name)
 
 async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> None:
     """One pass: dead-letter the invalid, claim in the record, count, write the other stores."""
-    events = await guard.contiguous(events, _applied({ev.message.partition for ev in events}))
+    written = _applied({ev.message.partition for ev in events})
+    events = await guard.contiguous(events, written)
     if not events:
         return
     decoded, bad = decode_many(events, unpack, "footprint")
     good = complete(decoded, bad)
-    done = _done(events)
+    done = _done(events, written)
     for event, reason, item in bad:
         if id(event) not in done:
             await dead_letter(dead_letter_topic, event, reason, item)
@@ -98,20 +99,10 @@ async def process(events: Sequence[EventT], footprint_pass: FootprintPass) -> No
         status.positions[tp] = max(status.positions.get(tp, -1), event.message.offset)
 
 
-def _done(events: Sequence[EventT]) -> set[int]:
-    """The ``id`` of each event every store has already (a replay after a crash or a takeover).
-
-    Each partition's progress record is read once; only events at or below its ``inflight``
-    mark are classified, the rest are fresh.
-    """
-    records = {p: PROGRESS.get(str(p)) for p in {ev.message.partition for ev in events}}
-    marks = {p: (r or {}).get("inflight", -1) for p, r in records.items()}
-    return {
-        id(ev)
-        for ev in events
-        if ev.message.offset <= marks[ev.message.partition]
-        and classify(ev.message.offset, records[ev.message.partition]) == "done"
-    }
+def _done(events: Sequence[EventT], written: Mapping[int, int]) -> set[int]:
+    """The ``id`` of each event every store has already (a replay after a crash or a takeover):
+    at or below its partition's ``applied`` mark (``written``, from ``_applied``)."""
+    return {id(ev) for ev in events if ev.message.offset <= written.get(ev.message.partition, -1)}
 
 
 def _todo(good: Sequence[tuple[EventT, AnyFootprint]], done: set[int]) -> list[Pair]:

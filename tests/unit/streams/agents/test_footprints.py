@@ -109,7 +109,8 @@ good = [
     (written, Fp(4)),
     (doubt, Fp(5)),
 ]
-done = agent._done([single, pack, again, other, written, doubt])
+events = [single, pack, again, other, written, doubt]
+done = agent._done(events, agent._applied({ev.message.partition for ev in events}))
 todo = agent._todo(good, done)
 print(json.dumps({
     "done": [ev.message.offset for ev in (single, pack, again, other, written, doubt)
